@@ -1,0 +1,83 @@
+"""The internal graph: immutable, typed, topologically ordered, ONNX names kept."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bounds.errors import ShapeError
+from bounds.ops.base import DTYPE, Op, Shape, Tensor
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """A graph input or output: its ONNX name, shape (no batch axis) and element type."""
+
+    name: str
+    shape: Shape
+    element_type: str
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Node:
+    """One operator application: ``output = op(*inputs)`` over variable tensors."""
+
+    name: str
+    op_type: str
+    op: Op
+    inputs: tuple[str, ...]
+    output: str
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A network: variable inputs, nodes in topological order, and outputs.
+
+    ``shapes`` maps every variable tensor name to its ONNX shape. Constants are baked into
+    the ops, so every edge here carries a value that depends on the inputs.
+    """
+
+    inputs: tuple[TensorInfo, ...]
+    outputs: tuple[TensorInfo, ...]
+    nodes: tuple[Node, ...]
+    shapes: Mapping[str, Shape]
+    opset: int
+
+    @property
+    def input(self) -> TensorInfo:
+        """The single input (most networks have one)."""
+        if len(self.inputs) != 1:
+            raise ShapeError(f"network has {len(self.inputs)} inputs, expected one")
+        return self.inputs[0]
+
+    @property
+    def output(self) -> TensorInfo:
+        """The single output (most networks have one)."""
+        if len(self.outputs) != 1:
+            raise ShapeError(f"network has {len(self.outputs)} outputs, expected one")
+        return self.outputs[0]
+
+    def evaluate(self, values: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """All tensor values for a batch of inputs, each shaped (batch, *shape)."""
+        env = dict(values)
+        for node in self.nodes:
+            env[node.output] = node.op.evaluate(*(env[name] for name in node.inputs))
+        return env
+
+    def run(self, x: Tensor) -> Tensor:
+        """Single-input single-output evaluation on flat inputs: (batch, n_in) -> (batch, n_out)."""
+        shaped = x.to(DTYPE).reshape(x.shape[0], *self.input.shape)
+        out = self.evaluate({self.input.name: shaped})[self.output.name]
+        return out.reshape(x.shape[0], -1)
+
+    def run_numpy(self, x: np.ndarray) -> np.ndarray:
+        """``run`` on a numpy batch, without autograd."""
+        with torch.no_grad():
+            return self.run(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()

@@ -1,0 +1,171 @@
+"""ONNX model -> ``Graph``: validation, BatchNorm folding, constant folding, op building."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
+
+from bounds.errors import ModelError, ShapeError, Unsupported, UnsupportedOperatorError
+from bounds.graph import Graph, Node, TensorInfo
+from bounds.ops import FOLDED_ONLY, OPERATORS
+from bounds.ops.base import NodeContext, Operand, Shape, UnsupportedForm
+from bounds.passes import fold_batchnorm
+
+
+def load_onnx(path: str | os.PathLike[str], *, input_shapes: Mapping[str, Shape] | None = None) -> Graph:
+    """Read an ONNX file into a ``Graph``; raises ``ModelError`` naming the file on any problem."""
+    source = str(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as error:
+        raise ModelError(f"cannot read model: {error.strerror or error}", file=source) from error
+    if not data:
+        raise ModelError("model file is empty", file=source)
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception as error:  # protobuf raises several unrelated types on garbage
+        raise ModelError(f"not an ONNX model ({type(error).__name__})", file=source) from error
+    if not model.graph.node and not model.graph.output:
+        raise ModelError("not an ONNX model (no graph)", file=source)
+    try:
+        return import_model(model, input_shapes=input_shapes)
+    except ModelError as error:
+        error.file = error.file or source
+        error.args = (f"{source}: {error.message}",)
+        raise
+
+
+def _element_type(elem_type: int) -> str:
+    try:
+        return str(np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)))
+    except (KeyError, TypeError):
+        return f"onnx-type-{elem_type}"
+
+
+def _declared_shape(value: onnx.ValueInfoProto) -> list[int | None]:
+    dims = value.type.tensor_type.shape.dim
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
+
+
+def _input_shape(value: onnx.ValueInfoProto, overrides: Mapping[str, Shape]) -> Shape:
+    if value.name in overrides:
+        given = tuple(int(d) for d in overrides[value.name])
+        declared = _declared_shape(value)
+        if len(declared) != len(given) or any(d is not None and d != g for d, g in zip(declared, given)):
+            raise ShapeError(f"input {value.name!r} has shape {declared}, not {list(given)}")
+        return given
+    dims = _declared_shape(value)
+    if dims and dims[0] is None:
+        dims[0] = 1  # a dynamic batch axis: analyse one sample at a time
+    if any(d is None for d in dims):
+        raise ShapeError(f"input {value.name!r} has dynamic dimensions {dims}; fix them in the query")
+    return tuple(int(d) for d in dims if d is not None)
+
+
+def _topological(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
+    order = nx.DiGraph()
+    order.add_nodes_from(range(len(nodes)))
+    producer = {out: i for i, node in enumerate(nodes) for out in node.output}
+    for i, node in enumerate(nodes):
+        for name in node.input:
+            if name in producer:
+                order.add_edge(producer[name], i)
+    try:
+        return [nodes[i] for i in nx.lexicographical_topological_sort(order)]
+    except nx.NetworkXUnfeasible as error:
+        raise ModelError("graph has a cycle") from error
+
+
+def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | None = None) -> Graph:
+    """Build the analysis graph of an in-memory ONNX model.
+
+    Every node whose inputs are all constant is folded (by ONNX's reference evaluator);
+    the rest must have a registered op. All unsupported nodes are reported together.
+    """
+    try:
+        onnx.checker.check_model(model)
+    except onnx.checker.ValidationError as error:
+        first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid model"
+        raise ModelError(f"ONNX checker rejected the model: {first}") from error
+    model = fold_batchnorm(model)
+    graph = model.graph
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    constants: dict[str, np.ndarray] = {}
+    for init in graph.initializer:
+        value = numpy_helper.to_array(init)
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            raise ModelError(f"initializer {init.name!r} has NaN or infinite values")
+        constants[init.name] = value
+    shapes: dict[str, Shape] = {}
+    inputs = []
+    for value in graph.input:
+        if value.name in constants:
+            continue
+        shape = _input_shape(value, input_shapes or {})
+        shapes[value.name] = shape
+        inputs.append(TensorInfo(value.name, shape, _element_type(value.type.tensor_type.elem_type)))
+    if not inputs:
+        raise ModelError("model has no variable input")
+
+    nodes: list[Node] = []
+    offenders: list[Unsupported] = []
+    for index, proto in enumerate(_topological(list(graph.node))):
+        name = proto.name or f"{proto.op_type}_{index}"
+        names = list(proto.input)
+        while names and not names[-1]:
+            names.pop()
+        if all(n in constants for n in names):
+            try:
+                results = ReferenceEvaluator(proto).run(None, {n: constants[n] for n in names})
+            except Exception as error:  # the reference evaluator raises many types
+                offenders.append(Unsupported(proto.op_type, name, f"constant folding failed: {error}"))
+                continue
+            constants.update(zip(proto.output, (np.asarray(r) for r in results)))
+            continue
+        factory = OPERATORS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
+        if factory is None or proto.op_type in FOLDED_ONLY:
+            why = "not supported" if factory is None else "only supported on constants"
+            offenders.append(Unsupported(proto.op_type if not proto.domain else f"{proto.domain}.{proto.op_type}", name, why))
+            continue
+        if any(n not in constants and n not in shapes for n in names):
+            continue  # downstream of an unsupported node: already reported there
+        if "" in names:
+            offenders.append(Unsupported(proto.op_type, name, "omitted optional input"))
+            continue
+        operands = tuple(Operand(n, shapes.get(n, tuple(constants[n].shape) if n in constants else ()), constants.get(n)) for n in names)
+        attributes = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
+        try:
+            op = factory(NodeContext(proto, operands, attributes))
+        except UnsupportedForm as error:
+            offenders.append(Unsupported(proto.op_type, name, str(error)))
+            continue
+        except ShapeError as error:
+            raise ShapeError(f"node {name!r} ({proto.op_type}): {error.message}") from error
+        shapes[proto.output[0]] = op.output_shape
+        nodes.append(Node(name, proto.op_type, op, tuple(n for n in names if n not in constants), proto.output[0]))
+    if offenders:
+        raise UnsupportedOperatorError(offenders)
+
+    outputs = []
+    for value in graph.output:
+        if value.name not in shapes:
+            raise ModelError(f"output {value.name!r} does not depend on any input")
+        declared = _declared_shape(value)
+        actual = shapes[value.name]
+        if declared and (len(declared) != len(actual) or any(d is not None and d != a for d, a in zip(declared, actual))):
+            raise ShapeError(f"output {value.name!r} is declared {declared} but computes to {list(actual)}")
+        outputs.append(TensorInfo(value.name, actual, _element_type(value.type.tensor_type.elem_type)))
+    needed = {o.name for o in outputs}
+    kept = []
+    for node in reversed(nodes):
+        if node.output in needed:
+            kept.append(node)
+            needed.update(node.inputs)
+    return Graph(tuple(inputs), tuple(outputs), tuple(reversed(kept)), dict(shapes), opset)
