@@ -1,0 +1,203 @@
+"""The normalised property every reader and builder produces.
+
+A property asks whether a violation exists: it is SAT iff some case has an input point in
+its region whose network output satisfies the case's output condition. Inputs and outputs
+are flattened in row-major order (VNN-LIB 1.0's ``X_i`` / ``Y_i`` indices).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from specs.errors import SpecError
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+
+def _frozen(array: npt.ArrayLike, dtype: type) -> np.ndarray:
+    out = np.array(array, dtype=dtype)
+    out.setflags(write=False)
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class LinearConstraints:
+    """A conjunction of rows ``A[i] @ v <= b[i]``, strict (``<``) where ``strict[i]``.
+
+    ``A`` has shape (m, n) for m constraints over a vector of n variables; m may be 0.
+    """
+
+    A: FloatArray
+    b: FloatArray
+    strict: BoolArray
+
+    def __post_init__(self) -> None:
+        A = _frozen(self.A, np.float64)
+        if A.ndim != 2:
+            raise SpecError(f"constraint matrix must be 2-D, got shape {A.shape}")
+        b = _frozen(self.b, np.float64).reshape(-1)
+        strict = _frozen(self.strict, np.bool_).reshape(-1)
+        if b.shape[0] != A.shape[0] or strict.shape[0] != A.shape[0]:
+            raise SpecError("constraint matrix, right-hand side and strictness differ in length")
+        object.__setattr__(self, "A", A)
+        object.__setattr__(self, "b", b)
+        object.__setattr__(self, "strict", strict)
+
+    @staticmethod
+    def empty(n: int) -> LinearConstraints:
+        """No constraint over n variables (always true)."""
+        return LinearConstraints(np.zeros((0, n)), np.zeros(0), np.zeros(0, dtype=bool))
+
+    @property
+    def size(self) -> int:
+        """Number of variables the rows range over."""
+        return int(self.A.shape[1])
+
+    def __len__(self) -> int:
+        return int(self.A.shape[0])
+
+    def holds(self, v: npt.ArrayLike) -> bool:
+        """Whether every row holds exactly at the point v (no tolerance)."""
+        lhs = self.A @ np.asarray(v, dtype=np.float64).reshape(-1)
+        ok = np.where(self.strict, lhs < self.b, lhs <= self.b)
+        return bool(np.all(ok))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, LinearConstraints)
+            and self.A.shape == other.A.shape
+            and bool(np.array_equal(self.A, other.A))
+            and bool(np.array_equal(self.b, other.b))
+            and bool(np.array_equal(self.strict, other.strict))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True, eq=False)
+class Box:
+    """Elementwise bounds ``lower <= x <= upper`` on a flattened vector."""
+
+    lower: FloatArray
+    upper: FloatArray
+
+    def __post_init__(self) -> None:
+        lower = _frozen(self.lower, np.float64).reshape(-1)
+        upper = _frozen(self.upper, np.float64).reshape(-1)
+        if lower.shape != upper.shape:
+            raise SpecError("box lower and upper bounds differ in length")
+        object.__setattr__(self, "lower", lower)
+        object.__setattr__(self, "upper", upper)
+
+    @property
+    def size(self) -> int:
+        return int(self.lower.shape[0])
+
+    def is_empty(self) -> bool:
+        """True when some lower bound exceeds its upper bound."""
+        return bool(np.any(self.lower > self.upper))
+
+    def contains(self, x: npt.ArrayLike) -> bool:
+        v = np.asarray(x, dtype=np.float64).reshape(-1)
+        return bool(np.all(self.lower <= v) and np.all(v <= self.upper))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Box)
+            and bool(np.array_equal(self.lower, other.lower))
+            and bool(np.array_equal(self.upper, other.upper))
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+@dataclass(frozen=True)
+class InputRegion:
+    """A box, intersected with optional further linear constraints on the input."""
+
+    box: Box
+    constraints: LinearConstraints
+
+    def __post_init__(self) -> None:
+        if self.constraints.size != self.box.size:
+            raise SpecError("input constraints and input box differ in dimension")
+
+    def contains(self, x: npt.ArrayLike) -> bool:
+        return self.box.contains(x) and self.constraints.holds(x)
+
+
+@dataclass(frozen=True)
+class OutputCondition:
+    """A disjunction of conjunctions: satisfied when all rows of some clause hold."""
+
+    clauses: tuple[LinearConstraints, ...]
+
+    def holds(self, y: npt.ArrayLike) -> bool:
+        return any(clause.holds(y) for clause in self.clauses)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input region together with the output condition asked of it."""
+
+    region: InputRegion
+    condition: OutputCondition
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A declared tensor: its name in the query, element type and shape.
+
+    ``element_type`` is an ONNX type name (``float32``...) or ``real``, VNN-LIB 2.0's consent
+    to real-arithmetic analysis. VNN-LIB 1.0 declares only flat ``Real`` variables, so its
+    reader gives ``real`` and a one-dimensional shape.
+    """
+
+    name: str
+    element_type: str
+    shape: tuple[int, ...]
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+@dataclass(frozen=True)
+class Property:
+    """A query over one network with one input and one output tensor.
+
+    SAT iff some case has an input in its region whose output satisfies its condition.
+    ``network`` is the VNN-LIB 2.0 network name (``None`` for VNN-LIB 1.0).
+    """
+
+    input: Variable
+    output: Variable
+    cases: tuple[Case, ...]
+    network: str | None = None
+    source: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.cases:
+            raise SpecError("property has no case", file=self.source)
+        for case in self.cases:
+            if case.region.box.size != self.input.size:
+                raise SpecError(
+                    f"input region has {case.region.box.size} variables, "
+                    f"input {self.input.name} has {self.input.size}",
+                    file=self.source,
+                )
+            for clause in case.condition.clauses:
+                if clause.size != self.output.size:
+                    raise SpecError(
+                        f"output constraint has {clause.size} variables, "
+                        f"output {self.output.name} has {self.output.size}",
+                        file=self.source,
+                    )
+
+    def is_violated_by(self, x: npt.ArrayLike, y: npt.ArrayLike) -> bool:
+        """Whether the pair (x, y) satisfies the query's assertions, exactly."""
+        return any(c.region.contains(x) and c.condition.holds(y) for c in self.cases)
