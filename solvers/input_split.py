@@ -1,0 +1,149 @@
+"""Branch and bound by splitting the input box.
+
+Boxes are bounded in batches; a box is closed when its bounds refute every clause of the
+case. An open box is split in half along the dimension of largest estimated influence
+(|gradient of the best clause margin at the centre| x width, the "smear" of ReluVal), and
+its centre is tried as a counterexample on the way. Depth-first order keeps the frontier
+small.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import torch
+
+from bounds.crown import CrownBounds
+from bounds.graph import Graph
+from bounds.interval import LinearTermBounds
+from solvers.falsify import Confirm
+from solvers.objective import Objective
+from specs.property import Case
+
+Tensor = torch.Tensor
+Bounder = Callable[[Tensor, Tensor], Tensor]
+"""Lower bounds (batch, m) on the objective rows ``C @ y`` over boxes (batch, n_in)."""
+
+
+class Outcome(Enum):
+    """How a search ended. PROVED: no violation in the region; FOUND: confirmed counterexample."""
+
+    PROVED = "proved"
+    FOUND = "found"
+    EXHAUSTED = "exhausted"  # boxes too small to split further remain open
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class SplitOptions:
+    batch: int = 512
+    min_width: float = 1e-9  # boxes narrower than this in every dimension are not split
+
+
+@dataclass
+class SearchStats:
+    bounded: int = 0
+    splits: int = 0
+    max_depth: int = 0
+    open_boxes: int = 0
+    extra: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    outcome: Outcome
+    counterexample: np.ndarray | None
+    stats: SearchStats
+
+
+def interval_bounder(graph: Graph, objective: Objective) -> Bounder:
+    """IBP lower bounds on the objective rows."""
+    bounds = LinearTermBounds(graph, objective.C)
+    return lambda lower, upper: bounds(lower, upper).lower
+
+
+def crown_bounder(graph: Graph, objective: Objective) -> Bounder:
+    """CROWN lower bounds on the objective rows (the graph must satisfy CrownBounds.supports)."""
+    return CrownBounds(graph, objective.C)
+
+
+def _split_dimension(graph: Graph, objective: Objective, lower: Tensor, upper: Tensor) -> Tensor:
+    centre = ((lower + upper) / 2).requires_grad_(True)
+    score = objective.margins(graph.run(centre)).amin(dim=1)
+    finite = torch.isfinite(score)
+    if bool(finite.any()):
+        (grad,) = torch.autograd.grad(score[finite].sum(), centre)
+    else:
+        grad = torch.ones_like(centre)
+    width = upper - lower
+    smear = grad.abs() * width
+    smear = torch.where(smear.sum(dim=1, keepdim=True) > 0, smear, width)  # flat gradient: widest
+    return smear.argmax(dim=1)
+
+
+def input_split_search(
+    graph: Graph,
+    case: Case,
+    confirm: Confirm,
+    *,
+    deadline: float,
+    options: SplitOptions = SplitOptions(),
+    bounder: Bounder | None = None,
+) -> SearchResult:
+    """Decide the case over its input box (its extra linear input constraints are relaxed
+    away here, which is sound for PROVED; candidates must still satisfy them in ``confirm``)."""
+    objective = Objective.of(case)
+    bound = bounder or interval_bounder(graph, objective)
+    stats = SearchStats()
+    box = case.region.box
+    stack: list[tuple[Tensor, Tensor, int]] = [
+        (torch.tensor(box.lower, dtype=torch.float64)[None], torch.tensor(box.upper, dtype=torch.float64)[None], 0)
+    ]
+    exhausted = False
+    while stack:
+        if time.monotonic() > deadline:
+            stats.open_boxes = sum(int(lo.shape[0]) for lo, _, _ in stack)
+            return SearchResult(Outcome.TIMEOUT, None, stats)
+        lower, upper, depth = _take(stack, options.batch)
+        stats.bounded += lower.shape[0]
+        stats.max_depth = max(stats.max_depth, depth)
+        with torch.no_grad():
+            open_ = ~objective.refuted(bound(lower, upper))
+        if not bool(open_.any()):
+            continue
+        lower, upper = lower[open_], upper[open_]
+        with torch.no_grad():
+            centre = (lower + upper) / 2
+            hits = objective.satisfied(graph.run(centre))
+        for i in torch.nonzero(hits).flatten().tolist():
+            point = centre[i].numpy().astype(np.float64)
+            if confirm(point):
+                return SearchResult(Outcome.FOUND, point, stats)
+        splittable = (upper - lower).amax(dim=1) > options.min_width
+        exhausted = exhausted or not bool(splittable.all())
+        lower, upper = lower[splittable], upper[splittable]
+        if lower.shape[0] == 0:
+            continue
+        dim = _split_dimension(graph, objective, lower, upper)
+        rows = torch.arange(lower.shape[0])
+        mid = (lower[rows, dim] + upper[rows, dim]) / 2
+        left_upper = upper.clone()
+        left_upper[rows, dim] = mid
+        right_lower = lower.clone()
+        right_lower[rows, dim] = mid
+        stats.splits += lower.shape[0]
+        stack.append((torch.cat([lower, right_lower]), torch.cat([left_upper, upper]), depth + 1))
+    return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)
+
+
+def _take(stack: list[tuple[Tensor, Tensor, int]], batch: int) -> tuple[Tensor, Tensor, int]:
+    """Pop up to ``batch`` boxes from the top of the stack."""
+    lower, upper, depth = stack.pop()
+    if lower.shape[0] > batch:
+        stack.append((lower[batch:], upper[batch:], depth))
+        lower, upper = lower[:batch], upper[:batch]
+    return lower, upper, depth

@@ -1,0 +1,68 @@
+"""A case's output condition in the form the solvers work with.
+
+All rows of all clauses are stacked into ``C @ y <= d``; clause ``j`` owns the rows in
+``slices[j]``. A clause holds when all its rows hold; the case is violated when some
+clause holds. The *margin* of a clause is ``max_i (C_i y - d_i)``: it holds iff the margin
+is <= 0 (< 0 on strict rows), so minimising the smallest clause margin searches for a
+violation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from specs.property import Case
+
+Tensor = torch.Tensor
+
+
+@dataclass(frozen=True)
+class Objective:
+    """Stacked rows of a case's clauses (see module docstring)."""
+
+    C: Tensor  # (m, n_out)
+    d: Tensor  # (m,)
+    strict: Tensor  # (m,) bool
+    clause_of_row: Tensor  # (m,) int64: which clause each row belongs to
+    clauses: int
+
+    @staticmethod
+    def of(case: Case) -> Objective:
+        clauses = case.condition.clauses
+        n_out = clauses[0].size
+        C = np.concatenate([c.A for c in clauses]) if clauses else np.zeros((0, n_out))
+        d = np.concatenate([c.b for c in clauses]) if clauses else np.zeros(0)
+        strict = np.concatenate([c.strict for c in clauses]) if clauses else np.zeros(0, bool)
+        owner = np.concatenate([np.full(len(c), j) for j, c in enumerate(clauses)]) if clauses else np.zeros(0)
+        return Objective(
+            torch.tensor(C, dtype=torch.float64),
+            torch.tensor(d, dtype=torch.float64),
+            torch.as_tensor(strict, dtype=torch.bool),
+            torch.as_tensor(owner, dtype=torch.int64),
+            len(clauses),
+        )
+
+    def _per_clause_max(self, rows: Tensor) -> Tensor:
+        """Max over each clause's rows: (batch, m) -> (batch, clauses); empty clause -> -inf."""
+        out = torch.full((rows.shape[0], self.clauses), -torch.inf, dtype=rows.dtype)
+        index = self.clause_of_row.expand(rows.shape[0], -1)
+        return out.scatter_reduce(1, index, rows, reduce="amax", include_self=True)
+
+    def margins(self, y: Tensor) -> Tensor:
+        """Clause margins (batch, clauses) for flat outputs y (batch, n_out); differentiable."""
+        return self._per_clause_max(y @ self.C.T - self.d)
+
+    def satisfied(self, y: Tensor) -> Tensor:
+        """Whether some clause holds exactly at each output (batch,) -> bool."""
+        values = y @ self.C.T
+        rows_hold = torch.where(self.strict, values < self.d, values <= self.d)
+        violated_rows = (~rows_hold).to(torch.float64)
+        return (self._per_clause_max(violated_rows) <= 0).any(dim=1)
+
+    def refuted(self, lower: Tensor) -> Tensor:
+        """Given lower bounds (batch, m) on ``C @ y``, whether every clause is impossible (batch,)."""
+        row_fails = torch.where(self.strict, lower >= self.d, lower > self.d).to(torch.float64)
+        return (self._per_clause_max(row_fails) > 0).all(dim=1)

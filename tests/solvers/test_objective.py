@@ -1,0 +1,45 @@
+import numpy as np
+import torch
+
+from solvers.objective import Objective
+from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
+
+
+def _case(*clauses: LinearConstraints) -> Case:
+    return Case(InputRegion(Box([0.0], [1.0]), LinearConstraints.empty(1)), OutputCondition(clauses))
+
+
+def _rows(A, b, strict=None):
+    A = np.asarray(A, float)
+    return LinearConstraints(A, b, strict if strict is not None else np.zeros(len(b), bool))
+
+
+def test_margins_are_max_over_rows_per_clause():
+    # clause 0: y0 <= 1 and y1 <= 2 ; clause 1: -y0 <= 0
+    obj = Objective.of(_case(_rows([[1, 0], [0, 1]], [1, 2]), _rows([[-1, 0]], [0])))
+    y = torch.tensor([[3.0, 0.0], [0.5, 5.0]], dtype=torch.float64)
+    margins = obj.margins(y)
+    assert torch.allclose(margins, torch.tensor([[2.0, -3.0], [3.0, -0.5]], dtype=torch.float64))
+
+
+def test_satisfied_respects_strictness():
+    strict = Objective.of(_case(_rows([[1.0]], [0.0], np.array([True]))))
+    loose = Objective.of(_case(_rows([[1.0]], [0.0])))
+    zero = torch.zeros(1, 1, dtype=torch.float64)
+    assert not bool(strict.satisfied(zero)[0])
+    assert bool(loose.satisfied(zero)[0])
+
+
+def test_refuted_needs_every_clause_impossible():
+    obj = Objective.of(_case(_rows([[1.0]], [0.0]), _rows([[-1.0]], [-5.0])))
+    # rows: y <= 0 (clause 0), -y <= -5 i.e. y >= 5 (clause 1); lower bounds on C @ y
+    both = torch.tensor([[0.1, -4.0]], dtype=torch.float64)  # y > 0 and -y > -5: both impossible
+    one = torch.tensor([[0.1, -6.0]], dtype=torch.float64)
+    assert bool(obj.refuted(both)[0])
+    assert not bool(obj.refuted(one)[0])
+
+
+def test_empty_clause_is_always_satisfied_and_never_refuted():
+    obj = Objective.of(_case(LinearConstraints.empty(1)))
+    assert bool(obj.satisfied(torch.zeros(1, 1, dtype=torch.float64))[0])
+    assert not bool(obj.refuted(torch.zeros(1, 0, dtype=torch.float64))[0])

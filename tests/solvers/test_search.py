@@ -1,0 +1,67 @@
+"""Falsification and input-split search on a network with known answers (tests/conftest.py)."""
+
+import time
+
+import numpy as np
+import pytest
+from conftest import abs_network
+
+from bounds import import_model
+from solvers.falsify import AttackOptions, falsify
+from solvers.input_split import Outcome, SplitOptions, input_split_search
+from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
+
+
+@pytest.fixture(scope="module")
+def graph():
+    return import_model(abs_network())
+
+
+def _case(lo, hi, A, b, strict=False):
+    clause = LinearConstraints(np.asarray(A, float), np.asarray(b, float), np.full(len(b), strict))
+    return Case(InputRegion(Box([lo], [hi]), LinearConstraints.empty(1)), OutputCondition((clause,)))
+
+
+def _exact(graph, case):
+    """A confirm callback that checks the case on the graph itself (float64)."""
+    return lambda x: case.condition.holds(graph.run_numpy(np.asarray(x)[None])[0]) and case.region.contains(x)
+
+
+def test_proves_upper_bound_of_abs(graph):
+    case = _case(-1, 1, [[0, 1]], [-1e-3])  # violation: 1 - |x| <= -0.001 (impossible on [-1, 1])
+    result = input_split_search(graph, case, _exact(graph, case), deadline=time.monotonic() + 30)
+    assert result.outcome is Outcome.PROVED
+    assert result.stats.splits > 0  # interval bounds alone cannot prove it at the root
+
+
+def test_finds_violation_by_search(graph):
+    case = _case(-1, 1, [[1, 0]], [1e-4])  # |x| <= 1e-4: only near zero
+    result = input_split_search(graph, case, _exact(graph, case), deadline=time.monotonic() + 30)
+    assert result.outcome is Outcome.FOUND
+    assert abs(result.counterexample[0]) <= 1e-4
+
+
+def test_strict_violation_at_a_single_point_is_exhausted_not_proved(graph):
+    # |x| <= 0 holds only at x = 0 exactly; make the box so its centres never hit 0 exactly
+    case = _case(-0.3, 1.0, [[1, 0]], [0.0])
+    opts = SplitOptions(min_width=1e-3)
+    result = input_split_search(graph, case, lambda x: False, deadline=time.monotonic() + 30, options=opts)
+    assert result.outcome is Outcome.EXHAUSTED  # never PROVED: a violation exists
+
+
+def test_timeout_is_reported(graph):
+    case = _case(-1, 1, [[1, 0]], [-1e-3])
+    result = input_split_search(graph, case, lambda x: False, deadline=time.monotonic() - 1)
+    assert result.outcome is Outcome.TIMEOUT
+
+
+def test_falsify_finds_boundary_violation(graph):
+    case = _case(-1, 1, [[-1, 0]], [-0.99])  # |x| >= 0.99: near the box corners
+    x = falsify(graph, case, _exact(graph, case), options=AttackOptions(samples=16), deadline=time.monotonic() + 10)
+    assert x is not None and abs(x[0]) >= 0.99
+
+
+def test_falsify_returns_none_when_nothing_is_confirmed(graph):
+    case = _case(-1, 1, [[-1, 0]], [-0.5])
+    x = falsify(graph, case, lambda _: False, options=AttackOptions(samples=16, steps=5), deadline=time.monotonic() + 10)
+    assert x is None
