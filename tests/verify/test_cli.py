@@ -1,0 +1,187 @@
+"""End-to-end tests of the nnverify command on tiny models with known answers."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from verify import __version__
+from verify.capabilities import CAPABILITIES
+from verify.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
+
+# Over x in [-1, 1] the abs network (tests/conftest.py) gives y0 = |x| in [0, 1].
+UNSAT_V1 = """
+(declare-const X_0 Real)
+(declare-const Y_0 Real)
+(declare-const Y_1 Real)
+(assert (>= X_0 -1))
+(assert (<= X_0 1))
+(assert (>= Y_0 1.5))
+"""
+SAT_V1 = UNSAT_V1.replace("(>= Y_0 1.5)", "(>= Y_0 0.9)")
+
+
+def _v2(element_type: str, bound: float) -> str:
+    return f"""(vnnlib-version <2.0>)
+(declare-network f
+    (declare-input X {element_type} [1,1])
+    (declare-output Y {element_type} [1,2])
+)
+(assert (and (>= X[0,0] -1.0) (<= X[0,0] 1.0)))
+(assert (>= Y[0,0] {bound}))
+"""
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_name_and_version(capsys):
+    assert main(["--name"]) == EXIT_OK
+    assert capsys.readouterr().out.strip() == "nnverify"
+    assert main(["--version"]) == EXIT_OK
+    out = capsys.readouterr().out.strip()
+    assert out == __version__ and re.fullmatch(r"\d+\.\d+\.\d+", out)
+
+
+@pytest.mark.parametrize("capability", CAPABILITIES)
+def test_supports_answers_every_capability(capability, capsys):
+    assert main(["supports", f"--{capability}"]) == EXIT_OK
+    lines = capsys.readouterr().out.split()
+    assert lines, capability
+    if capability.endswith(("versions",)):
+        assert len(lines) == 2
+    if capability in ("optimised-disjunctive-reasoning", "serialise-assignments"):
+        assert lines[0] in ("true", "false")
+
+
+def test_supports_lists_the_eleven_standard_capabilities():
+    standard = {
+        "onnx-opset-versions", "onnx-element-types", "onnx-operators", "vnnlib-versions",
+        "hidden-node-theories", "multiple-input-output-theories", "multiple-network-theories",
+        "multiple-node-comparison-theories", "arithmetic-complexity-theories",
+        "optimised-disjunctive-reasoning", "serialise-assignments",
+    }  # fmt: skip
+    assert standard <= set(CAPABILITIES)
+
+
+def test_supports_reports_real_only(capsys):
+    main(["supports", "--onnx-element-types"])
+    assert capsys.readouterr().out.split() == ["real"]
+
+
+def test_run_unsat_writes_result_file(abs_model_path, tmp_path, capsys):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    out = tmp_path / "result.txt"
+    assert main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--out", str(out)]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[0] == "unsat"
+    assert out.read_text() == "unsat\n"
+
+
+def test_run_sat_writes_checked_counterexample(abs_model_path, tmp_path, capsys):
+    prop = _write(tmp_path, "p.vnnlib", SAT_V1)
+    out = tmp_path / "result.txt"
+    assert main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--out", str(out)]) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[0] == "sat"
+    lines = out.read_text().splitlines()
+    assert lines[0] == "sat"
+    values = dict(re.findall(r"\((\w+) (\S+)\)", "\n".join(lines[1:])))
+    assert set(values) == {"X_0", "Y_0", "Y_1"}
+    x, y0 = float(values["X_0"]), float(values["Y_0"])
+    assert -1 <= x <= 1 and y0 >= 0.9
+    assert y0 == pytest.approx(abs(np.float32(x)), abs=1e-6)
+
+
+def test_verify_v2_real_sat_prints_assignment(abs_model_path, tmp_path, capsys):
+    query = _write(tmp_path, "q.vnnlib", _v2("real", 0.9))
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}", "--timeout", "20"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "sat"
+    assert lines[1] == "X real [1,1]"
+    assert lines[3] == "Y real [1,2]"
+    assert len(lines) == 6
+    assert float(lines[4]) >= 0.9
+
+
+def test_verify_v2_real_unsat(abs_model_path, tmp_path, capsys):
+    query = _write(tmp_path, "q.vnnlib", _v2("real", 1.5))
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}"]) == EXIT_OK
+    assert capsys.readouterr().out == "unsat\n"
+
+
+def test_verify_refuses_float32_query(abs_model_path, tmp_path, capsys):
+    query = _write(tmp_path, "q.vnnlib", _v2("float32", 1.5))
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}"]) == EXIT_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "real" in captured.err and captured.err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "network_args, message",
+    [
+        ([], "0 --network"),
+        (["--network", "g=MODEL"], "no network named 'g'"),
+        (["--network", "f=MODEL", "--network", "g=MODEL"], "2 --network"),
+        (["--network", "fMODEL"], "NAME=MODEL"),
+    ],
+)
+def test_verify_network_mapping_errors(abs_model_path, tmp_path, capsys, network_args, message):
+    query = _write(tmp_path, "q.vnnlib", _v2("real", 1.5))
+    args = [a.replace("MODEL", str(abs_model_path)) for a in network_args]
+    assert main(["verify", str(query), *args]) == EXIT_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == "" and message in captured.err and "Traceback" not in captured.err
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01garbage\xff" * 10, b"not a model at all"])
+def test_bad_model_file_is_one_line_error(tmp_path, capsys, content):
+    model = tmp_path / "bad.onnx"
+    model.write_bytes(content)
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    assert main(["run", str(model), str(prop)]) == EXIT_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert str(model) in captured.err and captured.err.count("\n") == 1
+
+
+def test_missing_files_are_named(abs_model_path, tmp_path, capsys):
+    assert main(["run", str(abs_model_path), str(tmp_path / "none.vnnlib")]) == EXIT_INPUT
+    assert "none.vnnlib" in capsys.readouterr().err
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    assert main(["run", str(tmp_path / "none.onnx"), str(prop)]) == EXIT_INPUT
+    assert "none.onnx" in capsys.readouterr().err
+
+
+def test_size_mismatch_between_query_and_model(abs_model_path, tmp_path, capsys):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1.replace("(declare-const Y_1 Real)\n", ""))
+    assert main(["run", str(abs_model_path), str(prop)]) == EXIT_INPUT
+    assert "output" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("timeout", ["0", "-3", "abc", "nan", "inf"])
+def test_bad_timeout_is_a_usage_error(abs_model_path, tmp_path, capsys, timeout):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(abs_model_path), str(prop), "--timeout", timeout])
+    assert exit_info.value.code == EXIT_USAGE
+    assert "timeout" in capsys.readouterr().err
+
+
+def test_console_script_runs_as_a_process(abs_model_path, tmp_path):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "verify.cli", "run", str(abs_model_path), str(prop), "--timeout", "20"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "unsat"

@@ -1,0 +1,74 @@
+"""The pipeline on tiny networks with known answers, and its soundness on random ones."""
+
+import numpy as np
+import onnx
+import pytest
+from conftest import abs_network
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bounds.onnx_build import dense_network
+from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
+from verify.errors import QueryError
+from verify.pipeline import Model, Options, check_property, load_model
+from verify.result import Status
+
+
+def _model(proto: onnx.ModelProto, tmp_path) -> Model:
+    path = tmp_path / "m.onnx"
+    onnx.save(proto, path)
+    return load_model(path)
+
+
+def _prop(lo, hi, A, b, n_out=2) -> Property:
+    n_in = len(lo)
+    clause = LinearConstraints(np.asarray(A, float), np.asarray(b, float), np.zeros(len(b), bool))
+    case = Case(InputRegion(Box(lo, hi), LinearConstraints.empty(n_in)), OutputCondition((clause,)))
+    return Property(Variable("X", "real", (n_in,)), Variable("Y", "real", (n_out,)), (case,))
+
+
+def test_unsat_sat_and_empty_region(tmp_path):
+    model = _model(abs_network(), tmp_path)
+    assert check_property(model, _prop([-1.0], [1.0], [[-1, 0]], [-1.5])).status is Status.UNSAT
+    sat = check_property(model, _prop([-1.0], [1.0], [[-1, 0]], [-0.9]))
+    assert sat.status is Status.SAT and sat.counterexample is not None
+    assert sat.counterexample.output[0] >= 0.9
+    empty = check_property(model, _prop([1.0], [-1.0], [[-1, 0]], [-0.9]))
+    assert empty.status is Status.UNSAT and "empty" in empty.reason
+
+
+def test_sat_is_never_reported_without_a_real_counterexample(tmp_path):
+    # The violation |x| <= 0 exists only at x = 0; the search may or may not hit it exactly,
+    # but it must never claim unsat, and a sat must carry a checked point.
+    model = _model(abs_network(), tmp_path)
+    result = check_property(model, _prop([-0.3], [1.0], [[1, 0]], [0.0]), Options(timeout=3))
+    assert result.status is not Status.UNSAT
+    if result.status is Status.SAT:
+        assert result.counterexample is not None and result.counterexample.output[0] <= 0
+
+
+def test_size_mismatch_is_a_query_error(tmp_path):
+    model = _model(abs_network(), tmp_path)
+    with pytest.raises(QueryError):
+        check_property(model, _prop([0.0, 0.0], [1.0, 1.0], [[1, 0]], [0.0]))
+
+
+@settings(max_examples=12, deadline=None)
+@given(seed=st.integers(0, 10_000), threshold=st.floats(-2, 2))
+def test_random_networks_verdicts_agree_with_dense_sampling(tmp_path_factory, seed, threshold):
+    """Soundness: unsat only if no sampled point violates; sat points really violate."""
+    rng = np.random.default_rng(seed)
+    sizes = [2, 6, 6, 2]
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(sizes, sizes[1:])]
+    biases = [rng.normal(size=o) * 0.1 for o in sizes[1:]]
+    model = _model(dense_network(weights, biases), tmp_path_factory.mktemp("net"))
+    prop = _prop([-1.0, -1.0], [1.0, 1.0], [[-1, 1]], [-threshold])  # violation: y0 - y1 >= threshold
+    result = check_property(model, prop, Options(timeout=5, seed=seed))
+    grid = np.stack(np.meshgrid(np.linspace(-1, 1, 101), np.linspace(-1, 1, 101)), -1).reshape(-1, 2)
+    y = model.graph.run_numpy(grid)
+    exists = bool(np.any(y[:, 0] - y[:, 1] >= threshold + 1e-9))
+    if result.status is Status.UNSAT:
+        assert not exists
+    if result.status is Status.SAT:
+        ce = result.counterexample
+        assert ce is not None and ce.output[0] - ce.output[1] >= threshold

@@ -1,0 +1,53 @@
+"""What nnverify supports, answered for ``nnverify supports --CAPABILITY``.
+
+Every answer here is checked by a test that runs a query of that kind with a known answer.
+"""
+
+from __future__ import annotations
+
+from bounds.graph import Graph
+from bounds.ops import FOLDED_ONLY, OPERATORS
+from specs.property import Property
+from verify.errors import QueryError
+
+OPSET_RANGE = (7, 21)
+ELEMENT_TYPES = ("real",)  # bounds assume real arithmetic; float32 soundness is not claimed
+
+
+def answer(capability: str) -> list[str]:
+    """The lines printed for one capability."""
+    return list(_ANSWERS[capability]())
+
+
+_ANSWERS = {
+    "onnx-opset-versions": lambda: [str(v) for v in OPSET_RANGE],
+    "onnx-element-types": lambda: list(ELEMENT_TYPES),
+    "onnx-operators": lambda: sorted({*OPERATORS, *FOLDED_ONLY}),
+    "vnnlib-versions": lambda: ["1.0", "2.0"],
+    "hidden-node-theories": lambda: ["NH"],
+    "multiple-input-output-theories": lambda: ["SIO"],
+    "multiple-network-theories": lambda: ["SNET"],
+    "multiple-node-comparison-theories": lambda: ["SNC"],
+    "arithmetic-complexity-theories": lambda: ["BND", "COUT", "LIN"],
+    "optimised-disjunctive-reasoning": lambda: ["false"],
+    "serialise-assignments": lambda: ["false"],
+}
+
+CAPABILITIES = tuple(_ANSWERS)
+
+
+def check_element_types(prop: Property, graph: Graph, source: str) -> None:
+    """Refuse queries whose declared element types we cannot analyse soundly or that do not
+    match the model (VNN-LIB 2.0: only ``real`` consents to real-arithmetic analysis)."""
+    for variable, tensor in ((prop.input, graph.input), (prop.output, graph.output)):
+        if variable.element_type == "real":
+            continue
+        if variable.element_type != tensor.element_type:
+            raise QueryError(
+                f"{source}: {variable.name} is declared {variable.element_type} but the model's "
+                f"{tensor.name!r} is {tensor.element_type}"
+            )
+        raise QueryError(
+            f"{source}: {variable.name} is declared {variable.element_type}; nnverify analyses in real "
+            f"arithmetic and cannot guarantee soundness for {variable.element_type}: declare it 'real' to consent"
+        )

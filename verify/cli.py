@@ -1,0 +1,173 @@
+"""The ``nnverify`` command: the VNN-LIB 2.0 standard interface and the VNN-COMP conventions.
+
+Exit codes: 0 a verdict was given (whatever it is), 2 bad usage, 3 bad input (model,
+property, or the two do not fit), 1 an internal error. Errors are one line on stderr;
+``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from bounds.errors import ModelError
+from specs import Property, SpecError, read_property
+from verify import __version__, capabilities
+from verify.errors import QueryError
+from verify.pipeline import Options, check_property, load_model
+from verify.result import Result, Status
+
+NAME = "nnverify"
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nnverify", description="Formal verification of neural networks.")
+    parser.add_argument("--name", action="store_true", help="print the verifier's name")
+    parser.add_argument("--version", action="store_true", help="print the verifier's version")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    commands = parser.add_subparsers(dest="command")
+
+    verify = commands.add_parser("verify", help="decide a VNN-LIB query (VNN-LIB 2.0 interface)")
+    verify.add_argument("query", help="VNN-LIB 2.0 (or 1.0) query file")
+    verify.add_argument("--network", action="append", default=[], metavar="NAME=MODEL.onnx", help="ONNX model of a declared network")
+    verify.add_argument("--timeout", type=_timeout, default=300.0, help="seconds (default 300)")
+
+    run = commands.add_parser("run", help="decide a VNN-COMP instance and write its result file")
+    run.add_argument("model", help="ONNX model")
+    run.add_argument("property", help="VNN-LIB 1.0 property")
+    run.add_argument("--timeout", type=_timeout, default=300.0, help="seconds (default 300)")
+    run.add_argument("--out", help="VNN-COMP result file to write")
+
+    supports = commands.add_parser("supports", help="report a capability (VNN-LIB 2.0 interface)")
+    flags = supports.add_mutually_exclusive_group(required=True)
+    for capability in capabilities.CAPABILITIES:
+        flags.add_argument(f"--{capability}", dest="capability", action="store_const", const=capability)
+
+    commands.add_parser("demo", help="train a small network and verify it (no files needed)")
+    return parser
+
+
+def _load_query(path: str) -> Property:
+    if not Path(path).is_file():
+        raise SpecError("no such property file", file=path)
+    return read_property(path)
+
+
+def _verify_command(args: argparse.Namespace) -> int:
+    prop = _load_query(args.query)
+    mappings = {}
+    for item in args.network:
+        name, sep, model_path = item.partition("=")
+        if not sep or not name or not model_path:
+            raise QueryError(f"--network expects NAME=MODEL.onnx, got {item!r}")
+        if name in mappings:
+            raise QueryError(f"--network {name} given twice")
+        mappings[name] = model_path
+    if len(mappings) != 1:
+        raise QueryError(f"{args.query}: the query declares 1 network, {len(mappings)} --network mappings given")
+    ((name, model_path),) = mappings.items()
+    if prop.network is not None and name != prop.network:
+        raise QueryError(f"{args.query}: no network named {name!r} is declared (declared: {prop.network})")
+    model = load_model(model_path)
+    capabilities.check_element_types(prop, model.graph, args.query)
+    result = check_property(model, prop, Options(timeout=args.timeout))
+    print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
+    if result.status is Status.SAT and result.counterexample is not None:
+        for variable, values in ((prop.input, result.counterexample.input), (prop.output, result.counterexample.output)):
+            print(f"{variable.name} {variable.element_type} [{','.join(str(d) for d in variable.shape)}]")
+            print("\n".join(repr(float(v)) for v in np.asarray(values).reshape(-1)))
+    _log(result)
+    return EXIT_OK
+
+
+def vnncomp_result_text(result: Result) -> str:
+    """The VNN-COMP result file: the verdict, and on sat ``((X_0 v) ... (Y_0 v) ...)``."""
+    if result.status is not Status.SAT or result.counterexample is None:
+        return f"{result.status.value if result.status is not Status.ERROR else 'unknown'}\n"
+    pairs = [f"(X_{i} {float(v)!r})" for i, v in enumerate(result.counterexample.input.reshape(-1))]
+    pairs += [f"(Y_{i} {float(v)!r})" for i, v in enumerate(result.counterexample.output.reshape(-1))]
+    return "sat\n(" + "\n ".join(pairs) + ")\n"
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    prop = _load_query(args.property)
+    model = load_model(args.model)
+    result = check_property(model, prop, Options(timeout=args.timeout))
+    text = vnncomp_result_text(result)
+    if args.out:
+        try:
+            Path(args.out).write_text(text)
+        except OSError as error:
+            raise QueryError(f"{args.out}: cannot write result: {error.strerror or error}") from error
+    print(text.splitlines()[0])
+    _log(result)
+    return EXIT_OK
+
+
+def _log(result: Result) -> None:
+    stats = ", ".join(f"{k}={v:g}" for k, v in result.statistics.items())
+    print(f"[nnverify] {result.status.value} in {result.time:.2f}s: {result.reason} ({stats})", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.name:
+            print(NAME)
+            return EXIT_OK
+        if args.version:
+            print(__version__)
+            return EXIT_OK
+        if args.command == "verify":
+            return _verify_command(args)
+        if args.command == "run":
+            return _run_command(args)
+        if args.command == "supports":
+            print("\n".join(capabilities.answer(args.capability)))
+            return EXIT_OK
+        if args.command == "demo":
+            from verify.demo import run_demo
+
+            return run_demo()
+        parser.print_usage(sys.stderr)
+        return EXIT_USAGE
+    except (SpecError, ModelError, QueryError) as error:
+        if args.debug:
+            traceback.print_exc()
+        print(f"nnverify: error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("nnverify: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last line of defence: still one line unless --debug
+        if args.debug:
+            traceback.print_exc()
+        print(f"nnverify: internal error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def main_entry() -> None:
+    """Console-script entry point."""
+    sys.exit(main())
+
+
+if __name__ == "__main__":
+    main_entry()
