@@ -71,7 +71,8 @@ def _layers(graph: Graph, nodes: list[Node]) -> list[_Layer] | None:
 
 
 class CrownBounds:
-    """CROWN lower bounds on ``C @ y`` over batches of flat input boxes."""
+    """CROWN lower bounds on ``C @ y`` over batches of flat input boxes (each bound, final and
+    intermediate, is intersected with its interval bound, so it is never looser)."""
 
     def __init__(self, graph: Graph, C: Tensor) -> None:
         nodes = _chain(graph)
@@ -120,7 +121,10 @@ class CrownBounds:
                 value_lo, value_hi = image.lower, image.upper
         A = self.spec.weight.expand(batch, -1, -1)
         offset = self.spec.offset.expand(batch, -1)
-        return self._backward(A, offset, len(self.layers), pre, lower, upper)
+        crown = self._backward(A, offset, len(self.layers), pre, lower, upper)
+        mid, rad = (value_lo + value_hi) / 2, (value_hi - value_lo) / 2
+        interval = mid @ self.spec.weight.T + self.spec.offset - rad @ self.spec.weight.abs().T
+        return torch.maximum(crown, interval)  # never looser than interval bounds
 
     def _backward(
         self,

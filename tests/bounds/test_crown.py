@@ -1,0 +1,73 @@
+"""CROWN: sound on random networks, exact on linear ones, never looser than interval bounds."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from bounds import LinearTermBounds, import_model
+from bounds.crown import CrownBounds
+from bounds.onnx_build import dense_network
+
+
+def _network(seed: int, sizes: list[int], activation: str = "Relu"):
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(sizes, sizes[1:])]
+    biases = [rng.normal(size=o) * 0.3 for o in sizes[1:]]
+    return import_model(dense_network(weights, biases, activation=activation))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 100_000),
+    sizes=st.lists(st.integers(1, 8), min_size=2, max_size=5),
+    radius=st.floats(0.01, 2.0),
+)
+def test_crown_is_sound_and_no_looser_than_interval(seed, sizes, radius):
+    graph = _network(seed, sizes)
+    rng = np.random.default_rng(seed + 1)
+    C = torch.tensor(rng.normal(size=(3, sizes[-1])))
+    centre = torch.tensor(rng.normal(size=(2, sizes[0])))
+    lower, upper = centre - radius, centre + radius
+    crown = CrownBounds(graph, C)(lower, upper)
+    interval = LinearTermBounds(graph, C)(lower, upper).lower
+    assert torch.all(crown >= interval - 1e-9)
+    for b in range(2):
+        x = lower[b] + (upper[b] - lower[b]) * torch.rand(500, sizes[0], dtype=torch.float64)
+        x = torch.cat([x, lower[b : b + 1], upper[b : b + 1]])
+        values = graph.run(x) @ C.T
+        assert torch.all(values >= crown[b] - 1e-9)
+
+
+def test_crown_is_exact_on_a_linear_network():
+    rng = np.random.default_rng(0)
+    weights = [rng.normal(size=(4, 3)), rng.normal(size=(2, 4))]
+    model = dense_network(weights, [np.zeros(4), np.zeros(2)])
+    # drop the activation: a purely linear network has the exact bound at a box corner
+    model.graph.node.remove(next(n for n in model.graph.node if n.op_type == "Relu"))
+    model.graph.node[-1].input[0] = "h0"
+    graph = import_model(model)
+    C = torch.eye(2, dtype=torch.float64)
+    lower, upper = -torch.ones(1, 3, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64)
+    W = torch.tensor(weights[1] @ weights[0])
+    exact = -W.abs().sum(dim=1)
+    assert torch.allclose(CrownBounds(graph, C)(lower, upper)[0], exact)
+
+
+def test_crown_declines_graphs_without_relaxations():
+    assert not CrownBounds.supports(_network(0, [2, 3, 2], activation="Sigmoid"))
+    with pytest.raises(ValueError):
+        CrownBounds(_network(0, [2, 3, 2], activation="Tanh"), torch.eye(2, dtype=torch.float64))
+
+
+def test_relu_relaxation_encloses_relu_densely():
+    relu = next(n.op for n in _network(0, [1, 2, 1]).nodes if n.op_type == "Relu")
+    lo = torch.tensor([-2.0, -0.5, 0.3, -3.0], dtype=torch.float64)
+    hi = torch.tensor([1.0, 2.0, 0.9, -0.1], dtype=torch.float64)
+    relax = relu.relaxation(lo, hi)
+    t = torch.linspace(0, 1, 1001, dtype=torch.float64)[:, None]
+    x = lo + (hi - lo) * t
+    y = torch.relu(x)
+    assert torch.all(relax.lower_slope * x + relax.lower_offset <= y + 1e-12)
+    assert torch.all(relax.upper_slope * x + relax.upper_offset >= y - 1e-12)
