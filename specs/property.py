@@ -19,7 +19,7 @@ BoolArray = npt.NDArray[np.bool_]
 
 
 def _frozen(array: npt.ArrayLike, dtype: type) -> np.ndarray:
-    out = np.array(array, dtype=dtype)
+    out: np.ndarray = np.array(array, dtype=dtype)
     out.setflags(write=False)
     return out
 
@@ -186,8 +186,7 @@ class Property:
         for case in self.cases:
             if case.region.box.size != self.input.size:
                 raise SpecError(
-                    f"input region has {case.region.box.size} variables, "
-                    f"input {self.input.name} has {self.input.size}",
+                    f"input region has {case.region.box.size} variables, input {self.input.name} has {self.input.size}",
                     file=self.source,
                 )
             for clause in case.condition.clauses:

@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import pytest
-from conftest import abs_network
+from known_nets import abs_network
 
 from bounds import import_model
 from solvers.falsify import AttackOptions, falsify
@@ -63,5 +63,7 @@ def test_falsify_finds_boundary_violation(graph):
 
 def test_falsify_returns_none_when_nothing_is_confirmed(graph):
     case = _case(-1, 1, [[-1, 0]], [-0.5])
-    x = falsify(graph, case, lambda _: False, options=AttackOptions(samples=16, steps=5), deadline=time.monotonic() + 10)
+    x = falsify(
+        graph, case, lambda _: False, options=AttackOptions(samples=16, steps=5), deadline=time.monotonic() + 10
+    )
     assert x is None

@@ -1,7 +1,7 @@
 import numpy as np
 import onnx
 import pytest
-from conftest import abs_network
+from known_nets import abs_network
 
 from bounds import import_model
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable

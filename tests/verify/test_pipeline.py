@@ -1,11 +1,13 @@
 """The pipeline on tiny networks with known answers, and its soundness on random ones."""
 
+import itertools
+
 import numpy as np
 import onnx
 import pytest
-from conftest import abs_network
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from known_nets import abs_network
 
 from bounds.onnx_build import dense_network
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
@@ -59,7 +61,7 @@ def test_random_networks_verdicts_agree_with_dense_sampling(tmp_path_factory, se
     """Soundness: unsat only if no sampled point violates; sat points really violate."""
     rng = np.random.default_rng(seed)
     sizes = [2, 6, 6, 2]
-    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(sizes, sizes[1:])]
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in itertools.pairwise(sizes)]
     biases = [rng.normal(size=o) * 0.1 for o in sizes[1:]]
     model = _model(dense_network(weights, biases), tmp_path_factory.mktemp("net"))
     prop = _prop([-1.0, -1.0], [1.0, 1.0], [[-1, 1]], [-threshold])  # violation: y0 - y1 >= threshold

@@ -1,0 +1,262 @@
+"""Reader for VNN-LIB 2.0 queries, through the standard's reference parser (PyPI ``vnnlib``).
+
+The package parses and type-checks; this module walks its typed AST into a `Property`, with
+the same normalisation as the 1.0 reader (see `specs._normal`). Supported for now: one
+network with one input and one output, no hidden nodes, linear comparisons
+(``<= < >= > ==``) under ``and`` / ``or``, and floating-point or ``real`` element types.
+Indexed variables ``X[i,j]`` are flattened row-major.
+
+The package reports syntax errors as ``Parse error: syntax error at line L, column C: 'T'``
+(C 0-based) and type errors as a JSON report with line and offending symbol but no column;
+both become a SpecError, the column recovered from the text where unambiguous.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Callable, Sequence
+from typing import Final
+
+import numpy as np
+import vnnlib
+
+from specs import _normal
+from specs._normal import Dnf, Linear, Operator
+from specs._source import column_on_line, position, read_text
+from specs.errors import SpecError
+from specs.property import Property, Variable
+
+ELEMENT_TYPES: Final[dict[str, str]] = {
+    "Real": "real",
+    "F16": "float16",
+    "F32": "float32",
+    "F64": "float64",
+    "BF16": "bfloat16",
+    "F8E4M3FN": "float8e4m3fn",
+    "F8E5M2": "float8e5m2",
+    "F8E4M3FNUZ": "float8e4m3fnuz",
+    "F8E5M2FNUZ": "float8e5m2fnuz",
+    "F4E2M1": "float4e2m1",
+}
+"""Supported element types: the package's DType name -> the name a query declares."""
+
+_COMPARISONS: Final[tuple[tuple[type[vnnlib.Comparison], Operator, str], ...]] = (
+    (vnnlib.LessEqual, "<=", "<="),
+    (vnnlib.LessThan, "<", "<"),
+    (vnnlib.GreaterEqual, ">=", ">="),
+    (vnnlib.GreaterThan, ">", ">"),
+    (vnnlib.Equal, "=", "=="),
+)
+_SYNTAX_ERROR: Final = re.compile(r"Parse error: syntax error at line (\d+), column (\d+): '(.*)'")
+_COMMENT: Final = re.compile(r";[^\n]*")
+_DECIMAL: Final = re.compile(r"\d+\.\d+")
+
+
+def read_vnnlib2(path: str | os.PathLike[str]) -> Property:
+    """Read a VNN-LIB 2.0 query file."""
+    return parse_vnnlib2(read_text(path), source=str(path))
+
+
+def parse_vnnlib2(text: str, source: str | None = None) -> Property:
+    """Parse VNN-LIB 2.0 text; ``source`` names it in errors and in `Property.source`."""
+    try:
+        query = vnnlib.parse_query_string(text)
+    except vnnlib.VNNLibException as error:
+        raise _package_error(str(error), text, source) from None
+    except IndexError:  # std::out_of_range from the package's stod
+        raise _number_error(text, source) from None
+    except UnicodeDecodeError:  # the package echoed part of a non-ASCII token
+        code = _blank_comments(text)
+        offset = next((i for i, c in enumerate(code) if not c.isascii()), 0)
+        line, column = position(text, offset)
+        raise SpecError("non-ASCII character", file=source, line=line, column=column, token=text[offset]) from None
+    return _Reader(text, source).read(query)
+
+
+class _Reader:
+    """Checks the declarations are in scope, then normalises the assertions."""
+
+    def __init__(self, text: str, source: str | None) -> None:
+        self._text = text
+        self._code = _blank_comments(text)
+        self._source = source
+        self._variables: dict[str, tuple[bool, tuple[int, ...]]] = {}
+
+    def read(self, query: vnnlib.Query) -> Property:
+        if len(query.networks) != 1:
+            raise self._unsupported(
+                f"{len(query.networks)} networks are declared; only one is supported",
+                "declare-network",
+                query.networks[1].name,
+            )
+        network = query.networks[0]
+        if network.hidden:
+            raise self._unsupported("hidden nodes are not supported", "declare-hidden", network.hidden[0].name)
+        if len(network.inputs) != 1 or len(network.outputs) != 1:
+            kind, extra = (
+                ("input", network.inputs[1].name) if len(network.inputs) != 1 else ("output", network.outputs[1].name)
+            )
+            raise self._unsupported(f"several {kind}s are declared; only one is supported", f"declare-{kind}", extra)
+        inputs = self._declare(network.inputs[0], False)
+        outputs = self._declare(network.outputs[0], True)
+        try:
+            dnf = _normal.conjoin((self._formula(a.expr) for a in query.assertions), self._error)
+        except RecursionError:
+            raise self._error("formula is nested too deeply") from None
+
+        def unbounded(index: int, side: str) -> SpecError:
+            element = _element(inputs.name, inputs.shape, index)
+            return self._unsupported(
+                f"input {element} has no {side} bound; the input box must be bounded",
+                "declare-input",
+                inputs.name,
+            )
+
+        cases = _normal.build_cases(dnf, inputs.size, outputs.size, unbounded)
+        return Property(inputs, outputs, cases, network=network.name, source=self._source)
+
+    def _declare(self, declaration: vnnlib.InputDefinition | vnnlib.OutputDefinition, is_output: bool) -> Variable:
+        kind = "output" if is_output else "input"
+        element_type = ELEMENT_TYPES.get(declaration.dtype.name)
+        if element_type is None:
+            raise self._unsupported(
+                f"element type {declaration.dtype.name} is not supported "
+                f"(supported: {', '.join(ELEMENT_TYPES.values())})",
+                f"declare-{kind}",
+                declaration.name,
+            )
+        shape = tuple(declaration.shape)
+        self._variables[declaration.name] = (is_output, shape)
+        return Variable(declaration.name, element_type, shape)
+
+    def _formula(self, expr: vnnlib.BoolExpr) -> Dnf:
+        if isinstance(expr, vnnlib.And):
+            return _normal.conjoin((self._formula(a) for a in expr.args), self._error_at(expr))
+        if isinstance(expr, vnnlib.Or):
+            return _normal.disjoin(self._formula(a) for a in expr.args)
+        if isinstance(expr, vnnlib.Comparison):
+            for kind, operator, symbol in _COMPARISONS:
+                if isinstance(expr, kind):
+                    lhs, rhs = self._term(expr.lhs), self._term(expr.rhs)
+                    return _normal.compare(operator, lhs, rhs, self._error_at(expr, symbol))
+            raise self._error_at(expr, "!=")("'!=' is not supported")
+        raise self._error_at(expr)(f"unsupported formula {str(expr).strip()}")
+
+    def _term(self, expr: vnnlib.ArithExpr) -> Linear:
+        if isinstance(expr, vnnlib.Var):
+            is_output, shape = self._variables[expr.name]
+            return _normal.variable((is_output, _flat_index(expr.indices, shape)))
+        if isinstance(expr, vnnlib.Literal):
+            return _normal.constant(float(expr.lexeme))
+        if isinstance(expr, vnnlib.Negate):
+            return _normal.scale(self._term(expr.expr), -1.0)
+        if isinstance(expr, vnnlib.Plus):
+            return _normal.add([self._term(a) for a in expr.args])
+        if isinstance(expr, vnnlib.Minus):
+            rest = (_normal.scale(self._term(a), -1.0) for a in expr.rest)
+            return _normal.add([self._term(expr.head), *rest])
+        if isinstance(expr, vnnlib.Multiply):
+            factors = [self._term(a) for a in expr.args]
+            return _normal.multiply(factors, self._error_at(expr, "*"))
+        raise self._error_at(expr)(f"unsupported arithmetic term {str(expr).strip()}")
+
+    def _error_at(self, node: vnnlib.Node, token: str | None = None) -> Callable[[str], SpecError]:
+        """Makes errors at the node's line (the package records lines only on leaves) and at
+        the column of ``token`` when it occurs exactly once on that line."""
+
+        def error(message: str) -> SpecError:
+            line = _line(node)
+            shown = token if token is not None else str(node).strip()
+            column = column_on_line(self._text, line, shown) if line is not None else None
+            return SpecError(message, file=self._source, line=line, column=column, token=shown)
+
+        return error
+
+    def _error(self, message: str) -> SpecError:
+        return SpecError(message, file=self._source)
+
+    def _unsupported(self, message: str, keyword: str, name: str) -> SpecError:
+        """An error at the ``(keyword name`` declaration that makes the query unsupported."""
+        match = re.search(rf"\(\s*{keyword}\s+({re.escape(name)})\b", self._code)
+        if match is None:
+            return SpecError(message, file=self._source, token=name)
+        line, column = position(self._text, match.start(1))
+        return SpecError(message, file=self._source, line=line, column=column, token=name)
+
+
+def _line(node: vnnlib.Node) -> int | None:
+    """Line of the first variable or literal in the node (the only nodes the package locates)."""
+    if isinstance(node, (vnnlib.Var, vnnlib.Literal)):
+        return node.line
+    for child in node.children():
+        line = _line(child)
+        if line is not None:
+            return line
+    return None
+
+
+def _flat_index(indices: Sequence[int], shape: tuple[int, ...]) -> int:
+    """Row-major position of a fully indexed element (the package checked the indices)."""
+    flat = 0
+    for index, size in zip(indices, shape, strict=True):
+        flat = flat * size + index
+    return flat
+
+
+def _element(name: str, shape: tuple[int, ...], flat: int) -> str:
+    """How a query names element ``flat`` of a declared tensor, e.g. ``X[0,2]``."""
+    if not shape:
+        return name
+    return f"{name}[{','.join(str(int(i)) for i in np.unravel_index(flat, shape))}]"
+
+
+def _package_error(message: str, text: str, source: str | None) -> SpecError:
+    """A SpecError from the package's message: a syntax error or a JSON type-check report."""
+    syntax = _SYNTAX_ERROR.fullmatch(message.strip())
+    if syntax is not None:
+        token = syntax[3]
+        return SpecError(
+            "syntax error" if token else "syntax error: unexpected end of input",
+            file=source,
+            line=int(syntax[1]),
+            column=int(syntax[2]) + 1,
+            token=token or None,
+        )
+    try:
+        report = json.loads(message)
+    except ValueError:
+        return SpecError(message.strip(), file=source)
+    errors = report.get("errors") if isinstance(report, dict) else None
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return SpecError(message.strip(), file=source)
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more errors)" if len(errors) > 1 else ""
+    line = first.get("line") if isinstance(first.get("line"), int) else None
+    token = first.get("offendingSymbol") if isinstance(first.get("offendingSymbol"), str) else None
+    return SpecError(
+        f"{first.get('message', 'error')}: {first.get('hint', '')}{more}",
+        file=source,
+        line=line,
+        column=column_on_line(text, line, token) if line is not None and token else None,
+        token=token,
+    )
+
+
+def _number_error(text: str, source: str | None) -> SpecError:
+    """The reference parser cannot read constants that overflow or underflow a double."""
+    message = "number is out of the range of normal doubles, which the reference parser rejects"
+    for match in _DECIMAL.finditer(_blank_comments(text)):
+        value = abs(float(match.group()))
+        underflows = value < sys.float_info.min and match.group().strip("0.") != ""
+        if value == float("inf") or underflows:
+            line, column = position(text, match.start())
+            return SpecError(message, file=source, line=line, column=column, token=match.group())
+    return SpecError(message, file=source)
+
+
+def _blank_comments(text: str) -> str:
+    """The text with comments replaced by spaces, so offsets still match the original."""
+    return _COMMENT.sub(lambda m: " " * len(m.group()), text)

@@ -1,0 +1,160 @@
+"""The VNN-LIB 2.0 reader on top of the reference `vnnlib` parser: scope, flattening, errors."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from specs.errors import SpecError
+from specs.vnnlib2 import parse_vnnlib2, read_vnnlib2
+
+HEADER = """(vnnlib-version <2.0>)
+(declare-network acc
+  (declare-input X float32 [2,2])
+  (declare-output Y float32 [1,3]))
+"""
+BOX = "(assert (and (>= X[0,0] 0.0) (<= X[0,0] 1.0) (>= X[0,1] 0.0) (<= X[0,1] 1.0)))\n" + (
+    "(assert (and (>= X[1,0] -1.0) (<= X[1,0] 1.0) (>= X[1,1] 0.5) (<= X[1,1] 0.5)))\n"
+)
+
+
+def test_reads_names_types_shapes_and_flattens_row_major() -> None:
+    text = HEADER + BOX + "(assert (or (>= (- Y[0,2] Y[0,0]) 0.0) (and (< Y[0,1] -0.5) (== Y[0,0] 2.0))))\n"
+    prop = parse_vnnlib2(text, source="q.vnnlib")
+    assert (prop.input.name, prop.input.element_type, prop.input.shape) == ("X", "float32", (2, 2))
+    assert (prop.output.name, prop.output.element_type, prop.output.shape) == ("Y", "float32", (1, 3))
+    assert prop.network == "acc" and prop.source == "q.vnnlib"
+    (case,) = prop.cases
+    assert case.region.box.lower.tolist() == [0.0, 0.0, -1.0, 0.5]
+    assert case.region.box.upper.tolist() == [1.0, 1.0, 1.0, 0.5]
+    first, second = case.condition.clauses
+    assert first.A.tolist() == [[1.0, 0.0, -1.0]] and first.b.tolist() == [0.0]
+    assert second.A.tolist() == [[0.0, 1.0, 0.0], [1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]
+    assert second.b.tolist() == [-0.5, 2.0, -2.0] and second.strict.tolist() == [True, False, False]
+
+
+def test_scalars_real_type_and_arithmetic() -> None:
+    text = """(vnnlib-version <2.0>)
+(declare-network n (declare-input x real []) (declare-output y real []))
+(assert (and (<= (- x) 1.0) (<= (* 2.0 x) 4.0) (<= x 2.0)))
+(assert (<= (+ (* -1.0 y) (- 0.25 x)) (- 1.0)))
+"""
+    with pytest.raises(SpecError, match="mixes input and output"):
+        parse_vnnlib2(text)
+    prop = parse_vnnlib2(text.replace("(- 0.25 x)", "(- 0.25 0.5)"))
+    assert prop.input.shape == () and prop.input.element_type == "real"
+    (case,) = prop.cases
+    assert case.region.box.lower.tolist() == [-1.0] and case.region.box.upper.tolist() == [2.0]
+    assert case.region.constraints.A.tolist() == [[2.0]]
+    assert case.condition.clauses[0].A.tolist() == [[-1.0]]
+    assert case.condition.clauses[0].b.tolist() == [-0.75]
+
+
+def test_input_disjunction_groups_cases() -> None:
+    text = HEADER + BOX.replace("(>= X[0,0] 0.0) (<= X[0,0] 1.0)", "(or (<= X[0,0] 0.0) (>= X[0,0] 1.0))")
+    text += "(assert (>= X[0,0] -1.0))(assert (<= X[0,0] 2.0))(assert (or (<= Y[0,0] 0.0) (<= Y[0,1] 0.0)))"
+    prop = parse_vnnlib2(text)
+    assert [(c.region.box.lower[0], c.region.box.upper[0]) for c in prop.cases] == [(-1.0, 0.0), (1.0, 2.0)]
+    assert [len(c.condition.clauses) for c in prop.cases] == [2, 2]
+
+
+def test_read_vnnlib2(tmp_path: Path) -> None:
+    path = tmp_path / "q.vnnlib"
+    path.write_text(HEADER + BOX)
+    assert read_vnnlib2(path).source == str(path)
+
+
+@pytest.mark.parametrize(
+    ("assertions", "message", "line", "column", "token"),
+    [
+        ("(assert (<= X[0,0] 1e5))", "syntax error", 7, 21, "e5"),
+        ("(assert (= X[0,0] 1.0))", "syntax error", 7, 10, "="),
+        ("(assert (<= X[0,0] 1.0)", "unexpected end of input", 7, 23, None),
+        ("(assert (<= X[0,0] 1))", "Type mismatch", 7, 20, "1"),
+        ("(assert (<= Z[0,0] 1.0))", "Undeclared variable", 7, 13, "Z"),
+        ("(assert (<= X[0,0] 1.0 2.0))", "syntax error", 7, 24, "2.0"),
+        ("(assert (!= X[0,0] 1.0))", "'!=' is not supported", 7, 10, "!="),
+        ("(assert (<= X[0,0] Y[0,0]))", "mixes input and output", 7, 10, "<="),
+        ("(assert (<= (* X[0,0] X[0,1]) 1.0))", "not linear", 7, 14, "*"),
+        ("(assert (<= X[0,0] 0." + "0" * 320 + "1))", "out of the range", 7, 20, "0." + "0" * 320 + "1"),
+        ("(assert (<= é 1.0))", "non-ASCII", 7, 13, "é"),
+    ],
+)
+def test_errors_are_located(assertions: str, message: str, line: int, column: int, token: str | None) -> None:
+    with pytest.raises(SpecError, match=re.escape(message)) as caught:
+        parse_vnnlib2(HEADER + BOX + assertions, source="q.vnnlib")
+    error = caught.value
+    assert (error.file, error.line, error.column, error.token) == ("q.vnnlib", line, column, token)
+
+
+@pytest.mark.parametrize(
+    ("declarations", "message", "line", "column", "token"),
+    [
+        (
+            "(declare-network a (declare-input X real [1]) (declare-output Y real [1]))\n"
+            "(declare-network b (declare-input X2 real [1]) (declare-output Y2 real [1]))",
+            "2 networks are declared",
+            3,
+            18,
+            "b",
+        ),
+        (
+            '(declare-network a (declare-input X real [1]) (declare-hidden H real [1] "h")'
+            " (declare-output Y real [1]))",
+            "hidden nodes are not supported",
+            2,
+            63,
+            "H",
+        ),
+        (
+            "(declare-network a (declare-input X real [1]) (declare-input X2 real [1]) (declare-output Y real [1]))",
+            "several inputs",
+            2,
+            62,
+            "X2",
+        ),
+        (
+            "(declare-network a (declare-input X real [1]) (declare-output Y real [1]) (declare-output Y2 real [1]))",
+            "several outputs",
+            2,
+            91,
+            "Y2",
+        ),
+        (
+            "(declare-network a (declare-input X int8 [1]) (declare-output Y real [1]))",
+            "element type I8 is not supported",
+            2,
+            35,
+            "X",
+        ),
+        (
+            "(declare-network a (declare-input X real [1]) (declare-output Y real [1]))\n(assert (<= X[0] 1.0))",
+            "input X[0] has no lower bound",
+            2,
+            35,
+            "X",
+        ),
+    ],
+)
+def test_out_of_scope_queries_are_refused(declarations: str, message: str, line: int, column: int, token: str) -> None:
+    text = "(vnnlib-version <2.0>)\n" + declarations + "\n"
+    if "assert" not in declarations:
+        text += "(assert (<= X[0] 1.0))" if "int8" not in declarations else "(assert (<= Y[0] 1.0))"
+    with pytest.raises(SpecError, match=re.escape(message)) as caught:
+        parse_vnnlib2(text, source="q.vnnlib")
+    error = caught.value
+    assert (error.file, error.line, error.column, error.token) == ("q.vnnlib", line, column, token)
+
+
+def test_type_check_report_with_several_errors_counts_the_rest() -> None:
+    with pytest.raises(SpecError, match=r"\(and 1 more errors\)") as caught:
+        parse_vnnlib2(HEADER + "(assert (<= X[0,0] 1))\n(assert (<= X[0,1] 2))", source="q.vnnlib")
+    assert (caught.value.line, caught.value.column, caught.value.token) == (5, 20, "1")
+
+
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    deep = "(assert (<= " + "(+ 0.0 " * 2000 + "Y[0,0]" + ")" * 2000 + " 1.0))"
+    with pytest.raises(SpecError, match="nested too deeply"):
+        parse_vnnlib2(HEADER + BOX + deep)
