@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 import torch
 
 from bounds.graph import Graph, Node
-from bounds.ops.base import DTYPE, Affine, Interval, Tensor
+from bounds.ops.base import DTYPE, Interval, Tensor
 
 
 def _propagate(nodes: Iterable[Node], env: dict[str, Interval]) -> dict[str, Interval]:
@@ -25,9 +25,9 @@ def propagate(graph: Graph, inputs: Mapping[str, Interval]) -> dict[str, Interva
 class LinearTermBounds:
     """Interval bounds on ``C @ y`` (y the flat network output) over flat input boxes.
 
-    ``C`` is (m, n_out). C is folded once through the chain of single-input affine nodes
-    that ends the network (e.g. MatMul, Add), and the terms are bounded from that chain's
-    input: tighter than bounding y first, since cancellations in ``C @ W`` are kept.
+    ``C`` is (m, n_out). C is folded once through the chain of single-input linear nodes
+    (those with a ``linear_map``: MatMul, Add, Reshape...) that ends the network, and the
+    terms are bounded from that chain's input: tighter than bounding y first, since cancellations in ``C @ W`` are kept.
     """
 
     def __init__(self, graph: Graph, C: Tensor) -> None:
@@ -37,9 +37,12 @@ class LinearTermBounds:
         source = graph.output.name
         body = list(graph.nodes)
         uses = Counter(name for node in graph.nodes for name in node.inputs)
-        while body and body[-1].output == source and isinstance(body[-1].op, Affine) and len(body[-1].inputs) == 1:
+        while body and body[-1].output == source and len(body[-1].inputs) == 1:
+            mapped = body[-1].op.linear_map(graph.shapes[body[-1].inputs[0]])
+            if mapped is None:
+                break
             node = body.pop()
-            matrix, bias = node.op.matrix(graph.shapes[node.inputs[0]])
+            matrix, bias = mapped
             offset = offset + weight @ bias
             weight = weight @ matrix
             source = node.inputs[0]

@@ -58,7 +58,7 @@ def _input_shape(value: onnx.ValueInfoProto, overrides: Mapping[str, Shape]) -> 
     if value.name in overrides:
         given = tuple(int(d) for d in overrides[value.name])
         declared = _declared_shape(value)
-        if len(declared) != len(given) or any(d is not None and d != g for d, g in zip(declared, given)):
+        if len(declared) != len(given) or any(d is not None and d != g for d, g in zip(declared, given, strict=True)):
             raise ShapeError(f"input {value.name!r} has shape {declared}, not {list(given)}")
         return given
     dims = _declared_shape(value)
@@ -127,19 +127,24 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
             except Exception as error:  # the reference evaluator raises many types
                 offenders.append(Unsupported(proto.op_type, name, f"constant folding failed: {error}"))
                 continue
-            constants.update(zip(proto.output, (np.asarray(r) for r in results)))
+            constants.update(zip(proto.output, (np.asarray(r) for r in results), strict=False))
             continue
         factory = OPERATORS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
         if factory is None or proto.op_type in FOLDED_ONLY:
             why = "not supported" if factory is None else "only supported on constants"
-            offenders.append(Unsupported(proto.op_type if not proto.domain else f"{proto.domain}.{proto.op_type}", name, why))
+            offenders.append(
+                Unsupported(proto.op_type if not proto.domain else f"{proto.domain}.{proto.op_type}", name, why)
+            )
             continue
         if any(n not in constants and n not in shapes for n in names):
             continue  # downstream of an unsupported node: already reported there
         if "" in names:
             offenders.append(Unsupported(proto.op_type, name, "omitted optional input"))
             continue
-        operands = tuple(Operand(n, shapes.get(n, tuple(constants[n].shape) if n in constants else ()), constants.get(n)) for n in names)
+        operands = tuple(
+            Operand(n, shapes.get(n, tuple(constants[n].shape) if n in constants else ()), constants.get(n))
+            for n in names
+        )
         attributes = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
         try:
             op = factory(NodeContext(proto, operands, attributes))
@@ -159,7 +164,9 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
             raise ModelError(f"output {value.name!r} does not depend on any input")
         declared = _declared_shape(value)
         actual = shapes[value.name]
-        if declared and (len(declared) != len(actual) or any(d is not None and d != a for d, a in zip(declared, actual))):
+        if declared and (
+            len(declared) != len(actual) or any(d is not None and d != a for d, a in zip(declared, actual, strict=True))
+        ):
             raise ShapeError(f"output {value.name!r} is declared {declared} but computes to {list(actual)}")
         outputs.append(TensorInfo(value.name, actual, _element_type(value.type.tensor_type.elem_type)))
     needed = {o.name for o in outputs}

@@ -19,12 +19,16 @@ def _batchnorm_affine(bn: onnx.NodeProto, inits: dict[str, onnx.TensorProto]) ->
     return scale, beta - mean * scale
 
 
-def _scaled_layer(prev: onnx.NodeProto, inits: dict[str, onnx.TensorProto], scale: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.dtype] | None:
+def _scaled_layer(
+    prev: onnx.NodeProto, inits: dict[str, onnx.TensorProto], scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.dtype] | None:
     """The weight and bias of a Conv/Gemm with each output channel multiplied by scale."""
     if len(prev.input) < 2 or prev.input[1] not in inits:
         return None
     attrs = {a.name: helper.get_attribute_value(a) for a in prev.attribute}
-    if prev.op_type == "Gemm" and (attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0):
+    if prev.op_type == "Gemm" and (
+        attrs.get("transA", 0) or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0
+    ):
         return None
     raw = numpy_helper.to_array(inits[prev.input[1]])
     weight = raw.astype(np.float64)

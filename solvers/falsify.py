@@ -76,7 +76,9 @@ def falsify(
     if found is not None or time.monotonic() > deadline:
         return found
 
-    starts = torch.cat([x[torch.argsort(score)[: options.restarts // 2]], uniform(options.restarts - options.restarts // 2)])
+    starts = torch.cat(
+        [x[torch.argsort(score)[: options.restarts // 2]], uniform(options.restarts - options.restarts // 2)]
+    )
     x = starts.clone().requires_grad_(True)
     step = width * options.step_fraction
     for _ in range(options.steps):

@@ -35,11 +35,11 @@ def train() -> onnx.ModelProto:
     net = torch.nn.Sequential(
         torch.nn.Linear(2, 24), torch.nn.ReLU(), torch.nn.Linear(24, 24), torch.nn.ReLU(), torch.nn.Linear(24, 3)
     )
-    x, y = _data(4000, generator)
+    x, y = _data(2000, generator)
     optimiser = torch.optim.Adam(net.parameters(), lr=0.02)
-    for _ in range(400):
+    for _ in range(300):
         optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()
+        torch.nn.functional.cross_entropy(net(x), y).backward()  # type: ignore[no-untyped-call]
         optimiser.step()
     layers = [m for m in net if isinstance(m, torch.nn.Linear)]
     return dense_network([m.weight.detach().numpy() for m in layers], [m.bias.detach().numpy() for m in layers])
@@ -57,15 +57,19 @@ def run_demo() -> int:
         x = np.array(point)
         label = int(np.argmax(model.graph.run_numpy(x[None])[0]))
         for eps in (0.01, 0.05, 0.15):
-            prop = local_robustness(x, eps, label, lower=np.zeros(2), upper=np.ones(2))
+            prop = local_robustness(x, eps, label, num_classes=3, lower=np.zeros(2), upper=np.ones(2))
             result = check_property(model, prop, Options(timeout=20))
             decided += result.status in (Status.SAT, Status.UNSAT)
             meaning = {Status.UNSAT: "robust", Status.SAT: "counterexample"}.get(result.status, "")
-            print(f"{str(point):>14} {label:>5} {eps:>5}  {result.status.value:<7} {result.time:5.2f}s  {meaning}")
+            print(f"{point!s:>14} {label:>5} {eps:>5}  {result.status.value:<7} {result.time:5.2f}s  {meaning}")
             if result.status is Status.SAT and result.counterexample is not None:
                 print(f"{'':>28}x' = {np.round(result.counterexample.input, 4).tolist()}")
+    centre = np.array([0.5, 0.55])
+    label = int(np.argmax(model.graph.run_numpy(centre[None])[0]))
     example = OUT_DIR / "robustness_0.05.vnnlib"
-    example.write_text(write_vnnlib1(local_robustness(np.array([0.5, 0.55]), 0.05, 1, lower=np.zeros(2), upper=np.ones(2))))
+    example.write_text(
+        write_vnnlib1(local_robustness(centre, 0.05, label, num_classes=3, lower=np.zeros(2), upper=np.ones(2)))
+    )
     print(f"\nsame check from the command line:\n  nnverify run {model_path} {example} --timeout 20")
     return 0 if decided else 1
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
-from bounds.errors import ModelError
 from bounds.crown import CrownBounds
+from bounds.errors import ModelError
 from bounds.graph import Graph
 from bounds.onnx_import import load_onnx
 from solvers.falsify import AttackOptions, falsify
@@ -56,11 +56,20 @@ def load_model(path: str | os.PathLike[str]) -> Model:
 def _check_fits(model: Model, prop: Property) -> None:
     graph = model.graph
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
-        raise QueryError(f"{model.source}: model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; one of each is supported")
+        raise QueryError(
+            f"{model.source}: model has {len(graph.inputs)} inputs and {len(graph.outputs)} outputs; "
+            "one of each is supported"
+        )
     if prop.input.size != graph.input.size:
-        raise QueryError(f"{model.source}: query declares {prop.input.size} input values, model input {graph.input.name!r} has {graph.input.size}")
+        raise QueryError(
+            f"{model.source}: query declares {prop.input.size} input values, "
+            f"model input {graph.input.name!r} has {graph.input.size}"
+        )
     if prop.output.size != graph.output.size:
-        raise QueryError(f"{model.source}: query declares {prop.output.size} output values, model output {graph.output.name!r} has {graph.output.size}")
+        raise QueryError(
+            f"{model.source}: query declares {prop.output.size} output values, "
+            f"model output {graph.output.name!r} has {graph.output.size}"
+        )
 
 
 class _Confirmer:
@@ -105,14 +114,18 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
 
     attack_deadline = start + options.attack_share * options.timeout
     for index, case in enumerate(cases):
-        found = falsify(model.graph, case, confirmer, options=options.attack, deadline=attack_deadline, seed=options.seed + index)
+        found = falsify(
+            model.graph, case, confirmer, options=options.attack, deadline=attack_deadline, seed=options.seed + index
+        )
         if found is not None:
             return done(Status.SAT, "counterexample found by falsification")
     open_reason = ""
     timed_out = False
     for case in cases:
         bounder = _bounder(model.graph, case, options.bounds)
-        result = input_split_search(model.graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder)
+        result = input_split_search(
+            model.graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder
+        )
         stats["boxes_bounded"] = stats.get("boxes_bounded", 0) + result.stats.bounded
         stats["splits"] = stats.get("splits", 0) + result.stats.splits
         stats["max_depth"] = max(stats.get("max_depth", 0), result.stats.max_depth)

@@ -30,11 +30,27 @@ from bounds.ops import (
     transpose,
     unsqueeze,
 )
-from bounds.ops.base import Interval, NodeContext, Op, OpFactory, Operand, UnsupportedForm
+from bounds.ops.base import Interval, NodeContext, Op, Operand, OpFactory, UnsupportedForm
 
 _MODULES = (
-    add, batchnormalization, conv, div, flatten, gemm, identity, matmul, mul, neg, relu,
-    reshape, sigmoid, squeeze, sub, tanh, transpose, unsqueeze,
+    add,
+    batchnormalization,
+    conv,
+    div,
+    flatten,
+    gemm,
+    identity,
+    matmul,
+    mul,
+    neg,
+    relu,
+    reshape,
+    sigmoid,
+    squeeze,
+    sub,
+    tanh,
+    transpose,
+    unsqueeze,
 )
 
 OPERATORS: Mapping[str, OpFactory] = MappingProxyType({m.ONNX_TYPE: m.build for m in _MODULES})

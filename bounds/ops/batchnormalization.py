@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from bounds.errors import ModelError
 from bounds.ops.base import NodeContext, Op, ScaleShift, UnsupportedForm, single_variable
 
 ONNX_TYPE = "BatchNormalization"
@@ -19,7 +20,10 @@ def scale_and_shift(ctx: NodeContext) -> tuple[np.ndarray, np.ndarray]:
     if any(p is None for p in params) or len(ctx.operands) != 5:
         raise UnsupportedForm("scale, bias, mean and variance must be constant")
     gamma, beta, mean, var = (np.asarray(p, dtype=np.float64) for p in params)
-    scale = gamma / np.sqrt(var + float(ctx.attr("epsilon", 1e-5)))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = gamma / np.sqrt(var + float(ctx.attr("epsilon", 1e-5)))
+    if not np.all(np.isfinite(scale)):
+        raise ModelError(f"BatchNormalization {ctx.node.name!r}: variance + epsilon must be positive")
     return scale, beta - mean * scale
 
 

@@ -30,6 +30,10 @@ class Conv(Affine):
         spatial = len(input_shape) - 2
         if spatial not in _CONV or weight.ndim != spatial + 2:
             raise ShapeError(f"Conv input {list(input_shape)} and weight {list(weight.shape)} do not match")
+        if len(pads) != 2 * spatial:
+            raise ShapeError(f"Conv pads {list(pads)} do not fit a {spatial}-D input")
+        if bias is not None and bias.shape != (weight.shape[0],):
+            raise ShapeError(f"Conv bias {list(bias.shape)} does not match {weight.shape[0]} output channels")
         if input_shape[1] != weight.shape[1] * group:
             raise ShapeError(f"Conv input has {input_shape[1]} channels, weight expects {weight.shape[1] * group}")
         self.input_shape = input_shape
@@ -70,7 +74,9 @@ class Conv(Affine):
         return self._apply(xs[0], self.weight, self.bias)
 
 
-def _same_pads(input_shape: Shape, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int], upper: bool) -> list[int]:
+def _same_pads(
+    input_shape: Shape, kernel: Sequence[int], strides: Sequence[int], dilations: Sequence[int], upper: bool
+) -> list[int]:
     begins, ends = [], []
     for size, k, s, d in zip(input_shape[2:], kernel, strides, dilations, strict=True):
         total = max((math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size, 0)
@@ -91,6 +97,8 @@ def build(ctx: NodeContext) -> Op:
     spatial = weight.ndim - 2
     strides = [int(s) for s in ctx.attr("strides", [1] * spatial)]
     dilations = [int(d) for d in ctx.attr("dilations", [1] * spatial)]
+    if spatial < 1 or len(strides) != spatial or len(dilations) != spatial or min(*strides, *dilations) <= 0:
+        raise ShapeError(f"Conv weight {list(weight.shape)}, strides {strides} or dilations {dilations} are invalid")
     auto_pad = ctx.attr("auto_pad", b"NOTSET")
     auto_pad = auto_pad.decode() if isinstance(auto_pad, bytes) else str(auto_pad)
     if auto_pad in ("SAME_UPPER", "SAME_LOWER"):

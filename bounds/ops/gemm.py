@@ -13,16 +13,20 @@ ONNX_TYPE = "Gemm"
 class Dense(Affine):
     """``x @ W + bias`` over the last axis of x (also the MatMul form with constant right side)."""
 
-    def __init__(self, input_shape: Shape, weight: np.ndarray, bias: np.ndarray | None, transpose_input: bool = False) -> None:
+    def __init__(
+        self, input_shape: Shape, weight: np.ndarray, bias: np.ndarray | None, transpose_input: bool = False
+    ) -> None:
         rows = input_shape[::-1] if transpose_input else input_shape
-        if rows[-1] != weight.shape[0]:
+        if not rows or weight.ndim != 2 or rows[-1] != weight.shape[0]:
             raise ShapeError(f"cannot multiply {list(rows)} by weight {list(weight.shape)}")
         out = (*rows[:-1], weight.shape[1])
         self.transpose_input = transpose_input
         self.weight = as_tensor(weight)
         self.abs_weight = self.weight.abs()
         self.bias = as_tensor(bias) if bias is not None else None
-        self.output_shape = broadcast_shape(out, bias.shape) if bias is not None else out
+        if bias is not None and broadcast_shape(out, bias.shape) != out:
+            raise ShapeError(f"bias {list(bias.shape)} does not broadcast to {list(out)}")
+        self.output_shape = out
 
     def _rows(self, x: Tensor) -> Tensor:
         return x.transpose(-1, -2) if self.transpose_input else x

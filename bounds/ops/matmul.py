@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from bounds.errors import ShapeError
-from bounds.ops.base import Affine, NodeContext, Op, Shape, Tensor, UnsupportedForm, as_tensor
+from bounds.ops.base import Affine, NodeContext, Op, Shape, Tensor, UnsupportedForm, as_tensor, pad_rank
 from bounds.ops.gemm import Dense
 
 ONNX_TYPE = "MatMul"
@@ -19,14 +19,19 @@ class LeftMultiply(Affine):
             self.output_shape = tuple(np.matmul(np.zeros(weight.shape), np.zeros(input_shape)).shape)
         except ValueError as error:
             raise ShapeError(f"cannot multiply {list(weight.shape)} by {list(input_shape)}") from error
+        self.input_shape = input_shape
         self.weight = as_tensor(weight)
         self.abs_weight = self.weight.abs()
 
+    def _padded(self, x: Tensor) -> Tensor:
+        # Keep the batch axis in front when W has more axes than x: view x as (batch, 1.., *shape).
+        return pad_rank(x, self.input_shape, max(self.weight.ndim, len(self.input_shape)))
+
     def linear(self, x: Tensor) -> Tensor:
-        return self.weight @ x
+        return self.weight @ self._padded(x)
 
     def abs_linear(self, x: Tensor) -> Tensor:
-        return self.abs_weight @ x
+        return self.abs_weight @ self._padded(x)
 
     def evaluate(self, *xs: Tensor) -> Tensor:
         return self.linear(xs[0])

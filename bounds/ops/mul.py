@@ -13,8 +13,8 @@ from bounds.ops.base import (
     Shape,
     Tensor,
     UnsupportedForm,
-    pad_rank,
     broadcast_shape,
+    pad_rank,
 )
 
 ONNX_TYPE = "Mul"
@@ -39,7 +39,7 @@ class Product(Op):
         a, b = xs
         al, bl = self._operands(a.lower, b.lower)
         au, bu = self._operands(a.upper, b.upper)
-        corners = torch.stack(torch.broadcast_tensors(al * bl, al * bu, au * bl, au * bu))
+        corners = torch.stack([al * bl, al * bu, au * bl, au * bu])  # all of the output's shape
         return Interval(corners.amin(dim=0), corners.amax(dim=0))
 
 

@@ -17,6 +17,8 @@ def build(ctx: NodeContext) -> Op:
         raise UnsupportedForm("target shape is not constant")
     allow_zero = bool(ctx.attr("allowzero", 0))
     dims = [int(d) for d in target.reshape(-1)]
+    if not allow_zero and any(d == 0 and i >= len(shape) for i, d in enumerate(dims)):
+        raise ShapeError(f"Reshape target {dims} copies a dimension that {list(shape)} does not have")
     out = [shape[i] if d == 0 and not allow_zero else d for i, d in enumerate(dims)]
     if out.count(-1) > 1:
         raise ShapeError(f"Reshape target {dims} has more than one -1")

@@ -1,0 +1,1 @@
+"""Deciding a property: falsification and branch and bound over bounds from ``bounds``."""
