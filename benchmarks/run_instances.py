@@ -46,7 +46,16 @@ def run_one(instance: Instance, timeout: float, command: list[str]) -> tuple[str
     """The verdict (first line of the result file) and wall time of one instance."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "result.txt"
-        argv = [*command, "run", str(instance.model), str(instance.prop), "--timeout", f"{timeout:g}", "--out", str(out)]
+        argv = [
+            *command,
+            "run",
+            str(instance.model),
+            str(instance.prop),
+            "--timeout",
+            f"{timeout:g}",
+            "--out",
+            str(out),
+        ]
         start = time.monotonic()
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout + 30)
@@ -65,7 +74,9 @@ def main() -> int:
     parser.add_argument("--timeout-cap", type=float, default=None, help="cap every instance's timeout (seconds)")
     parser.add_argument("--only", default=None, help="regex on 'model,property' selecting instances")
     parser.add_argument("--out", type=Path, default=None, help="write per-instance results as csv")
-    parser.add_argument("--command", default=f"{sys.executable} -m verify.cli", help="verifier command (default: this nnverify)")
+    parser.add_argument(
+        "--command", default=f"{sys.executable} -m verify.cli", help="verifier command (default: this nnverify)"
+    )
     args = parser.parse_args()
 
     instances = read_instances(args.instances)
@@ -77,8 +88,11 @@ def main() -> int:
         verdict, elapsed = run_one(instance, timeout, args.command.split())
         wrong = instance.expected in ("sat", "unsat") and verdict in ("sat", "unsat") and verdict != instance.expected
         mark = "WRONG" if wrong else ("ok" if verdict == instance.expected else "")
-        print(f"[{index}/{len(instances)}] {instance.model.name} {instance.prop.name}: {verdict} "
-              f"(expected {instance.expected}) {elapsed:.2f}s {mark}", flush=True)
+        print(
+            f"[{index}/{len(instances)}] {instance.model.name} {instance.prop.name}: {verdict} "
+            f"(expected {instance.expected}) {elapsed:.2f}s {mark}",
+            flush=True,
+        )
         results.append((instance, verdict, elapsed, wrong))
 
     decided = [r for r in results if r[1] in ("sat", "unsat")]

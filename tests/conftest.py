@@ -6,7 +6,11 @@ from pathlib import Path
 
 import onnx
 import pytest
+import torch
 from known_nets import abs_network
+
+# As the CLI does (verify/cli.py --threads): small batches, and extra threads spin on a busy machine.
+torch.set_num_threads(1)
 
 
 @pytest.fixture

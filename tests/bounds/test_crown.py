@@ -1,5 +1,7 @@
 """CROWN: sound on random networks, exact on linear ones, never looser than interval bounds."""
 
+import itertools
+
 import numpy as np
 import pytest
 import torch
@@ -13,7 +15,7 @@ from bounds.onnx_build import dense_network
 
 def _network(seed: int, sizes: list[int], activation: str = "Relu"):
     rng = np.random.default_rng(seed)
-    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in zip(sizes, sizes[1:])]
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in itertools.pairwise(sizes)]
     biases = [rng.normal(size=o) * 0.3 for o in sizes[1:]]
     return import_model(dense_network(weights, biases, activation=activation))
 

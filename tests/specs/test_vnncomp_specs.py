@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -69,14 +68,12 @@ def test_all_acasxu_properties() -> None:
     }
 
 
-def test_all_mnistfc_properties_parse_fast() -> None:
+def test_all_mnistfc_properties_parse() -> None:
+    """Structure only; parse speed is measured by benchmarks/parse_properties.py."""
     paths = properties("mnistfc")
     assert paths
     for path in paths:
-        start = time.perf_counter()
         prop = read_property(path)
-        elapsed = time.perf_counter() - start
-        assert elapsed < 0.5, f"{path.name} took {elapsed:.3f} s"
         assert prop.input.shape == (784,) and prop.output.shape == (10,)
         (case,) = prop.cases
         assert len(case.condition.clauses) == 9 and len(case.region.constraints) == 0

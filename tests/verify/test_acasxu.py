@@ -1,0 +1,52 @@
+"""ACAS Xu instances from ../shared with their expected verdicts (skipped when absent).
+
+The default run takes a fast, mixed subset; the whole category runs with ``-m slow`` (and
+with figures, through benchmarks/run_instances.py).
+"""
+
+from __future__ import annotations
+
+import csv
+
+import pytest
+from known_nets import shared_or_skip
+
+from specs import read_property
+from verify.pipeline import Options, check_property, load_model
+from verify.result import Status
+
+FAST = [
+    ("ACASXU_run2a_1_1_batch_2000.onnx", "prop_1.vnnlib"),  # unsat
+    ("ACASXU_run2a_1_2_batch_2000.onnx", "prop_2.vnnlib"),  # sat
+    ("ACASXU_run2a_2_9_batch_2000.onnx", "prop_8.vnnlib"),  # sat
+]
+
+
+def _expected() -> dict[tuple[str, str], str]:
+    path = shared_or_skip("acasxu", "expected.csv")
+    with path.open() as handle:
+        return {(row["onnx"], row["vnnlib"]): row["expected"] for row in csv.DictReader(handle)}
+
+
+def _check(model_name: str, prop_name: str, timeout: float) -> Status:
+    expected = _expected()[(model_name, prop_name)]
+    model = load_model(shared_or_skip("acasxu", model_name))
+    result = check_property(model, read_property(shared_or_skip("acasxu", prop_name)), Options(timeout=timeout))
+    if result.status in (Status.SAT, Status.UNSAT):
+        assert result.status.value == expected, (model_name, prop_name, result.reason)
+    if result.status is Status.SAT:
+        assert result.counterexample is not None
+    return result.status
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("model_name, prop_name", FAST)
+def test_fast_subset_is_decided_correctly(model_name, prop_name):
+    assert _check(model_name, prop_name, timeout=60) in (Status.SAT, Status.UNSAT)
+
+
+@pytest.mark.slow
+@pytest.mark.shared
+def test_every_instance_is_never_wrong():
+    for (model_name, prop_name), _ in sorted(_expected().items()):
+        _check(model_name, prop_name, timeout=116)
