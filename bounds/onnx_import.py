@@ -18,6 +18,9 @@ from bounds.ops import FOLDED_ONLY, OPERATORS
 from bounds.ops.base import NodeContext, Operand, Shape, UnsupportedForm
 from bounds.passes import fold_batchnorm
 
+SUPPORTED_OPSETS = (7, 21)
+"""The default-domain opset versions the operator modules are written and tested for."""
+
 
 def load_onnx(path: str | os.PathLike[str], *, input_shapes: Mapping[str, Shape] | None = None) -> Graph:
     """Read an ONNX file into a ``Graph``; raises ``ModelError`` naming the file on any problem."""
@@ -89,6 +92,9 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
     Every node whose inputs are all constant is folded (by ONNX's reference evaluator);
     the rest must have a registered op. All unsupported nodes are reported together.
     """
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    if not SUPPORTED_OPSETS[0] <= opset <= SUPPORTED_OPSETS[1]:
+        raise ModelError(f"opset {opset} is outside the supported range {SUPPORTED_OPSETS[0]}-{SUPPORTED_OPSETS[1]}")
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as error:
@@ -96,7 +102,6 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
         raise ModelError(f"ONNX checker rejected the model: {first}") from error
     model = fold_batchnorm(model)
     graph = model.graph
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     constants: dict[str, np.ndarray] = {}
     for init in graph.initializer:
         value = numpy_helper.to_array(init)

@@ -6,11 +6,11 @@ Every answer here is checked by a test that runs a query of that kind with a kno
 from __future__ import annotations
 
 from bounds.graph import Graph
+from bounds.onnx_import import SUPPORTED_OPSETS
 from bounds.ops import FOLDED_ONLY, OPERATORS
 from specs.property import Property
 from verify.errors import QueryError
 
-OPSET_RANGE = (7, 21)
 ELEMENT_TYPES = ("real",)  # bounds assume real arithmetic; float32 soundness is not claimed
 
 
@@ -20,7 +20,7 @@ def answer(capability: str) -> list[str]:
 
 
 _ANSWERS = {
-    "onnx-opset-versions": lambda: [str(v) for v in OPSET_RANGE],
+    "onnx-opset-versions": lambda: [str(v) for v in SUPPORTED_OPSETS],
     "onnx-element-types": lambda: list(ELEMENT_TYPES),
     "onnx-operators": lambda: sorted({*OPERATORS, *FOLDED_ONLY}),
     "vnnlib-versions": lambda: ["1.0", "2.0"],

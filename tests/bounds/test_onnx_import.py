@@ -546,3 +546,11 @@ def test_acasxu_bounds_are_sound_on_a_box() -> None:
     y = graph.run(x)
     assert bool((y >= box.lower - 1e-9).all())
     assert bool((y <= box.upper + 1e-9).all())
+
+
+@pytest.mark.parametrize("opset", [6, 22])
+def test_opset_outside_the_supported_range_is_refused(opset):
+    model = dense_network([np.ones((1, 1))], [np.zeros(1)], opset=13)
+    model.opset_import[0].version = opset
+    with pytest.raises(ModelError, match="outside the supported range"):
+        bounds.import_model(model)
