@@ -1,32 +1,29 @@
 """Branch and bound by splitting the input box.
 
 Boxes are bounded in batches; a box is closed when its bounds refute every clause of the
-case. An open box is split in half along the dimension of largest estimated influence
-(|gradient of the best clause margin at the centre| x width, the "smear" of ReluVal), and
-its centre is tried as a counterexample on the way. Depth-first order keeps the frontier
-small.
+case. An open box is split in half: for a handful of inputs along the dimension whose
+halves come out best when bounded (every dimension is tried), otherwise along the
+dimension of largest estimated influence (|gradient of the best clause margin at the
+centre| x width, the "smear" of ReluVal). Its centre is tried as a counterexample on the
+way. Depth-first order keeps the frontier small.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
 import numpy as np
 import torch
 
-from bounds.crown import CrownBounds
 from bounds.graph import Graph
-from bounds.interval import LinearTermBounds
+from solvers.bounders import Bounder
 from solvers.falsify import Confirm
 from solvers.objective import Objective
 from specs.property import Case
 
 Tensor = torch.Tensor
-Bounder = Callable[[Tensor, Tensor], Tensor]
-"""Lower bounds (batch, m) on the objective rows ``C @ y`` over boxes (batch, n_in)."""
 
 
 class Outcome(Enum):
@@ -40,8 +37,9 @@ class Outcome(Enum):
 
 @dataclass(frozen=True)
 class SplitOptions:
-    batch: int = 512
+    batch: int = 128  # boxes bounded per step; the deadline is checked between steps
     min_width: float = 1e-9  # boxes narrower than this in every dimension are not split
+    trial_max_inputs: int = 8  # inputs this small choose the split by trying every dimension
 
 
 @dataclass
@@ -60,18 +58,32 @@ class SearchResult:
     stats: SearchStats
 
 
-def interval_bounder(graph: Graph, objective: Objective) -> Bounder:
-    """IBP lower bounds on the objective rows."""
-    bounds = LinearTermBounds(graph, objective.C)
-    return lambda lower, upper: bounds(lower, upper).lower
+def _halves(lower: Tensor, upper: Tensor, dim: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The two halves of each box along its ``dim``: (left_lower, left_upper, right_lower, right_upper)."""
+    rows = torch.arange(lower.shape[0])
+    mid = (lower[rows, dim] + upper[rows, dim]) / 2
+    left_upper = upper.clone()
+    left_upper[rows, dim] = mid
+    right_lower = lower.clone()
+    right_lower[rows, dim] = mid
+    return lower, left_upper, right_lower, upper
 
 
-def crown_bounder(graph: Graph, objective: Objective) -> Bounder:
-    """CROWN lower bounds on the objective rows (the graph must satisfy CrownBounds.supports)."""
-    return CrownBounds(graph, objective.C)
+def _trial_dimension(bound: Bounder, objective: Objective, lower: Tensor, upper: Tensor) -> Tensor:
+    """The dimension whose halves come out closest to refutation together (largest sum of
+    their slacks), found by bounding both halves for every dimension. Worth its cost for a
+    handful of inputs: on ACAS Xu it needs far fewer boxes than the gradient smear."""
+    boxes, dims = lower.shape
+    scores = []
+    for d in range(dims):
+        ll, lu, rl, ru = _halves(lower, upper, torch.full((boxes,), d))
+        slack = objective.slack(bound(torch.cat([ll, rl]), torch.cat([lu, ru])))
+        scores.append(slack[:boxes] + slack[boxes:])
+    return torch.stack(scores, dim=1).argmax(dim=1)
 
 
-def _split_dimension(graph: Graph, objective: Objective, lower: Tensor, upper: Tensor) -> Tensor:
+def _smear_dimension(graph: Graph, objective: Objective, lower: Tensor, upper: Tensor) -> Tensor:
+    """The dimension of largest |gradient of the best margin at the centre| x width."""
     centre = ((lower + upper) / 2).requires_grad_(True)
     score = objective.margins(graph.run(centre)).amin(dim=1)
     finite = torch.isfinite(score)
@@ -92,12 +104,11 @@ def input_split_search(
     *,
     deadline: float,
     options: SplitOptions = SplitOptions(),
-    bounder: Bounder | None = None,
+    bounder: Bounder,
 ) -> SearchResult:
     """Decide the case over its input box (its extra linear input constraints are relaxed
     away here, which is sound for PROVED; candidates must still satisfy them in ``confirm``)."""
     objective = Objective.of(case)
-    bound = bounder or interval_bounder(graph, objective)
     stats = SearchStats()
     box = case.region.box
     stack: list[tuple[Tensor, Tensor, int]] = [
@@ -112,7 +123,7 @@ def input_split_search(
         stats.bounded += lower.shape[0]
         stats.max_depth = max(stats.max_depth, depth)
         with torch.no_grad():
-            open_ = ~objective.refuted(bound(lower, upper))
+            open_ = ~objective.refuted(bounder(lower, upper))
         if not bool(open_.any()):
             continue
         lower, upper = lower[open_], upper[open_]
@@ -128,13 +139,12 @@ def input_split_search(
         lower, upper = lower[splittable], upper[splittable]
         if lower.shape[0] == 0:
             continue
-        dim = _split_dimension(graph, objective, lower, upper)
-        rows = torch.arange(lower.shape[0])
-        mid = (lower[rows, dim] + upper[rows, dim]) / 2
-        left_upper = upper.clone()
-        left_upper[rows, dim] = mid
-        right_lower = lower.clone()
-        right_lower[rows, dim] = mid
+        if lower.shape[1] <= options.trial_max_inputs:
+            with torch.no_grad():
+                dim = _trial_dimension(bounder, objective, lower, upper)
+        else:
+            dim = _smear_dimension(graph, objective, lower, upper)
+        _, left_upper, right_lower, _ = _halves(lower, upper, dim)
         stats.splits += lower.shape[0]
         stack.append((torch.cat([lower, right_lower]), torch.cat([left_upper, upper]), depth + 1))
     return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)

@@ -62,6 +62,12 @@ class Objective:
         violated_rows = (~rows_hold).to(torch.float64)
         return (self._per_clause_max(violated_rows) <= 0).any(dim=1)
 
+    def slack(self, lower: Tensor) -> Tensor:
+        """How far lower bounds (batch, m) on ``C @ y`` are from refuting the case (batch,):
+        the smallest over clauses of the largest ``lower_i - d_i`` among its rows. Positive
+        means refuted (up to strictness, which ``refuted`` decides exactly)."""
+        return self._per_clause_max(lower - self.d).amin(dim=1)
+
     def refuted(self, lower: Tensor) -> Tensor:
         """Given lower bounds (batch, m) on ``C @ y``, whether every clause is impossible (batch,)."""
         row_fails = torch.where(self.strict, lower >= self.d, lower > self.d).to(torch.float64)

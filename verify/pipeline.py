@@ -9,14 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from bounds.crown import CrownBounds
 from bounds.errors import ModelError
 from bounds.graph import Graph
 from bounds.onnx_import import load_onnx
+from solvers.bounders import make_bounder
 from solvers.falsify import AttackOptions, falsify
-from solvers.input_split import Bounder, Outcome, SplitOptions, crown_bounder, input_split_search
+from solvers.input_split import Outcome, SplitOptions, input_split_search
 from solvers.objective import Objective
-from specs.property import Case, Property
+from specs.property import Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
 from verify.result import Counterexample, Result, Status
@@ -86,15 +86,6 @@ class _Confirmer:
         return self.found is not None
 
 
-def _bounder(graph: Graph, case: Case, method: str) -> Bounder | None:
-    """The bound method for the search (None: interval bounds)."""
-    if method not in ("auto", "interval", "crown"):
-        raise QueryError(f"unknown bound method {method!r}")
-    if method == "interval" or (method == "auto" and not CrownBounds.supports(graph)):
-        return None
-    return crown_bounder(graph, Objective.of(case))
-
-
 def check_property(model: Model, prop: Property, options: Options = Options()) -> Result:
     """Decide the property on the model within ``options.timeout`` seconds.
 
@@ -122,7 +113,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     open_reason = ""
     timed_out = False
     for case in cases:
-        bounder = _bounder(model.graph, case, options.bounds)
+        bounder = make_bounder(model.graph, Objective.of(case), options.bounds)
         result = input_split_search(
             model.graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder
         )

@@ -101,7 +101,8 @@ def test_dense_network_evaluation_matches_onnxruntime(net) -> None:
     assert len(set(ops[1::2])) <= 1
     x = rng.normal(scale=2.0, size=(4, n_in)).astype(np.float32)
     expected = ort_batch(model, [{"x": row.reshape(1, n_in)} for row in x]).reshape(4, -1)
-    np.testing.assert_allclose(graph.run_numpy(x), expected, rtol=1e-5, atol=1e-5)
+    # float64 here vs float32 in onnxruntime: rounding grows with depth and weight size
+    np.testing.assert_allclose(graph.run_numpy(x), expected, rtol=1e-4, atol=1e-4)
 
 
 def test_identity_C_matches_propagate_on_the_output() -> None:
@@ -229,4 +230,5 @@ def test_linear_term_bounds_on_a_conv_network(seed: int) -> None:
         assert bool((terms_at_x <= bounded.upper[b] + 1e-9).all())
     x = rng.normal(size=(3, graph.input.size)).astype(np.float32)
     expected = ort_batch(model, [{"x": row.reshape(graph.input.shape)} for row in x]).reshape(3, -1)
-    np.testing.assert_allclose(graph.run_numpy(x), expected, rtol=1e-5, atol=1e-5)
+    # float64 here vs float32 in onnxruntime: rounding grows with depth and weight size
+    np.testing.assert_allclose(graph.run_numpy(x), expected, rtol=1e-4, atol=1e-4)

@@ -7,8 +7,10 @@ import pytest
 from known_nets import abs_network
 
 from bounds import import_model
+from solvers.bounders import make_bounder
 from solvers.falsify import AttackOptions, falsify
 from solvers.input_split import Outcome, SplitOptions, input_split_search
+from solvers.objective import Objective
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
 
 
@@ -22,21 +24,29 @@ def _case(lo, hi, A, b, strict=False):
     return Case(InputRegion(Box([lo], [hi]), LinearConstraints.empty(1)), OutputCondition((clause,)))
 
 
+def _search(graph, case, confirm, method="interval", **kwargs):
+    bounder = make_bounder(graph, Objective.of(case), method)
+    return input_split_search(graph, case, confirm, bounder=bounder, **kwargs)
+
+
 def _exact(graph, case):
     """A confirm callback that checks the case on the graph itself (float64)."""
     return lambda x: case.condition.holds(graph.run_numpy(np.asarray(x)[None])[0]) and case.region.contains(x)
 
 
-def test_proves_upper_bound_of_abs(graph):
+@pytest.mark.parametrize("method", ["interval", "crown"])
+def test_proves_upper_bound_of_abs(graph, method):
     case = _case(-1, 1, [[0, 1]], [-1e-3])  # violation: 1 - |x| <= -0.001 (impossible on [-1, 1])
-    result = input_split_search(graph, case, _exact(graph, case), deadline=time.monotonic() + 30)
+    result = _search(graph, case, _exact(graph, case), method, deadline=time.monotonic() + 30)
     assert result.outcome is Outcome.PROVED
-    assert result.stats.splits > 0  # interval bounds alone cannot prove it at the root
+    if method == "interval":
+        assert result.stats.splits > 0  # interval bounds cannot prove it at the root (CROWN can)
 
 
-def test_finds_violation_by_search(graph):
+@pytest.mark.parametrize("method", ["interval", "crown"])
+def test_finds_violation_by_search(graph, method):
     case = _case(-1, 1, [[1, 0]], [1e-4])  # |x| <= 1e-4: only near zero
-    result = input_split_search(graph, case, _exact(graph, case), deadline=time.monotonic() + 30)
+    result = _search(graph, case, _exact(graph, case), method, deadline=time.monotonic() + 30)
     assert result.outcome is Outcome.FOUND
     assert abs(result.counterexample[0]) <= 1e-4
 
@@ -45,13 +55,13 @@ def test_strict_violation_at_a_single_point_is_exhausted_not_proved(graph):
     # |x| <= 0 holds only at x = 0 exactly; make the box so its centres never hit 0 exactly
     case = _case(-0.3, 1.0, [[1, 0]], [0.0])
     opts = SplitOptions(min_width=1e-3)
-    result = input_split_search(graph, case, lambda x: False, deadline=time.monotonic() + 30, options=opts)
+    result = _search(graph, case, lambda x: False, deadline=time.monotonic() + 30, options=opts)
     assert result.outcome is Outcome.EXHAUSTED  # never PROVED: a violation exists
 
 
 def test_timeout_is_reported(graph):
     case = _case(-1, 1, [[1, 0]], [-1e-3])
-    result = input_split_search(graph, case, lambda x: False, deadline=time.monotonic() - 1)
+    result = _search(graph, case, lambda x: False, deadline=time.monotonic() - 1)
     assert result.outcome is Outcome.TIMEOUT
 
 
