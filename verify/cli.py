@@ -20,6 +20,7 @@ import torch
 from bounds.errors import ModelError
 from specs import Property, SpecError, read_property
 from verify import __version__, capabilities
+from solvers.bounders import METHODS
 from verify.errors import QueryError
 from verify.pipeline import Options, check_property, load_model
 from verify.result import Result, Status
@@ -36,6 +37,20 @@ def _timeout(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, got {text!r}")
     return value
+
+
+def _add_search_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--timeout", type=_timeout, default=300.0, help="seconds (default 300)")
+    command.add_argument(
+        "--bounds",
+        choices=METHODS,
+        default="auto",
+        help="bound method in the search (default auto: CROWN where possible)",
+    )
+
+
+def _options(args: argparse.Namespace) -> Options:
+    return Options(timeout=args.timeout, bounds=args.bounds)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -57,12 +72,12 @@ def _parser() -> argparse.ArgumentParser:
     verify.add_argument(
         "--network", action="append", default=[], metavar="NAME=MODEL.onnx", help="ONNX model of a declared network"
     )
-    verify.add_argument("--timeout", type=_timeout, default=300.0, help="seconds (default 300)")
+    _add_search_options(verify)
 
     run = commands.add_parser("run", help="decide a VNN-COMP instance and write its result file")
     run.add_argument("model", help="ONNX model")
     run.add_argument("property", help="VNN-LIB 1.0 property")
-    run.add_argument("--timeout", type=_timeout, default=300.0, help="seconds (default 300)")
+    _add_search_options(run)
     run.add_argument("--out", help="VNN-COMP result file to write")
 
     supports = commands.add_parser("supports", help="report a capability (VNN-LIB 2.0 interface)")
@@ -97,7 +112,7 @@ def _verify_command(args: argparse.Namespace) -> int:
         raise QueryError(f"{args.query}: no network named {name!r} is declared (declared: {prop.network})")
     model = load_model(model_path)
     capabilities.check_element_types(prop, model.graph, args.query)
-    result = check_property(model, prop, Options(timeout=args.timeout))
+    result = check_property(model, prop, _options(args))
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
     if result.status is Status.SAT and result.counterexample is not None:
         for variable, values in (
@@ -122,7 +137,7 @@ def vnncomp_result_text(result: Result) -> str:
 def _run_command(args: argparse.Namespace) -> int:
     prop = _load_query(args.property)
     model = load_model(args.model)
-    result = check_property(model, prop, Options(timeout=args.timeout))
+    result = check_property(model, prop, _options(args))
     text = vnncomp_result_text(result)
     if args.out:
         try:

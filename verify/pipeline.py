@@ -27,7 +27,7 @@ class Options:
     """Everything a verification run can be told; passed down explicitly."""
 
     timeout: float = 60.0
-    bounds: str = "auto"  # "interval", "crown", or "auto": CROWN where the graph allows it
+    bounds: str = "auto"  # one of solvers.bounders.METHODS; auto: CROWN where the graph allows it
     attack_share: float = 0.1  # share of the budget for falsification before proving
     attack: AttackOptions = field(default_factory=AttackOptions)
     split: SplitOptions = field(default_factory=SplitOptions)

@@ -185,3 +185,19 @@ def test_console_script_runs_as_a_process(abs_model_path, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "unsat"
+
+
+@pytest.mark.parametrize("method", ["auto", "interval", "crown"])
+def test_every_bound_method_decides_the_known_answers(abs_model_path, tmp_path, capsys, method):
+    unsat = _write(tmp_path, "u.vnnlib", UNSAT_V1)
+    sat = _write(tmp_path, "s.vnnlib", SAT_V1)
+    assert main(["run", str(abs_model_path), str(unsat), "--bounds", method]) == EXIT_OK
+    assert main(["run", str(abs_model_path), str(sat), "--bounds", method]) == EXIT_OK
+    assert capsys.readouterr().out.split() == ["unsat", "sat"]
+
+
+def test_unknown_bound_method_is_a_usage_error(abs_model_path, tmp_path, capsys):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(abs_model_path), str(prop), "--bounds", "magic"])
+    assert exit_info.value.code == EXIT_USAGE
