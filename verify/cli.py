@@ -18,9 +18,9 @@ import numpy as np
 import torch
 
 from bounds.errors import ModelError
+from solvers.bounders import METHODS
 from specs import Property, SpecError, read_property
 from verify import __version__, capabilities
-from solvers.bounders import METHODS
 from verify.errors import QueryError
 from verify.pipeline import Options, check_property, load_model
 from verify.result import Result, Status
