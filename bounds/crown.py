@@ -80,9 +80,9 @@ class CrownBounds:
         if layers is None:
             raise ValueError("CROWN needs a chain of linear ops and ops with relaxations")
         C = C.to(DTYPE)
-        if isinstance(layers[-1], _Linear):
-            last = layers.pop()
-            assert isinstance(last, _Linear)
+        last = layers[-1]
+        if isinstance(last, _Linear):  # fold C into the last linear layer
+            layers.pop()
             self.spec = _Linear(C @ last.weight, C @ last.offset)
         else:
             self.spec = _Linear(C, torch.zeros(C.shape[0], dtype=DTYPE))

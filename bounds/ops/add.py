@@ -11,10 +11,10 @@ ONNX_TYPE = "Add"
 
 def build(ctx: NodeContext) -> Op:
     a, b = ctx.operands
-    if a.value is not None and b.value is not None:
-        raise UnsupportedForm("both operands constant (should have been folded)")
     if a.value is None and b.value is None:
         return SumOfTwo(a.shape, b.shape, 1.0)
-    variable, constant = (a, b.value) if b.value is not None else (b, a.value)
-    assert constant is not None
-    return ScaleShift(variable.shape, np.ones(()), constant)
+    if a.value is None and b.value is not None:
+        return ScaleShift(a.shape, np.ones(()), b.value)
+    if b.value is None and a.value is not None:
+        return ScaleShift(b.shape, np.ones(()), a.value)
+    raise UnsupportedForm("both operands constant (should have been folded)")

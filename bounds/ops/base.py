@@ -237,17 +237,25 @@ class ScaleShift(Affine):
         return out.expand(x.shape[0], *self.output_shape)
 
 
-class SumOfTwo(Op):
-    """``a + sign * b`` for two variable operands with broadcasting (Add, Sub)."""
+class Binary(Op):
+    """An op of two variable operands that broadcast against each other."""
 
-    def __init__(self, a: Shape, b: Shape, sign: float) -> None:
+    def __init__(self, a: Shape, b: Shape) -> None:
         self.shapes = (a, b)
-        self.sign = sign
         self.output_shape = broadcast_shape(a, b)
 
     def _operands(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        """Both operands viewed with the output's rank, ready to broadcast."""
         rank = len(self.output_shape)
         return pad_rank(a, self.shapes[0], rank), pad_rank(b, self.shapes[1], rank)
+
+
+class SumOfTwo(Binary):
+    """``a + sign * b`` for two variable operands with broadcasting (Add, Sub)."""
+
+    def __init__(self, a: Shape, b: Shape, sign: float) -> None:
+        super().__init__(a, b)
+        self.sign = sign
 
     def evaluate(self, *xs: Tensor) -> Tensor:
         a, b = self._operands(*xs)

@@ -5,31 +5,13 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from bounds.ops.base import (
-    Interval,
-    NodeContext,
-    Op,
-    ScaleShift,
-    Shape,
-    Tensor,
-    UnsupportedForm,
-    broadcast_shape,
-    pad_rank,
-)
+from bounds.ops.base import Binary, Interval, NodeContext, Op, ScaleShift, Tensor, UnsupportedForm
 
 ONNX_TYPE = "Mul"
 
 
-class Product(Op):
+class Product(Binary):
     """``a * b`` of two variables; bounds are the extremes of the four corner products."""
-
-    def __init__(self, a: Shape, b: Shape) -> None:
-        self.shapes = (a, b)
-        self.output_shape = broadcast_shape(a, b)
-
-    def _operands(self, a: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
-        rank = len(self.output_shape)
-        return pad_rank(a, self.shapes[0], rank), pad_rank(b, self.shapes[1], rank)
 
     def evaluate(self, *xs: Tensor) -> Tensor:
         a, b = self._operands(*xs)
@@ -47,8 +29,8 @@ def build(ctx: NodeContext) -> Op:
     a, b = ctx.operands
     if a.value is None and b.value is None:
         return Product(a.shape, b.shape)
-    if a.value is not None and b.value is not None:
-        raise UnsupportedForm("both operands constant (should have been folded)")
-    variable, constant = (a, b.value) if b.value is not None else (b, a.value)
-    assert constant is not None
-    return ScaleShift(variable.shape, constant, np.zeros(()))
+    if a.value is None and b.value is not None:
+        return ScaleShift(a.shape, b.value, np.zeros(()))
+    if b.value is None and a.value is not None:
+        return ScaleShift(b.shape, a.value, np.zeros(()))
+    raise UnsupportedForm("both operands constant (should have been folded)")
