@@ -18,6 +18,9 @@ from specs.property import Case
 
 Tensor = torch.Tensor
 
+PROOF_MARGIN = 1e-9
+"""Relative margin by which a bound must clear a constraint to refute it (see ``refuted``)."""
+
 
 @dataclass(frozen=True)
 class Objective:
@@ -69,6 +72,11 @@ class Objective:
         return self._per_clause_max(lower - self.d).amin(dim=1)
 
     def refuted(self, lower: Tensor) -> Tensor:
-        """Given lower bounds (batch, m) on ``C @ y``, whether every clause is impossible (batch,)."""
-        row_fails = torch.where(self.strict, lower >= self.d, lower > self.d).to(torch.float64)
+        """Given lower bounds (batch, m) on ``C @ y``, whether every clause is impossible (batch,).
+
+        A row counts as impossible only when its bound clears ``d`` by PROOF_MARGIN (relative),
+        so the float64 rounding of the bound computation itself cannot decide a proof; this
+        also makes strict and non-strict rows alike (a sound simplification).
+        """
+        row_fails = (lower > self.d + PROOF_MARGIN * (1 + self.d.abs())).to(torch.float64)
         return (self._per_clause_max(row_fails) > 0).all(dim=1)

@@ -43,3 +43,9 @@ def test_empty_clause_is_always_satisfied_and_never_refuted():
     obj = Objective.of(_case(LinearConstraints.empty(1)))
     assert bool(obj.satisfied(torch.zeros(1, 1, dtype=torch.float64))[0])
     assert not bool(obj.refuted(torch.zeros(1, 0, dtype=torch.float64))[0])
+
+
+def test_refutation_needs_a_margin_beyond_rounding():
+    obj = Objective.of(_case(_rows([[1.0]], [1.0])))
+    assert not bool(obj.refuted(torch.tensor([[1.0 + 1e-12]], dtype=torch.float64))[0])
+    assert bool(obj.refuted(torch.tensor([[1.0 + 1e-6]], dtype=torch.float64))[0])
