@@ -17,12 +17,13 @@ Arithmetic is float64 over the reals (see ARCHITECTURE.md).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
 
 from bounds.graph import Graph, Node
-from bounds.ops.base import DTYPE, Interval, Op, Tensor
+from bounds.ops.base import DTYPE, Interval, Op, Relaxation, Tensor
 
 
 @dataclass(frozen=True)
@@ -97,46 +98,105 @@ class CrownBounds:
     def __call__(self, lower: Tensor, upper: Tensor) -> Tensor:
         """Lower bounds (batch, m) for boxes given as (batch, n_in) tensors."""
         lower, upper = lower.to(DTYPE), upper.to(DTYPE)
+        relaxations, last = self._intermediate(lower, upper)
+        return self._final(lower, upper, relaxations, last, None)
+
+    def optimised(
+        self,
+        lower: Tensor,
+        upper: Tensor,
+        *,
+        steps: int,
+        done: Callable[[Tensor], Tensor] | None = None,
+        learning_rate: float = 0.1,
+    ) -> Tensor:
+        """alpha-CROWN lower bounds (Xu et al. 2021) on ``C @ y``.
+
+        The lower relaxation slopes of the final back-substitution, one per box, row and
+        neuron, are tuned by Adam within their valid ranges to maximise the sum of the
+        bounds (intermediate bounds stay CROWN's). Every iterate is a valid bound and the
+        best per row is kept, so the result is never looser than CROWN. ``done`` maps bounds
+        (batch, m) to a per-box flag; optimisation stops once every box is done.
+        """
+        lower, upper = lower.to(DTYPE), upper.to(DTYPE)
+        with torch.no_grad():
+            relaxations, last = self._intermediate(lower, upper)
+            best = self._final(lower, upper, relaxations, last, None)
+        if not relaxations or (done is not None and bool(done(best).all())):
+            return best
+        with torch.enable_grad():  # callers may be under no_grad
+            m = self.spec.weight.shape[0]
+            slopes = [r.lower_slope[:, None, :].expand(-1, m, -1).clone().requires_grad_(True) for r in relaxations]
+            optimiser = torch.optim.Adam(slopes, lr=learning_rate)
+            for _ in range(steps):
+                clamped = [
+                    torch.minimum(torch.maximum(a, r.lower_slope_min[:, None, :]), r.lower_slope_max[:, None, :])
+                    for a, r in zip(slopes, relaxations, strict=True)
+                ]
+                bound = self._final(lower, upper, relaxations, last, clamped)
+                best = torch.maximum(best, bound.detach())
+                if done is not None and bool(done(best).all()):
+                    break
+                optimiser.zero_grad()
+                (-bound.sum()).backward()  # type: ignore[no-untyped-call]
+                optimiser.step()
+        return best
+
+    def _intermediate(self, lower: Tensor, upper: Tensor) -> tuple[list[Relaxation], Interval]:
+        """The relaxation of every activation layer, from pre-activation bounds by CROWN
+        (intersected with interval bounds), and interval bounds on the last layer's output."""
         batch = lower.shape[0]
-        # pre-activation bounds of each activation layer, in order
-        pre: list[tuple[Tensor, Tensor]] = []
-        value_lo, value_hi = lower, upper  # interval bounds of the current layer's output
+        relaxations: list[Relaxation] = []
+        value = Interval(lower, upper)  # bounds of the current layer's output
         for index, layer in enumerate(self.layers):
             if isinstance(layer, _Linear):
-                mid, rad = (value_lo + value_hi) / 2, (value_hi - value_lo) / 2
-                centre = mid @ layer.weight.T + layer.offset
-                radius = rad @ layer.weight.abs().T
-                ibp_lo, ibp_hi = centre - radius, centre + radius
+                centre = value.center @ layer.weight.T + layer.offset
+                radius = value.radius @ layer.weight.abs().T
+                lo, hi = centre - radius, centre + radius
                 if index > 0:  # after an activation: tighten with CROWN from this layer back
                     n = layer.weight.shape[0]
                     # one pass bounds both sides: upper(f) = -lower(-f)
                     A = torch.cat([layer.weight, -layer.weight]).expand(batch, -1, -1)
                     offset = torch.cat([layer.offset, -layer.offset]).expand(batch, -1)
-                    both = self._backward(A, offset, index, pre, lower, upper)
-                    ibp_lo, ibp_hi = torch.maximum(ibp_lo, both[:, :n]), torch.minimum(ibp_hi, -both[:, n:])
-                value_lo, value_hi = ibp_lo, ibp_hi
+                    both = self._backward(A, offset, index, relaxations, lower, upper, None)
+                    lo, hi = torch.maximum(lo, both[:, :n]), torch.minimum(hi, -both[:, n:])
+                value = Interval(lo, hi)
             else:
-                pre.append((value_lo, value_hi))
-                image = layer.op.interval(Interval(value_lo, value_hi))  # elementwise: flat is fine
-                value_lo, value_hi = image.lower, image.upper
-        A = self.spec.weight.expand(batch, -1, -1)
-        offset = self.spec.offset.expand(batch, -1)
-        crown = self._backward(A, offset, len(self.layers), pre, lower, upper)
-        mid, rad = (value_lo + value_hi) / 2, (value_hi - value_lo) / 2
-        interval = mid @ self.spec.weight.T + self.spec.offset - rad @ self.spec.weight.abs().T
-        return torch.maximum(crown, interval)  # never looser than interval bounds
+                relaxation = layer.op.relaxation(value.lower, value.upper)
+                if relaxation is None:
+                    raise ValueError(f"{type(layer.op).__name__} has no relaxation")
+                relaxations.append(relaxation)
+                value = layer.op.interval(value)  # elementwise: flat is fine
+        return relaxations, value
+
+    def _final(
+        self,
+        lower: Tensor,
+        upper: Tensor,
+        relaxations: Sequence[Relaxation],
+        last: Interval,
+        slopes: Sequence[Tensor] | None,
+    ) -> Tensor:
+        """Lower bounds on ``C @ y``: back-substitution, never looser than interval bounds."""
+        A = self.spec.weight.expand(lower.shape[0], -1, -1)
+        offset = self.spec.offset.expand(lower.shape[0], -1)
+        crown = self._backward(A, offset, len(self.layers), relaxations, lower, upper, slopes)
+        interval = last.center @ self.spec.weight.T + self.spec.offset - last.radius @ self.spec.weight.abs().T
+        return torch.maximum(crown, interval)
 
     def _backward(
         self,
         A: Tensor,
         offset: Tensor,
         end: int,
-        pre: list[tuple[Tensor, Tensor]],
+        relaxations: Sequence[Relaxation],
         lower: Tensor,
         upper: Tensor,
+        slopes: Sequence[Tensor] | None,
     ) -> Tensor:
         """Lower bound (batch, m) of ``A h + offset``, h the output of layer ``end - 1`` (the
-        input when end is 0); A is (batch, m, n)."""
+        input when end is 0); A is (batch, m, n). ``slopes`` (one (batch, m, n) tensor per
+        activation) replace the relaxations' lower slopes when given."""
         activations = sum(1 for layer in self.layers[:end] if isinstance(layer, _Activation))
         for layer in reversed(self.layers[:end]):
             if isinstance(layer, _Linear):
@@ -144,13 +204,11 @@ class CrownBounds:
                 A = A @ layer.weight
             else:
                 activations -= 1
-                lo, hi = pre[activations]
-                relax = layer.op.relaxation(lo, hi)
-                assert relax is not None
+                relax = relaxations[activations]
+                lower_slope = slopes[activations] if slopes is not None else relax.lower_slope[:, None, :]
                 positive, negative = A.clamp_min(0), A.clamp_max(0)
                 shifts = positive @ relax.lower_offset[..., None] + negative @ relax.upper_offset[..., None]
                 offset = offset + shifts.squeeze(-1)
-                A = positive * relax.lower_slope[:, None, :] + negative * relax.upper_slope[:, None, :]
+                A = positive * lower_slope + negative * relax.upper_slope[:, None, :]
         mid, rad = (lower + upper) / 2, (upper - lower) / 2
-        bound = (A @ mid[..., None]).squeeze(-1) - (A.abs() @ rad[..., None]).squeeze(-1) + offset
-        return bound
+        return (A @ mid[..., None]).squeeze(-1) - (A.abs() @ rad[..., None]).squeeze(-1) + offset

@@ -15,14 +15,31 @@ from solvers.objective import Objective
 Tensor = torch.Tensor
 Bounder = Callable[[Tensor, Tensor], Tensor]
 
-METHODS = ("auto", "interval", "crown")
+METHODS = ("auto", "interval", "crown", "alpha")
+ALPHA_STEPS = 8  # 20 steps were slower overall on ACAS Xu and decided nothing more
 
 
 def make_bounder(graph: Graph, objective: Objective, method: str) -> Bounder:
-    """``interval`` (IBP), ``crown``, or ``auto``: CROWN where the graph allows it."""
+    """``interval`` (IBP), ``crown``, ``alpha`` (alpha-CROWN on the boxes CROWN leaves open),
+    or ``auto``: alpha where the graph allows it, else interval.
+
+    Why alpha by default: on ACAS Xu (60 s budget) it decided net 1_1 / prop_3 in 15 s where
+    CROWN timed out, at about 1.3x CROWN's time on instances both decide.
+    """
     if method not in METHODS:
         raise ValueError(f"unknown bound method {method!r}; choose from {', '.join(METHODS)}")
     if method == "interval" or (method == "auto" and not CrownBounds.supports(graph)):
         interval = LinearTermBounds(graph, objective.C)
         return lambda lower, upper: interval(lower, upper).lower
-    return CrownBounds(graph, objective.C)
+    crown = CrownBounds(graph, objective.C)
+    if method == "crown":
+        return crown
+
+    def alpha(lower: Tensor, upper: Tensor) -> Tensor:
+        bounds = crown(lower, upper)
+        open_ = ~objective.refuted(bounds)
+        if bool(open_.any()):
+            bounds[open_] = crown.optimised(lower[open_], upper[open_], steps=ALPHA_STEPS, done=objective.refuted)
+        return bounds
+
+    return alpha

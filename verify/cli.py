@@ -45,7 +45,7 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         "--bounds",
         choices=METHODS,
         default="auto",
-        help="bound method in the search (default auto: CROWN where possible)",
+        help="bound method in the search (default auto: alpha-CROWN where possible)",
     )
 
 

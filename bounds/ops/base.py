@@ -115,12 +115,18 @@ class Op(ABC):
 @dataclass(frozen=True)
 class Relaxation:
     """Elementwise linear bounds ``lower_slope*x + lower_offset <= f(x) <= upper_slope*x + upper_offset``
-    valid for x in the interval they were computed for; all four have the input's shape."""
+    valid for x in the interval they were computed for; all have the input's shape.
+
+    Any lower slope within ``[lower_slope_min, lower_slope_max]`` keeps the lower bound valid
+    with the same offset: the freedom alpha-CROWN optimises (Xu et al. 2021).
+    """
 
     lower_slope: Tensor
     lower_offset: Tensor
     upper_slope: Tensor
     upper_offset: Tensor
+    lower_slope_min: Tensor
+    lower_slope_max: Tensor
 
 
 class Monotone(Op):

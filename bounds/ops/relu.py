@@ -16,15 +16,23 @@ class Relu(Elementwise):
         """The triangle relaxation (Ehlers 2017; CROWN, Zhang et al. 2018).
 
         Upper: the chord from (l, 0) to (u, u) where l < 0 < u. Lower: slope 1 when u > -l,
-        else 0 (CROWN's adaptive choice, minimising the relaxation's area). Stable neurons
-        are exact.
+        else 0 (CROWN's adaptive choice, minimising the relaxation's area); any slope in
+        [0, 1] is valid. Stable neurons are exact.
         """
         active = lower >= 0
         unstable = (lower < 0) & (upper > 0)
         chord = torch.where(unstable, upper / (upper - lower).clamp_min(1e-300), active.to(lower.dtype))
         upper_offset = torch.where(unstable, -chord * lower, torch.zeros_like(lower))
         lower_slope = torch.where(unstable, (upper > -lower).to(lower.dtype), active.to(lower.dtype))
-        return Relaxation(lower_slope, torch.zeros_like(lower), chord, upper_offset)
+        fixed = active.to(lower.dtype)
+        return Relaxation(
+            lower_slope,
+            torch.zeros_like(lower),
+            chord,
+            upper_offset,
+            lower_slope_min=fixed,
+            lower_slope_max=torch.where(unstable, torch.ones_like(lower), fixed),
+        )
 
 
 def build(ctx: NodeContext) -> Op:

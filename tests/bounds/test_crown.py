@@ -26,20 +26,23 @@ def _network(seed: int, sizes: list[int], activation: str = "Relu"):
     sizes=st.lists(st.integers(1, 8), min_size=2, max_size=5),
     radius=st.floats(0.01, 2.0),
 )
-def test_crown_is_sound_and_no_looser_than_interval(seed, sizes, radius):
+def test_crown_and_alpha_are_sound_and_no_looser_than_interval(seed, sizes, radius):
     graph = _network(seed, sizes)
     rng = np.random.default_rng(seed + 1)
     C = torch.tensor(rng.normal(size=(3, sizes[-1])))
     centre = torch.tensor(rng.normal(size=(2, sizes[0])))
     lower, upper = centre - radius, centre + radius
-    crown = CrownBounds(graph, C)(lower, upper)
+    bounds = CrownBounds(graph, C)
+    crown = bounds(lower, upper)
+    alpha = bounds.optimised(lower, upper, steps=5)
     interval = LinearTermBounds(graph, C)(lower, upper).lower
     assert torch.all(crown >= interval - 1e-9)
+    assert torch.all(alpha >= crown - 1e-9)
     for b in range(2):
         x = lower[b] + (upper[b] - lower[b]) * torch.rand(500, sizes[0], dtype=torch.float64)
         x = torch.cat([x, lower[b : b + 1], upper[b : b + 1]])
         values = graph.run(x) @ C.T
-        assert torch.all(values >= crown[b] - 1e-9)
+        assert torch.all(values >= alpha[b] - 1e-9)
 
 
 def test_crown_is_exact_on_a_linear_network():
@@ -73,3 +76,23 @@ def test_relu_relaxation_encloses_relu_densely():
     y = torch.relu(x)
     assert torch.all(relax.lower_slope * x + relax.lower_offset <= y + 1e-12)
     assert torch.all(relax.upper_slope * x + relax.upper_offset >= y - 1e-12)
+
+
+def test_relu_lower_slopes_anywhere_in_their_range_are_valid():
+    relu = next(n.op for n in _network(0, [1, 2, 1]).nodes if n.op_type == "Relu")
+    lo = torch.tensor([-2.0, -0.5, 0.3, -3.0], dtype=torch.float64)
+    hi = torch.tensor([1.0, 2.0, 0.9, -0.1], dtype=torch.float64)
+    relax = relu.relaxation(lo, hi)
+    x = lo + (hi - lo) * torch.linspace(0, 1, 1001, dtype=torch.float64)[:, None]
+    for t in torch.linspace(0, 1, 11, dtype=torch.float64):
+        slope = relax.lower_slope_min + t * (relax.lower_slope_max - relax.lower_slope_min)
+        assert torch.all(slope * x + relax.lower_offset <= torch.relu(x) + 1e-12)
+
+
+def test_alpha_tightens_crown_somewhere():
+    graph = _network(3, [4, 16, 16, 2])
+    C = torch.tensor([[1.0, -1.0]], dtype=torch.float64)
+    lower, upper = -torch.ones(8, 4, dtype=torch.float64), torch.ones(8, 4, dtype=torch.float64)
+    lower = lower + 0.1 * torch.arange(8, dtype=torch.float64)[:, None]
+    bounds = CrownBounds(graph, C)
+    assert torch.any(bounds.optimised(lower, upper, steps=20) > bounds(lower, upper) + 1e-6)

@@ -187,7 +187,7 @@ def test_console_script_runs_as_a_process(abs_model_path, tmp_path):
     assert proc.stdout.splitlines()[0] == "unsat"
 
 
-@pytest.mark.parametrize("method", ["auto", "interval", "crown"])
+@pytest.mark.parametrize("method", ["auto", "interval", "crown", "alpha"])
 def test_every_bound_method_decides_the_known_answers(abs_model_path, tmp_path, capsys, method):
     unsat = _write(tmp_path, "u.vnnlib", UNSAT_V1)
     sat = _write(tmp_path, "s.vnnlib", SAT_V1)
