@@ -22,13 +22,21 @@ SUPPORTED_OPSETS = (7, 21)
 """The default-domain opset versions the operator modules are written and tested for."""
 
 
+def read_model_bytes(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of a model file; ``ModelError`` naming the file if it cannot be read."""
+    try:
+        return Path(path).read_bytes()
+    except OSError as error:
+        raise ModelError(f"cannot read model: {error.strerror or error}", file=str(path)) from error
+
+
 def load_onnx(path: str | os.PathLike[str], *, input_shapes: Mapping[str, Shape] | None = None) -> Graph:
     """Read an ONNX file into a ``Graph``; raises ``ModelError`` naming the file on any problem."""
-    source = str(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise ModelError(f"cannot read model: {error.strerror or error}", file=source) from error
+    return parse_onnx(read_model_bytes(path), str(path), input_shapes=input_shapes)
+
+
+def parse_onnx(data: bytes, source: str, *, input_shapes: Mapping[str, Shape] | None = None) -> Graph:
+    """An ONNX model's bytes into a ``Graph``; ``source`` names the model in errors."""
     if not data:
         raise ModelError("model file is empty", file=source)
     try:

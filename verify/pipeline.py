@@ -5,13 +5,11 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
-from bounds.errors import ModelError
 from bounds.graph import Graph
-from bounds.onnx_import import load_onnx
+from bounds.onnx_import import parse_onnx, read_model_bytes
 from solvers.bounders import make_bounder
 from solvers.falsify import AttackOptions, falsify
 from solvers.input_split import Outcome, SplitOptions, input_split_search
@@ -27,7 +25,7 @@ class Options:
     """Everything a verification run can be told; passed down explicitly."""
 
     timeout: float = 60.0
-    bounds: str = "auto"  # one of solvers.bounders.METHODS; auto: CROWN where the graph allows it
+    bounds: str = "auto"  # one of solvers.bounders.METHODS; auto: alpha-CROWN where the graph allows it
     attack_share: float = 0.1  # share of the budget for falsification before proving
     attack: AttackOptions = field(default_factory=AttackOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
@@ -45,12 +43,8 @@ class Model:
 
 def load_model(path: str | os.PathLike[str]) -> Model:
     """Read and import an ONNX file (``ModelError`` naming the file on failure)."""
-    graph = load_onnx(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise ModelError(f"cannot read model: {error}", file=str(path)) from error
-    return Model(graph, data, str(path))
+    data = read_model_bytes(path)
+    return Model(parse_onnx(data, str(path)), data, str(path))
 
 
 def _check_fits(model: Model, prop: Property) -> None:
