@@ -301,6 +301,18 @@ class Elementwise(Monotone):
         return type(self).function(xs[0])
 
 
+def axes_argument(ctx: NodeContext) -> list[int] | None:
+    """The ``axes`` of a node: its second input from opset 13 on, an attribute before;
+    None when absent. An axes input that is not constant is an unsupported form."""
+    if len(ctx.operands) > 1:
+        given = ctx.constant(1)
+        if given is None:
+            raise UnsupportedForm("axes are not constant")
+        return [int(a) for a in given.reshape(-1)]
+    axes = ctx.attr("axes")
+    return [int(a) for a in axes] if axes is not None else None
+
+
 def normalise_axes(axes: Sequence[int], rank: int) -> tuple[int, ...]:
     """ONNX axes (negative counts from the end) as sorted nonnegative axes, or ShapeError."""
     out = sorted(a + rank if a < 0 else a for a in axes)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from bounds.errors import ShapeError
-from bounds.ops.base import NodeContext, Op, Reshaped, normalise_axes, single_variable
+from bounds.ops.base import NodeContext, Op, Reshaped, axes_argument, normalise_axes, single_variable
 
 ONNX_TYPE = "Squeeze"
 
 
 def build(ctx: NodeContext) -> Op:
     shape = single_variable(ctx).shape
-    given = ctx.constant(1)
-    axes = [int(a) for a in given.reshape(-1)] if given is not None else ctx.attr("axes")
+    axes = axes_argument(ctx)
     if axes is None:
         drop = tuple(i for i, d in enumerate(shape) if d == 1)
     else:

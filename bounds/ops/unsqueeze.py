@@ -7,6 +7,7 @@ from bounds.ops.base import (
     Op,
     Reshaped,
     UnsupportedForm,
+    axes_argument,
     normalise_axes,
     single_variable,
 )
@@ -16,8 +17,7 @@ ONNX_TYPE = "Unsqueeze"
 
 def build(ctx: NodeContext) -> Op:
     shape = single_variable(ctx).shape
-    given = ctx.constant(1)
-    axes = [int(a) for a in given.reshape(-1)] if given is not None else ctx.attr("axes")
+    axes = axes_argument(ctx)
     if axes is None:
         raise UnsupportedForm("axes are not constant")
     rank = len(shape) + len(axes)
