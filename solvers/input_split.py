@@ -117,8 +117,7 @@ def input_split_search(
     exhausted = False
     while stack:
         if time.monotonic() > deadline:
-            stats.open_boxes = sum(int(lo.shape[0]) for lo, _, _ in stack)
-            return SearchResult(Outcome.TIMEOUT, None, stats)
+            return _timed_out(stack, stats)
         lower, upper, depth = _take(stack, options.batch)
         stats.bounded += lower.shape[0]
         stats.max_depth = max(stats.max_depth, depth)
@@ -139,6 +138,9 @@ def input_split_search(
         lower, upper = lower[splittable], upper[splittable]
         if lower.shape[0] == 0:
             continue
+        if time.monotonic() > deadline:  # bounding a batch can take seconds: check before splitting
+            stack.append((lower, upper, depth))
+            return _timed_out(stack, stats)
         if lower.shape[1] <= options.trial_max_inputs:
             with torch.no_grad():
                 dim = _trial_dimension(bounder, objective, lower, upper)
@@ -148,6 +150,11 @@ def input_split_search(
         stats.splits += lower.shape[0]
         stack.append((torch.cat([lower, right_lower]), torch.cat([left_upper, upper]), depth + 1))
     return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)
+
+
+def _timed_out(stack: list[tuple[Tensor, Tensor, int]], stats: SearchStats) -> SearchResult:
+    stats.open_boxes = sum(int(lo.shape[0]) for lo, _, _ in stack)
+    return SearchResult(Outcome.TIMEOUT, None, stats)
 
 
 def _take(stack: list[tuple[Tensor, Tensor, int]], batch: int) -> tuple[Tensor, Tensor, int]:
