@@ -19,7 +19,7 @@ import torch
 
 from bounds.errors import ModelError
 from solvers.bounders import METHODS
-from specs import Property, SpecError, read_property
+from specs import SpecError, read_property
 from verify import __version__, capabilities
 from verify.errors import QueryError
 from verify.pipeline import Options, check_property, load_model
@@ -89,14 +89,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load_query(path: str) -> Property:
-    if not Path(path).is_file():
-        raise SpecError("no such property file", file=path)
-    return read_property(path)
-
-
 def _verify_command(args: argparse.Namespace) -> int:
-    prop = _load_query(args.query)
+    prop = read_property(args.query)
     mappings = {}
     for item in args.network:
         name, sep, model_path = item.partition("=")
@@ -135,7 +129,7 @@ def vnncomp_result_text(result: Result) -> str:
 
 
 def _run_command(args: argparse.Namespace) -> int:
-    prop = _load_query(args.property)
+    prop = read_property(args.property)
     model = load_model(args.model)
     result = check_property(model, prop, _options(args))
     text = vnncomp_result_text(result)

@@ -162,13 +162,10 @@ class Affine(Op):
         radius = self.abs_linear(x.radius)
         return Interval(center - radius, center + radius)
 
-    def matrix(self, input_shape: Shape) -> tuple[Tensor, Tensor]:
+    def linear_map(self, input_shape: Shape) -> tuple[Tensor, Tensor]:
         """Dense (n_out, n_in) matrix of L and the flat offset c, found by evaluation."""
         offset = self.evaluate(torch.zeros(1, *input_shape, dtype=DTYPE)).reshape(-1)
         return _matrix_by_evaluation(self.linear, input_shape), offset
-
-    def linear_map(self, input_shape: Shape) -> tuple[Tensor, Tensor]:
-        return self.matrix(input_shape)
 
 
 def _matrix_by_evaluation(linear: Callable[[Tensor], Tensor], input_shape: Shape) -> Tensor:

@@ -392,7 +392,7 @@ def test_affine_matrix_reproduces_evaluation(case: Case) -> None:
     assert isinstance(node.op, Affine), f"{case.id}: {type(node.op).__name__} is not Affine"
     in_shape = graph.shapes[node.inputs[0]]
     n_in, n_out = math.prod(in_shape), math.prod(node.op.output_shape)
-    matrix, offset = node.op.matrix(in_shape)
+    matrix, offset = node.op.linear_map(in_shape)
     assert tuple(matrix.shape) == (n_out, n_in)
     assert tuple(offset.shape) == (n_out,)
     rng = np.random.default_rng(2)
