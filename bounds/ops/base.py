@@ -94,6 +94,10 @@ class Op(ABC):
     """
 
     output_shape: Shape
+    affine: bool = False
+    """True when the output is affine in the variable inputs taken together
+    (``L1 x1 + ... + Lk xk + c``): backward propagation then goes through ``evaluate``'s
+    vector-Jacobian product, exactly, with no relaxation."""
 
     @abstractmethod
     def evaluate(self, *xs: Tensor) -> Tensor:
@@ -109,6 +113,12 @@ class Op(ABC):
 
     def relaxation(self, lower: Tensor, upper: Tensor) -> Relaxation | None:
         """For an elementwise op: linear bounds valid on [lower, upper]; else None."""
+        return None
+
+    def linear_relaxation(self, *xs: Interval) -> LinearRelaxation | None:
+        """For a single-input op that is neither affine nor elementwise (MaxPool, Softmax...):
+        dense linear bounds valid on the box ``xs``; None when the op has none (backward
+        propagation then bounds the output by its interval, a relaxation with zero slope)."""
         return None
 
 
@@ -129,6 +139,18 @@ class Relaxation:
     lower_slope_max: Tensor
 
 
+@dataclass(frozen=True)
+class LinearRelaxation:
+    """Linear bounds ``lower_weight @ x + lower_bias <= f(x) <= upper_weight @ x + upper_bias``
+    on flat input and output, valid on the box they were computed for. Weights are
+    (batch, n_out, n_in), biases (batch, n_out)."""
+
+    lower_weight: Tensor
+    lower_bias: Tensor
+    upper_weight: Tensor
+    upper_bias: Tensor
+
+
 class Monotone(Op):
     """An op that is nondecreasing in each input element: bounds are the images of bounds.
 
@@ -147,6 +169,8 @@ class Affine(Op):
     Bounds come in center-radius form: center ``f(mid)``, radius ``|L|(rad)``, where ``|L|``
     is L with every coefficient replaced by its absolute value.
     """
+
+    affine = True
 
     @abstractmethod
     def linear(self, x: Tensor) -> Tensor:
@@ -177,6 +201,8 @@ def _matrix_by_evaluation(linear: Callable[[Tensor], Tensor], input_shape: Shape
 
 class DataMovement(Monotone):
     """An op that only moves or reshapes data: monotone, and linear with a 0/1 matrix."""
+
+    affine = True
 
     def linear_map(self, input_shape: Shape) -> tuple[Tensor, Tensor]:
         n_out = int(np.prod(self.output_shape, dtype=np.int64))
@@ -255,6 +281,8 @@ class Binary(Op):
 
 class SumOfTwo(Binary):
     """``a + sign * b`` for two variable operands with broadcasting (Add, Sub)."""
+
+    affine = True
 
     def __init__(self, a: Shape, b: Shape, sign: float) -> None:
         super().__init__(a, b)
