@@ -21,14 +21,15 @@ ALPHA_STEPS = 8  # 20 steps were slower overall on ACAS Xu and decided nothing m
 
 def make_bounder(graph: Graph, objective: Objective, method: str) -> Bounder:
     """``interval`` (IBP), ``crown``, ``alpha`` (alpha-CROWN on the boxes CROWN leaves open),
-    or ``auto``: alpha where the graph allows it, else interval.
+    or ``auto`` (alpha: CROWN covers every graph, bounding ops without a relaxation by
+    their intervals).
 
     Why alpha by default: on ACAS Xu (60 s budget) it decided net 1_1 / prop_3 in 15 s where
     CROWN timed out, at about 1.3x CROWN's time on instances both decide.
     """
     if method not in METHODS:
         raise ValueError(f"unknown bound method {method!r}; choose from {', '.join(METHODS)}")
-    if method == "interval" or (method == "auto" and not CrownBounds.supports(graph)):
+    if method == "interval":
         interval = LinearTermBounds(graph, objective.C)
         return lambda lower, upper: interval(lower, upper).lower
     crown = CrownBounds(graph, objective.C)

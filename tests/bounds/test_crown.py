@@ -60,12 +60,6 @@ def test_crown_is_exact_on_a_linear_network():
     assert torch.allclose(CrownBounds(graph, C)(lower, upper)[0], exact)
 
 
-def test_crown_declines_graphs_without_relaxations():
-    assert not CrownBounds.supports(_network(0, [2, 3, 2], activation="Sigmoid"))
-    with pytest.raises(ValueError):
-        CrownBounds(_network(0, [2, 3, 2], activation="Tanh"), torch.eye(2, dtype=torch.float64))
-
-
 def test_relu_relaxation_encloses_relu_densely():
     relu = next(n.op for n in _network(0, [1, 2, 1]).nodes if n.op_type == "Relu")
     lo = torch.tensor([-2.0, -0.5, 0.3, -3.0], dtype=torch.float64)
