@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import torch
 
@@ -53,13 +53,31 @@ class Analysis:
     relaxations: dict[str, Relaxation | LinearRelaxation | None] = field(default_factory=dict)
     empty: Tensor | None = None
 
+    def select(self, rows: Tensor) -> Analysis:
+        """The analysis of a subset of the boxes (``rows``: a mask or indices)."""
+
+        def pick(r: Relaxation | LinearRelaxation | None) -> Relaxation | LinearRelaxation | None:
+            if r is None:
+                return None
+            return type(r)(*(getattr(r, f.name)[rows] for f in fields(r)))
+
+        return Analysis(
+            self.lower[rows],
+            self.upper[rows],
+            {name: Interval(v.lower[rows], v.upper[rows]) for name, v in self.bounds.items()},
+            {name: pick(r) for name, r in self.relaxations.items()},
+            None if self.empty is None else self.empty[rows],
+        )
+
 
 class CrownBounds:
     """CROWN and alpha-CROWN lower bounds on ``C @ y`` (y the flat output) over batches of
     flat input boxes. Every bound, final and intermediate, is intersected with its interval
     bound, so it is never looser than interval propagation."""
 
-    def __init__(self, graph: Graph, C: Tensor) -> None:
+    def __init__(self, graph: Graph, C: Tensor, *, refine_stable: bool = True) -> None:
+        """``refine_stable=False`` refines only neurons whose relaxation is inexact on their
+        interval bounds: cheaper, somewhat looser (the choice for many small subdomains)."""
         self.graph = graph
         self.C = C.to(DTYPE)
         self.input = graph.input.name
@@ -69,6 +87,10 @@ class CrownBounds:
         self._ancestors: dict[str, tuple[Node, ...]] = {}
         relaxed_inputs = {node.inputs[0] for node in graph.nodes if not node.op.affine and len(node.inputs) == 1}
         self.nodes = _fuse_affine_chains(graph, keep=relaxed_inputs | {self.output}, sizes=self.sizes)
+        self.refine_stable = refine_stable
+        self.readers = {
+            name: [n for n in self.nodes if n.inputs == (name,) and not n.op.affine] for name in relaxed_inputs
+        }
         # tensors whose bounds set relaxations, except those one affine map of the input
         # produces (their interval bounds are exact already)
         self.refined = {
@@ -83,9 +105,11 @@ class CrownBounds:
         analysis = self.analyse(lower, upper, clamps)
         return self.final(analysis)
 
-    def analyse(self, lower: Tensor, upper: Tensor, clamps: Clamps | None = None) -> Analysis:
+    def analyse(self, lower: Tensor, upper: Tensor, clamps: Clamps | None = None, *, alpha_steps: int = 0) -> Analysis:
         """Bounds on every tensor and the relaxation of every non-affine node, node by node
-        in topological order (each relaxation uses its input's final bounds)."""
+        in topological order (each relaxation uses its input's final bounds). With
+        ``alpha_steps``, each refined tensor's bounds are alpha-optimised too: costly per
+        box, worth it once at the root of a branch and bound."""
         with torch.no_grad():
             lower, upper = lower.to(DTYPE), upper.to(DTYPE)
             batch = lower.shape[0]
@@ -98,16 +122,28 @@ class CrownBounds:
                 value = node.op.interval(*shaped)
                 flat = Interval(value.lower.reshape(batch, -1), value.upper.reshape(batch, -1))
                 if node.output in self.refined:
-                    flat = self._tightened(node.output, flat, analysis)
+                    if clamps is not None and node.output in clamps:
+                        flat = _intersect(flat, clamps[node.output])
+                    flat = self._tightened(node.output, flat, analysis, alpha_steps)
                 self._bound(analysis, node.output, flat, clamps)
             return analysis
 
-    def final(self, analysis: Analysis, slopes: Mapping[str, Tensor] | None = None) -> Tensor:
+    def final(
+        self,
+        analysis: Analysis,
+        slopes: Mapping[str, Tensor] | None = None,
+        record: dict[str, Tensor] | None = None,
+        multipliers: Mapping[str, Tensor] | None = None,
+    ) -> Tensor:
         """Lower bounds on ``C @ y`` from an analysis; ``slopes`` (per relaxed node, shaped
-        (batch, m, n)) replace the relaxations' lower slopes (alpha-CROWN)."""
+        (batch, m, n)) replace the relaxations' lower slopes (alpha-CROWN); ``multipliers``
+        (per tensor, (batch, m, n)) are subtracted from the coefficients reaching that tensor
+        (beta-CROWN; see ``optimise``). ``record``, when
+        given, receives the coefficients (batch, m, n) reaching each non-affine node's output
+        and the input (what branching heuristics score)."""
         batch = analysis.lower.shape[0]
         A = self.C.expand(batch, -1, -1)
-        bounds = self._backward(self.output, A, analysis, slopes)
+        bounds = self._backward(self.output, A, analysis, slopes, record, multipliers)
         if analysis.empty is not None and bool(analysis.empty.any()):
             bounds = torch.where(analysis.empty[:, None], torch.full_like(bounds, torch.inf), bounds)
         return bounds
@@ -120,47 +156,102 @@ class CrownBounds:
         steps: int,
         clamps: Clamps | None = None,
         done: Callable[[Tensor], Tensor] | None = None,
+    ) -> Tensor:
+        """alpha-CROWN lower bounds on ``C @ y`` for boxes (see ``optimise``)."""
+        return self.optimise(self.analyse(lower, upper, clamps), steps=steps, done=done)
+
+    def optimise(
+        self,
+        analysis: Analysis,
+        *,
+        steps: int,
+        done: Callable[[Tensor], Tensor] | None = None,
+        splits: Mapping[str, Tensor] | None = None,
         learning_rate: float = 0.1,
     ) -> Tensor:
-        """alpha-CROWN lower bounds (Xu et al. 2021) on ``C @ y``.
+        """alpha-CROWN lower bounds (Xu et al. 2021) on ``C @ y`` from an analysis, with
+        beta-CROWN multipliers (Wang et al. 2021) for split constraints.
 
         The lower relaxation slopes of the final back-substitution, one per box, row and
         neuron, are tuned by Adam within their valid ranges to maximise the sum of the
-        bounds (intermediate bounds stay CROWN's). Every iterate is a valid bound and the
-        best per row is kept, so the result is never looser than CROWN. ``done`` maps bounds
-        (batch, m) to a per-box flag; optimisation stops once every box is done.
+        bounds (intermediate bounds stay as analysed). ``splits`` maps a tensor to per-box
+        signs (batch, n) in {-1, 0, 1}: the box's region satisfies ``sign * t >= 0``; each
+        such constraint enters the bound with a multiplier ``beta >= 0`` (subtracting
+        ``beta * sign * t`` lowers nothing on the region), optimised alongside. Every iterate
+        is a valid bound and the best per row is kept, so the result is never looser than
+        CROWN. ``done`` maps bounds (batch, m) to a per-box flag; optimisation stops once
+        every box is done.
         """
-        analysis = self.analyse(lower, upper, clamps)
+        batch = analysis.lower.shape[0]
+        best = self._optimised(self.output, self.C.expand(batch, -1, -1), analysis, steps, done, splits, learning_rate)
+        if analysis.empty is not None and bool(analysis.empty.any()):
+            best = torch.where(analysis.empty[:, None], torch.full_like(best, torch.inf), best)
+        return best
+
+    def _optimised(
+        self,
+        start: str,
+        A: Tensor,
+        analysis: Analysis,
+        steps: int,
+        done: Callable[[Tensor], Tensor] | None,
+        splits: Mapping[str, Tensor] | None,
+        learning_rate: float,
+    ) -> Tensor:
+        """The best lower bound of ``A @ t`` (t named ``start``) over ``steps`` of Adam on the
+        alpha slopes of its ancestors and on beta multipliers for ``splits``."""
         with torch.no_grad():
-            best = self.final(analysis)
-        relaxed = {name: r for name, r in analysis.relaxations.items() if isinstance(r, Relaxation)}
-        if not relaxed or (done is not None and bool(done(best).all())):
+            best = self._backward(start, A, analysis, None)
+        ancestors = {node.output for node in self._ancestry(start)}
+        relaxed = {
+            name: r for name, r in analysis.relaxations.items() if isinstance(r, Relaxation) and name in ancestors
+        }
+        signs = {name: _rows(s.to(DTYPE)) for name, s in (splits or {}).items() if bool(s.any())}
+        if (not relaxed and not signs) or (done is not None and bool(done(best).all())):
             return best
-        m = self.C.shape[0]
+        batch, m = A.shape[0], A.shape[1]
         with torch.enable_grad():  # callers may be under no_grad
-            params = {
-                name: r.lower_slope.reshape(r.lower_slope.shape[0], 1, -1)
-                .expand(-1, m, -1)
-                .clone()
-                .requires_grad_(True)
-                for name, r in relaxed.items()
+            alphas = {
+                name: _rows(r.lower_slope).expand(-1, m, -1).clone().requires_grad_(True) for name, r in relaxed.items()
             }
-            optimiser = torch.optim.Adam(params.values(), lr=learning_rate)
+            betas = {
+                name: torch.zeros(batch, m, sign.shape[-1], dtype=DTYPE, requires_grad=True)
+                for name, sign in signs.items()
+            }
+            optimiser = torch.optim.Adam([*alphas.values(), *betas.values()], lr=learning_rate)
             for _ in range(steps):
-                clamped = {
+                slopes = {
                     name: torch.minimum(
                         torch.maximum(a, _rows(relaxed[name].lower_slope_min)), _rows(relaxed[name].lower_slope_max)
                     )
-                    for name, a in params.items()
+                    for name, a in alphas.items()
                 }
-                bound = self.final(analysis, clamped)
+                multipliers = {name: beta.clamp_min(0) * signs[name] for name, beta in betas.items()}
+                bound = self._backward(start, A, analysis, slopes, multipliers=multipliers)
                 best = torch.maximum(best, bound.detach())
                 if (done is not None and bool(done(best).all())) or not bound.requires_grad:
-                    break  # done, or no slope reaches the bound (cut off by interval-only nodes)
+                    break  # done, or no parameter reaches the bound (cut off by interval-only nodes)
                 optimiser.zero_grad()
                 (-bound[torch.isfinite(bound)].sum()).backward()  # type: ignore[no-untyped-call]
                 optimiser.step()
         return best
+
+    def restrict(self, analysis: Analysis, clamps: Clamps) -> Analysis:
+        """The analysis of sub-regions of its boxes: the clamped tensors' bounds intersected
+        with ``clamps`` and the relaxations reading them recomputed; every other bound is
+        kept (still valid on a sub-region, if looser than a fresh analysis)."""
+        bounds = dict(analysis.bounds)
+        empty = (
+            analysis.empty.clone() if analysis.empty is not None else torch.zeros(len(analysis.lower), dtype=torch.bool)
+        )
+        for name, extra in clamps.items():
+            bounds[name] = _intersect(bounds[name], extra)
+            empty |= (bounds[name].lower > bounds[name].upper).any(dim=1)
+        restricted = Analysis(analysis.lower, analysis.upper, bounds, dict(analysis.relaxations), empty)
+        for node in self.nodes:
+            if not node.op.affine and any(name in clamps for name in node.inputs):
+                restricted.relaxations[node.output] = self._relax(node, restricted)
+        return restricted
 
     def _shaped(self, value: Interval, name: str) -> Interval:
         shape = (value.lower.shape[0], *self.graph.shapes[name])
@@ -168,23 +259,44 @@ class CrownBounds:
 
     def _bound(self, analysis: Analysis, name: str, value: Interval, clamps: Clamps | None) -> None:
         if clamps is not None and name in clamps:
-            extra = clamps[name]
-            value = Interval(torch.maximum(value.lower, extra.lower), torch.minimum(value.upper, extra.upper))
+            value = _intersect(value, clamps[name])
             assert analysis.empty is not None
             analysis.empty |= (value.lower > value.upper).any(dim=1)
         analysis.bounds[name] = value
 
-    def _tightened(self, name: str, value: Interval, analysis: Analysis) -> Interval:
+    def _tightened(self, name: str, value: Interval, analysis: Analysis, alpha_steps: int) -> Interval:
         """Interval ``value`` of tensor ``name`` intersected with its CROWN bounds.
 
-        Every neuron is refined, stable ones too: their tighter bounds tighten the interval
-        bounds of later layers, which the intersection keeps (on ACAS Xu refining only the
-        unstable neurons gave final bounds up to 6% looser)."""
-        n = self.sizes[name]
-        eye = torch.eye(n, dtype=DTYPE)
+        By default every neuron is refined, stable ones too: their tighter bounds tighten the
+        interval bounds of later layers, which the intersection keeps (on ACAS Xu refining
+        only the unstable neurons gave final bounds up to 6% looser)."""
+        rows = torch.arange(self.sizes[name]) if self.refine_stable else torch.nonzero(~self._stable(name, value))[:, 0]
+        k = int(rows.numel())
+        if k == 0:
+            return value
+        eye = torch.eye(self.sizes[name], dtype=DTYPE)[rows]
         A = torch.cat([eye, -eye]).expand(value.lower.shape[0], -1, -1)
-        both = self._backward(name, A, analysis, None)
-        return Interval(torch.maximum(value.lower, both[:, :n]), torch.minimum(value.upper, -both[:, n:]))
+        if alpha_steps:
+            both = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
+        else:
+            both = self._backward(name, A, analysis, None)
+        lower, upper = value.lower.clone(), value.upper.clone()
+        lower[:, rows] = torch.maximum(lower[:, rows], both[:, :k])
+        upper[:, rows] = torch.minimum(upper[:, rows], -both[:, k:])
+        return Interval(lower, upper)
+
+    def _stable(self, name: str, value: Interval) -> Tensor:
+        """Per neuron of ``name``: whether every elementwise relaxation reading it is exact on
+        ``value`` in every box (stable ReLUs), so tighter bounds would not change them."""
+        stable = torch.ones(value.lower.shape[1], dtype=torch.bool)
+        for node in self.readers[name]:
+            relax = node.op.relaxation(value.lower, value.upper)
+            if relax is None:
+                return torch.zeros_like(stable)
+            batch = value.lower.shape[0]
+            exact = (relax.lower_slope == relax.upper_slope) & (relax.lower_offset == relax.upper_offset)
+            stable &= exact.reshape(batch, -1).all(dim=0)
+        return stable
 
     def _relax(self, node: Node, analysis: Analysis) -> Relaxation | LinearRelaxation | None:
         if len(node.inputs) == 1:
@@ -208,18 +320,30 @@ class CrownBounds:
             self._ancestors[name] = tuple(reversed(chosen))
         return self._ancestors[name]
 
-    def _backward(self, start: str, A: Tensor, analysis: Analysis, slopes: Mapping[str, Tensor] | None) -> Tensor:
+    def _backward(
+        self,
+        start: str,
+        A: Tensor,
+        analysis: Analysis,
+        slopes: Mapping[str, Tensor] | None,
+        record: dict[str, Tensor] | None = None,
+        multipliers: Mapping[str, Tensor] | None = None,
+    ) -> Tensor:
         """Lower bound (batch, m) of ``A @ t`` for the flat tensor t named ``start``;
         A is (batch, m, n).
 
         Wherever the coefficients sit on one tensor with known bounds (the start, an
-        activation's output, a merge of branches), concretising there is a valid bound too; the best of those and of the full back-substitution
-        is returned (on ACAS Xu this tightens CROWN's mean bound by about 8%)."""
+        activation's output, a merge of branches), concretising there is a valid bound too;
+        the best of those and of the full back-substitution is returned (on ACAS Xu this
+        tightens CROWN's mean bound by about 8%)."""
         batch, m = A.shape[0], A.shape[1]
         bias = torch.zeros(batch, m, dtype=DTYPE)
         best: Tensor | None = None
         coefficients: dict[str, Tensor] = {start: A}
         for node in reversed(self._ancestry(start)):
+            if multipliers is not None and node.output in multipliers:
+                term = -multipliers[node.output]
+                coefficients[node.output] = coefficients[node.output] + term if node.output in coefficients else term
             if node.output not in coefficients:
                 continue
             if len(coefficients) == 1 and node.output in analysis.bounds and _informative(node, start):
@@ -234,6 +358,8 @@ class CrownBounds:
                     coefficients[name] = coefficients[name] + part if name in coefficients else part
                 continue
             relax = analysis.relaxations[node.output]
+            if record is not None:
+                record[node.output] = A
             positive, negative = A.clamp_min(0), A.clamp_max(0)
             if isinstance(relax, Relaxation):
                 slope = (
@@ -251,6 +377,8 @@ class CrownBounds:
             (name,) = node.inputs
             coefficients[name] = coefficients[name] + part if name in coefficients else part
         if self.input in coefficients:
+            if record is not None:
+                record[self.input] = coefficients[self.input]
             bias = bias + _minimum(coefficients[self.input], analysis.lower, analysis.upper)
         return bias if best is None else torch.maximum(best, bias)
 
@@ -331,6 +459,10 @@ def _fuse_affine_chains(graph: Graph, keep: set[str], sizes: Mapping[str, int]) 
         else:
             fused.append(node)
     return tuple(fused)
+
+
+def _intersect(a: Interval, b: Interval) -> Interval:
+    return Interval(torch.maximum(a.lower, b.lower), torch.minimum(a.upper, b.upper))
 
 
 def _informative(node: Node, start: str) -> bool:

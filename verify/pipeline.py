@@ -10,11 +10,12 @@ import numpy as np
 
 from bounds.graph import Graph
 from bounds.onnx_import import parse_onnx, read_model_bytes
+from solvers.activation_split import ActivationSplitOptions, activation_split_search
 from solvers.bounders import make_bounder
 from solvers.falsify import AttackOptions, falsify
-from solvers.input_split import Outcome, SplitOptions, input_split_search
+from solvers.input_split import Outcome, SearchResult, SplitOptions, input_split_search
 from solvers.objective import Objective
-from specs.property import Property
+from specs.property import Case, Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
 from verify.result import Counterexample, Result, Status
@@ -29,7 +30,28 @@ class Options:
     attack_share: float = 0.1  # share of the budget for falsification before proving
     attack: AttackOptions = field(default_factory=AttackOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
+    activation_split: ActivationSplitOptions = field(default_factory=ActivationSplitOptions)
+    engine: str = "auto"  # one of ENGINES
     seed: int = 0
+
+
+ENGINES = ("auto", "input-split", "activation-split")
+"""How the search after falsification proceeds; ``auto`` picks by ``choose_engine``."""
+
+INPUT_SPLIT_MAX_INPUTS = 16
+"""Above this many input values, auto splits ReLUs instead of the input box: halving one of
+hundreds of input dimensions barely tightens bounds (MNIST), while for a handful of inputs
+input splitting decides faster than ReLU splitting (ACAS Xu)."""
+
+
+def choose_engine(graph: Graph, requested: str) -> str:
+    """The search engine for a graph: the requested one, or auto's pick (see above)."""
+    if requested not in ENGINES:
+        raise ValueError(f"unknown engine {requested!r}; choose from {', '.join(ENGINES)}")
+    if requested != "auto":
+        return requested
+    has_relu = any(node.op_type == "Relu" for node in graph.nodes)
+    return "activation-split" if has_relu and graph.input.size > INPUT_SPLIT_MAX_INPUTS else "input-split"
 
 
 @dataclass(frozen=True)
@@ -106,12 +128,10 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
             return done(Status.SAT, "counterexample found by falsification")
     open_reason = ""
     timed_out = False
+    engine = choose_engine(model.graph, options.engine)
     for case in cases:
-        bounder = make_bounder(model.graph, Objective.of(case), options.bounds)
-        result = input_split_search(
-            model.graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder
-        )
-        stats["boxes_bounded"] = stats.get("boxes_bounded", 0) + result.stats.bounded
+        result = _search(model.graph, case, confirmer, deadline, engine, options)
+        stats["domains_bounded"] = stats.get("domains_bounded", 0) + result.stats.bounded
         stats["splits"] = stats.get("splits", 0) + result.stats.splits
         stats["max_depth"] = max(stats.get("max_depth", 0), result.stats.max_depth)
         if result.outcome is Outcome.FOUND:
@@ -120,7 +140,11 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
             timed_out = True
             break
         if result.outcome is Outcome.EXHAUSTED:
-            open_reason = "boxes too small to split remain unproved"
+            open_reason = (
+                "boxes too small to split remain unproved"
+                if engine == "input-split"
+                else "domains with every ReLU split remain unproved"
+            )
     if timed_out:
         return done(Status.TIMEOUT, "time budget spent")
     if not cases:
@@ -128,3 +152,12 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     if open_reason:
         return done(Status.UNKNOWN, open_reason)
     return done(Status.UNSAT, "every input box refuted by bounds")
+
+
+def _search(
+    graph: Graph, case: Case, confirmer: _Confirmer, deadline: float, engine: str, options: Options
+) -> SearchResult:
+    if engine == "activation-split":
+        return activation_split_search(graph, case, confirmer, deadline=deadline, options=options.activation_split)
+    bounder = make_bounder(graph, Objective.of(case), options.bounds)
+    return input_split_search(graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder)

@@ -1,0 +1,224 @@
+"""Branch and bound by splitting unstable ReLUs (for inputs too wide to split).
+
+A *domain* fixes some ReLU neurons to their active (pre-activation >= 0) or inactive
+(<= 0) side. Its bounds come from the root's CROWN analysis of the whole input box, with
+each fixed neuron's pre-activation bounds clamped to its side (``CrownBounds.restrict``):
+every point of the domain lies in the box and satisfies the clamps, so the bounds stay
+valid; a clamp that empties a neuron's interval proves the domain void. Intermediate
+bounds are not recomputed per domain (that cost more than it pruned on MNIST-FC); instead
+the split constraints enter the final bound through beta-CROWN multipliers, optimised with
+the alpha slopes on the domains plain CROWN leaves open. Domains are bounded in batches,
+depth first. An open domain is split on the unstable neuron of largest estimated effect on its
+open rows (the intercept score of BaBSR, Bunel et al. 2020: |negative coefficient| x the
+triangle relaxation's intercept ``-l u / (u - l)``). Each open domain's bound minimiser in
+the input box is tried as a counterexample.
+
+A domain with no unstable neuron left is linear on its region but its region is a
+polytope CROWN relaxes to the box: such leaves are reported (EXHAUSTED) rather than
+decided here.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bounds.crown import Analysis, CrownBounds
+from bounds.graph import Graph
+from bounds.ops.base import Interval
+from solvers.falsify import Confirm
+from solvers.input_split import Outcome, SearchResult, SearchStats
+from solvers.objective import PROOF_MARGIN, Objective
+from specs.property import Case
+
+Tensor = torch.Tensor
+Domains = dict[str, Tensor]
+"""Split state per ReLU input tensor: (batch, n) int8, +1 active, -1 inactive, 0 free."""
+
+
+@dataclass(frozen=True)
+class ActivationSplitOptions:
+    batch: int = 64  # domains bounded per step; the deadline is checked between steps
+    alpha_steps: int = 8  # alpha/beta-CROWN steps on domains CROWN leaves open (0: CROWN only)
+    root_alpha_steps: int = 20  # alpha steps per intermediate bound, once, for the root box
+
+
+def activation_split_search(
+    graph: Graph,
+    case: Case,
+    confirm: Confirm,
+    *,
+    deadline: float,
+    options: ActivationSplitOptions = ActivationSplitOptions(),
+) -> SearchResult:
+    """Decide the case over its input box by splitting ReLUs (extra linear input
+    constraints are relaxed away, sound for PROVED; ``confirm`` checks candidates fully)."""
+    objective = Objective.of(case)
+    crown = CrownBounds(graph, objective.C)
+    relus = {node.inputs[0]: node.output for node in graph.nodes if node.op_type == "Relu"}
+    box = case.region.box
+    lower = torch.tensor(box.lower, dtype=torch.float64)[None]
+    upper = torch.tensor(box.upper, dtype=torch.float64)[None]
+    stats = SearchStats()
+    root = {name: torch.zeros(1, int(np.prod(graph.shapes[name])), dtype=torch.int8) for name in relus}
+    base = crown.analyse(lower, upper, alpha_steps=options.root_alpha_steps)
+    stack: list[_Batch] = [_Batch(root, 1, 0)]
+    exhausted = False
+    while stack:
+        if time.monotonic() > deadline:
+            return _timed_out(stack, stats)
+        batch = _take(stack, options.batch)
+        stats.bounded += batch.count
+        stats.max_depth = max(stats.max_depth, batch.depth)
+        analysis = crown.restrict(base.select(torch.zeros(batch.count, dtype=torch.int64)), _clamps(batch.domains))
+        record: dict[str, Tensor] = {}
+        with torch.no_grad():
+            bounds = crown.final(analysis, record=record)
+        open_ = ~objective.refuted(bounds)
+        if options.alpha_steps and bool(open_.any()):
+            rows = torch.nonzero(open_).flatten()
+            splits = {name: state[rows] for name, state in batch.domains.items()}
+            bounds[rows] = crown.optimise(
+                analysis.select(rows), steps=options.alpha_steps, done=objective.refuted, splits=splits
+            )
+            open_ = ~objective.refuted(bounds)
+        if not bool(open_.any()):
+            continue
+        keep = torch.nonzero(open_).flatten()
+        found = _try_minimisers(graph, objective, confirm, record.get(graph.input.name), analysis, bounds, keep)
+        if found is not None:
+            return SearchResult(Outcome.FOUND, found, stats)
+        open_batch = batch.select(keep)
+        if time.monotonic() > deadline:
+            stack.append(open_batch)
+            return _timed_out(stack, stats)
+        tensor, neuron = _branch(objective, analysis, record, relus, open_batch.domains, bounds, keep)
+        chosen = tensor >= 0
+        exhausted = exhausted or not bool(chosen.all())
+        if bool(chosen.any()):
+            stats.splits += int(chosen.sum())
+            stack.append(_children(open_batch.select(torch.nonzero(chosen).flatten()), tensor[chosen], neuron[chosen]))
+    return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """Domains of one depth: split states per ReLU input tensor, all with ``count`` rows."""
+
+    domains: Domains
+    count: int
+    depth: int
+
+    def select(self, rows: Tensor) -> _Batch:
+        return _Batch({name: state[rows] for name, state in self.domains.items()}, int(rows.numel()), self.depth)
+
+
+def _take(stack: list[_Batch], size: int) -> _Batch:
+    """Pop up to ``size`` domains from the top of the stack."""
+    batch = stack.pop()
+    if batch.count > size:
+        rest = torch.arange(size, batch.count)
+        stack.append(batch.select(rest))
+        batch = batch.select(torch.arange(size))
+    return batch
+
+
+def _timed_out(stack: list[_Batch], stats: SearchStats) -> SearchResult:
+    stats.open_boxes = sum(b.count for b in stack)
+    return SearchResult(Outcome.TIMEOUT, None, stats)
+
+
+def _clamps(domains: Domains) -> dict[str, Interval]:
+    """Pre-activation bounds implied by the splits: >= 0 when active, <= 0 when inactive."""
+    inf = torch.inf
+    return {
+        name: Interval(
+            torch.where(state > 0, 0.0, -inf).to(torch.float64), torch.where(state < 0, 0.0, inf).to(torch.float64)
+        )
+        for name, state in domains.items()
+    }
+
+
+def _open_rows(objective: Objective, bounds: Tensor) -> Tensor:
+    """(batch, m): rows whose lower bound does not yet refute them."""
+    return bounds <= objective.d + PROOF_MARGIN * (1 + objective.d.abs())
+
+
+def _try_minimisers(
+    graph: Graph,
+    objective: Objective,
+    confirm: Confirm,
+    input_coefficients: Tensor | None,
+    analysis: Analysis,
+    bounds: Tensor,
+    keep: Tensor,
+) -> np.ndarray | None:
+    """Try, for each open domain, the box corner minimising its least refuted row's linear
+    bound (where the relaxation is exact, that is the domain's worst point)."""
+    if input_coefficients is None:
+        return None
+    slack = torch.where(_open_rows(objective, bounds[keep]), bounds[keep] - objective.d, torch.inf)
+    row = slack.argmin(dim=1)
+    A = input_coefficients[keep, row]  # (k, n_in)
+    points = torch.where(A > 0, analysis.lower[keep], analysis.upper[keep])
+    with torch.no_grad():
+        hits = objective.satisfied(graph.run(points))
+    for i in torch.nonzero(hits).flatten().tolist():
+        point = points[i].numpy().astype(np.float64)
+        if confirm(point):
+            return point
+    return None
+
+
+def _branch(
+    objective: Objective,
+    analysis: Analysis,
+    record: dict[str, Tensor],
+    relus: dict[str, str],
+    domains: Domains,
+    bounds: Tensor,
+    keep: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """Per open domain, the (tensor index in ``relus``, neuron) to split; -1 when no neuron
+    is unstable. Score: sum over the open rows of |negative coefficient| on the ReLU's
+    output x the intercept ``-l u / (u - l)`` of its upper relaxation (a small multiple of
+    the intercept alone breaks ties, so an unstable neuron is chosen while one remains)."""
+    rows_open = _open_rows(objective, bounds[keep]).to(torch.float64)  # (k, m)
+    scores = []
+    for name, output in relus.items():
+        value = analysis.bounds[name]
+        lo, hi = value.lower[keep], value.upper[keep]
+        unstable = (lo < 0) & (hi > 0) & (domains[name] == 0)
+        intercept = torch.where(unstable, -lo * hi / (hi - lo).clamp_min(1e-300), 0.0)
+        A = record.get(output)
+        weight = (
+            (A[keep].clamp_max(0).abs() * rows_open[..., None]).sum(dim=1) if A is not None else torch.zeros_like(lo)
+        )
+        score = weight * intercept + 1e-9 * intercept
+        scores.append(torch.where(unstable, score, -torch.inf))
+    if not scores:
+        empty = torch.full((keep.numel(),), -1, dtype=torch.int64)
+        return empty, empty
+    sizes = [s.shape[1] for s in scores]
+    best = torch.cat(scores, dim=1).max(dim=1)
+    offsets = torch.tensor(np.cumsum([0, *sizes]))
+    tensor = torch.searchsorted(offsets, best.indices, right=True) - 1
+    neuron = best.indices - offsets[tensor]
+    none = torch.isinf(best.values)
+    return torch.where(none, -1, tensor), torch.where(none, -1, neuron)
+
+
+def _children(batch: _Batch, tensor: Tensor, neuron: Tensor) -> _Batch:
+    """Two children per domain: the chosen neuron active, then inactive."""
+    out: Domains = {}
+    rows = torch.arange(batch.count)
+    for index, (name, state) in enumerate(batch.domains.items()):
+        active, inactive = state.clone(), state.clone()
+        mine = tensor == index
+        active[rows[mine], neuron[mine]] = 1
+        inactive[rows[mine], neuron[mine]] = -1
+        out[name] = torch.cat([active, inactive])
+    return _Batch(out, 2 * batch.count, batch.depth + 1)
