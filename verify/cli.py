@@ -19,6 +19,7 @@ import torch
 
 from bounds.errors import ModelError
 from solvers.bounders import METHODS
+from solvers.exact import ENGINES
 from specs import SpecError, read_property
 from verify import __version__, capabilities
 from verify.errors import QueryError
@@ -47,10 +48,16 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         default="auto",
         help="bound method in the search (default auto: alpha-CROWN where possible)",
     )
+    command.add_argument(
+        "--engine",
+        choices=("auto", *ENGINES),
+        default="auto",
+        help="decide by the search (auto) or by an exact engine alone after falsification (for cross-checking)",
+    )
 
 
 def _options(args: argparse.Namespace) -> Options:
-    return Options(timeout=args.timeout, bounds=args.bounds)
+    return Options(timeout=args.timeout, bounds=args.bounds, engine=args.engine)
 
 
 def _parser() -> argparse.ArgumentParser:

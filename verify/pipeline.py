@@ -11,10 +11,11 @@ import numpy as np
 from bounds.graph import Graph
 from bounds.onnx_import import parse_onnx, read_model_bytes
 from solvers.bounders import make_bounder
+from solvers.exact import ExactOutcome, engine
 from solvers.falsify import AttackOptions, falsify
 from solvers.input_split import Outcome, SplitOptions, input_split_search
 from solvers.objective import Objective
-from specs.property import Property
+from specs.property import Case, Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
 from verify.result import Counterexample, Result, Status
@@ -30,6 +31,7 @@ class Options:
     attack: AttackOptions = field(default_factory=AttackOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
     seed: int = 0
+    engine: str = "auto"  # auto: the search; milp or smt: that exact engine alone on each case (cross-checks)
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,8 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         )
         if found is not None:
             return done(Status.SAT, "counterexample found by falsification")
+    if options.engine != "auto":
+        return done(*_decide_exactly(model.graph, cases, confirmer, options.engine, deadline))
     open_reason = ""
     timed_out = False
     for case in cases:
@@ -128,3 +132,25 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     if open_reason:
         return done(Status.UNKNOWN, open_reason)
     return done(Status.UNSAT, "every input box refuted by bounds")
+
+
+def _decide_exactly(
+    graph: Graph, cases: list[Case], confirmer: _Confirmer, name: str, deadline: float
+) -> tuple[Status, str]:
+    """Every case by one exact engine alone (``Options.engine``); its candidates are
+    confirmed by onnxruntime like any other."""
+    solve = engine(name)
+    undecided = ""
+    for case in cases:
+        result = solve(graph, case.region.box, case.region.constraints, Objective.of(case), deadline=deadline)
+        if result.outcome is ExactOutcome.FOUND and result.candidate is not None:
+            if confirmer(result.candidate):
+                return Status.SAT, f"counterexample found by {name}"
+            undecided = f"{name}: candidate not confirmed by onnxruntime ({result.reason})"
+        elif result.outcome is ExactOutcome.TIMEOUT:
+            return Status.TIMEOUT, f"{name}: {result.reason}"
+        elif result.outcome is ExactOutcome.UNKNOWN:
+            undecided = f"{name}: {result.reason}"
+    if undecided:
+        return Status.UNKNOWN, undecided
+    return Status.UNSAT, f"every case refuted by {name}"
