@@ -12,9 +12,10 @@ for its rows; its optimum is the clause's smallest margin over the region.
 
 Soundness: the program is exact in real arithmetic, but HiGHS works with tolerances
 (feasibility 1e-7 by default). A clause counts as refuted only when HiGHS's dual bound on
-``t`` exceeds ``proof_margin * (1 + max |d|)``, with the input constraints loosened by the
-same relative margin, i.e. the clause is infeasible with room to spare; PROVED assumes
-the solver's errors stay below that margin. z3 (``solvers.smt``) is exact.
+``t`` exceeds ``proof_margin * (1 + max |d|)``, i.e. the clause is infeasible with room to
+spare; PROVED assumes the solver's errors stay below that margin. Strict rows are relaxed
+to ``<=`` (sound for proofs; candidates are checked exactly by the caller). z3
+(``solvers.smt``) is exact.
 """
 
 from __future__ import annotations
@@ -154,8 +155,7 @@ def solve(
     x = cp.Variable(box.size)
     network = [x >= box.lower, x <= box.upper]
     if len(constraints):
-        slack = options.proof_margin * (1 + np.abs(constraints.b))
-        network.append(constraints.A @ x <= constraints.b + slack)
+        network.append(constraints.A @ x <= constraints.b)  # strict rows relaxed: sound for proofs
     try:
         y = encode_network(graph, x, bounds, model, options)
     except (CannotEncode, UnboundedInput) as error:
@@ -212,12 +212,12 @@ def _solve_clause(
     dual_bound = float(info.mip_dual_bound) if integer else float(problem.value) if status == cp.OPTIMAL else -np.inf
     if dual_bound > tolerance:
         return ExactResult(ExactOutcome.PROVED, reason=f"clause margin >= {dual_bound:.3g}")
-    feasible = info.primal_solution_status == _FEASIBLE and x.value is not None and t.value is not None
-    if feasible and float(t.value) <= 0:
+    margin = float(info.objective_function_value)  # of HiGHS's best solution, if it has one
+    if info.primal_solution_status == _FEASIBLE and x.value is not None and margin <= 0:
         candidate = np.clip(np.asarray(x.value, dtype=np.float64), box.lower, box.upper)
-        return ExactResult(ExactOutcome.FOUND, candidate, reason=f"clause margin {float(t.value):.3g}")
+        return ExactResult(ExactOutcome.FOUND, candidate, reason=f"clause margin {margin:.3g}")
     if status == cp.OPTIMAL:
         return ExactResult(
-            ExactOutcome.UNKNOWN, reason=f"optimal clause margin {float(problem.value):.3g} within the proof margin"
+            ExactOutcome.UNKNOWN, reason=f"optimal clause margin {margin:.3g} is within the proof margin"
         )
     return ExactResult(ExactOutcome.TIMEOUT, reason="HiGHS time limit")
