@@ -64,7 +64,7 @@ def main() -> None:
         for network, prop in ACASXU:
             instances.append(
                 (
-                    f"acasxu {network[15:18]} {prop}",
+                    f"acasxu {network[13:16]} {prop}",
                     load_model(args.shared / network),
                     read_property(args.shared / prop),
                 )
