@@ -22,7 +22,7 @@ from solvers.bounders import METHODS
 from specs import SpecError, read_property
 from verify import __version__, capabilities
 from verify.errors import QueryError
-from verify.pipeline import Options, check_property, load_model
+from verify.pipeline import ENGINES, Options, check_property, load_model
 from verify.result import Result, Status
 
 NAME = "nnverify"
@@ -47,10 +47,17 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         default="auto",
         help="bound method in the search (default auto: alpha-CROWN where possible)",
     )
+    command.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="auto",
+        help="after falsification: auto (input split for <=16 inputs, else ReLU split), a search by name, "
+        "or an exact engine (milp, smt) alone, for cross-checking",
+    )
 
 
 def _options(args: argparse.Namespace) -> Options:
-    return Options(timeout=args.timeout, bounds=args.bounds)
+    return Options(timeout=args.timeout, bounds=args.bounds, engine=args.engine)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -12,6 +12,8 @@ from bounds.graph import Graph
 from bounds.onnx_import import parse_onnx, read_model_bytes
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
 from solvers.bounders import make_bounder
+from solvers.exact import ENGINES as EXACT_ENGINES
+from solvers.exact import ExactOutcome, engine
 from solvers.falsify import AttackOptions, falsify
 from solvers.input_split import Outcome, SearchResult, SplitOptions, input_split_search
 from solvers.objective import Objective
@@ -35,8 +37,10 @@ class Options:
     seed: int = 0
 
 
-ENGINES = ("auto", "input-split", "activation-split")
-"""How the search after falsification proceeds; ``auto`` picks by ``choose_engine``."""
+SEARCHES = ("input-split", "activation-split")
+ENGINES = ("auto", *SEARCHES, *EXACT_ENGINES)
+"""How a property is decided after falsification: a branch-and-bound search, or an exact
+engine alone on each case (for cross-checking); ``auto`` picks a search by ``choose_engine``."""
 
 INPUT_SPLIT_MAX_INPUTS = 16
 """Above this many input values, auto splits ReLUs instead of the input box: halving one of
@@ -126,9 +130,11 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         )
         if found is not None:
             return done(Status.SAT, "counterexample found by falsification")
+    engine = choose_engine(model.graph, options.engine)
+    if engine in EXACT_ENGINES:
+        return done(*_decide_exactly(model.graph, cases, confirmer, engine, deadline))
     open_reason = ""
     timed_out = False
-    engine = choose_engine(model.graph, options.engine)
     for case in cases:
         result = _search(model.graph, case, confirmer, deadline, engine, options)
         stats["domains_bounded"] = stats.get("domains_bounded", 0) + result.stats.bounded
@@ -161,3 +167,25 @@ def _search(
         return activation_split_search(graph, case, confirmer, deadline=deadline, options=options.activation_split)
     bounder = make_bounder(graph, Objective.of(case), options.bounds)
     return input_split_search(graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder)
+
+
+def _decide_exactly(
+    graph: Graph, cases: list[Case], confirmer: _Confirmer, name: str, deadline: float
+) -> tuple[Status, str]:
+    """Every case by one exact engine alone (``Options.engine``); its candidates are
+    confirmed by onnxruntime like any other."""
+    solve = engine(name)
+    undecided = ""
+    for case in cases:
+        result = solve(graph, case.region.box, case.region.constraints, Objective.of(case), deadline=deadline)
+        if result.outcome is ExactOutcome.FOUND and result.candidate is not None:
+            if confirmer(result.candidate):
+                return Status.SAT, f"counterexample found by {name}"
+            undecided = f"{name}: candidate not confirmed by onnxruntime ({result.reason})"
+        elif result.outcome is ExactOutcome.TIMEOUT:
+            return Status.TIMEOUT, f"{name}: {result.reason}"
+        elif result.outcome is ExactOutcome.UNKNOWN:
+            undecided = f"{name}: {result.reason}"
+    if undecided:
+        return Status.UNKNOWN, undecided
+    return Status.UNSAT, f"every case refuted by {name}"

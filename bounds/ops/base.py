@@ -199,6 +199,31 @@ def _matrix_by_evaluation(linear: Callable[[Tensor], Tensor], input_shape: Shape
     return linear(basis).reshape(n_in, -1).T.contiguous()
 
 
+def affine_matrices(op: Op, input_shapes: Sequence[Shape]) -> tuple[tuple[Tensor, ...], Tensor]:
+    """For an op with ``affine`` set, ``f(x1, ..., xk) = M1 x1 + ... + Mk xk + c`` on flat
+    tensors: the dense (n_out, n_in_k) matrices ``Mk`` and the flat offset ``c``.
+
+    Single-input ops give theirs through ``linear_map``; ops of several inputs (SumOfTwo) are
+    evaluated on the basis vectors of one input with the others at zero, less the offset.
+    """
+    if not op.affine:
+        raise ValueError(f"{type(op).__name__} is not affine")
+    if len(input_shapes) == 1:
+        mapped = op.linear_map(input_shapes[0])
+        if mapped is not None:
+            return (mapped[0],), mapped[1]
+    zeros = [torch.zeros(1, *shape, dtype=DTYPE) for shape in input_shapes]
+    offset = op.evaluate(*zeros).reshape(-1)
+    matrices = []
+    for k, shape in enumerate(input_shapes):
+        n = int(np.prod(shape, dtype=np.int64))
+        inputs = [z.expand(n, *z.shape[1:]) for z in zeros]
+        inputs[k] = torch.eye(n, dtype=DTYPE).reshape(n, *shape)
+        images = op.evaluate(*inputs).reshape(n, -1) - offset
+        matrices.append(images.T.contiguous())
+    return tuple(matrices), offset
+
+
 class DataMovement(Monotone):
     """An op that only moves or reshapes data: monotone, and linear with a 0/1 matrix."""
 

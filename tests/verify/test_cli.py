@@ -201,3 +201,11 @@ def test_unknown_bound_method_is_a_usage_error(abs_model_path, tmp_path, capsys)
     with pytest.raises(SystemExit) as exit_info:
         main(["run", str(abs_model_path), str(prop), "--bounds", "magic"])
     assert exit_info.value.code == EXIT_USAGE
+
+
+@pytest.mark.parametrize("engine", ["milp", "smt"])
+def test_run_with_an_exact_engine(abs_model_path, tmp_path, capsys, engine):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    assert main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--engine", engine]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out.splitlines()[0] == "unsat" and engine in captured.err

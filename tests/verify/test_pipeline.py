@@ -74,3 +74,15 @@ def test_random_networks_verdicts_agree_with_dense_sampling(tmp_path_factory, se
     if result.status is Status.SAT:
         ce = result.counterexample
         assert ce is not None and ce.output[0] - ce.output[1] >= threshold
+
+
+@pytest.mark.parametrize("engine", ["milp", "smt"])
+def test_exact_engines_alone(tmp_path, engine):
+    model = _model(abs_network(), tmp_path)
+    options = Options(engine=engine, attack_share=0.0)
+    unsat = check_property(model, _prop([-1.0], [1.0], [[-1, 0]], [-1.5]), options)
+    assert unsat.status is Status.UNSAT and engine in unsat.reason
+    # |x| <= 1e-6 only next to 0: sampling almost never hits it, the engine does
+    sat = check_property(model, _prop([-0.3], [1.0], [[1, 0]], [1e-6]), options)
+    assert sat.status is Status.SAT and sat.counterexample is not None
+    assert sat.counterexample.output[0] <= 1e-6

@@ -1,0 +1,119 @@
+"""What the exact engines (``milp``, ``smt``) share: the query, the answer, the node bounds.
+
+Both decide one case's output condition over an input region exactly: is there an input x
+in ``box`` satisfying the linear input constraints whose network output y satisfies some
+clause ``C_j y <= d_j`` of the objective (strict rows ``<``)? PROVED: none exists; FOUND: a
+candidate x (only a candidate: callers re-check it on the model as executed); UNKNOWN: the
+engine cannot decide (an op it cannot encode, an optimum too close to the constraint to
+call); TIMEOUT: the deadline came first.
+
+Each engine encodes piecewise-linear ops through its own table keyed by ONNX op type (one
+function per op); affine ops (``Op.affine``) need no entry. An op without an entry makes
+the engine answer UNKNOWN with a ``CannotEncode`` reason naming op and engine, never a guess.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from bounds.graph import Graph, Node
+from bounds.interval import propagate
+from bounds.ops.base import DTYPE, Interval, affine_matrices
+from solvers.objective import Objective
+from specs.property import Box, LinearConstraints
+
+ENGINES = ("milp", "smt")
+
+
+class ExactOutcome(Enum):
+    PROVED = "proved"  # no input in the region satisfies any clause
+    FOUND = "found"  # a candidate input, still to be confirmed on the model as executed
+    UNKNOWN = "unknown"  # the engine cannot decide; the reason says why
+    TIMEOUT = "timeout"
+
+
+@dataclass(frozen=True)
+class ExactResult:
+    outcome: ExactOutcome
+    candidate: np.ndarray | None = None  # flat float64 input for FOUND
+    reason: str = ""
+
+
+class CannotEncode(Exception):
+    """The graph holds an op the engine has no exact encoding for (the message names both)."""
+
+    def __init__(self, node: Node, engine: str) -> None:
+        super().__init__(f"{engine} has no exact encoding for {node.op_type} (node {node.name!r})")
+
+
+class UnboundedInput(Exception):
+    """A nonlinear op's input has an infinite bound, so big-M or case splits cannot be built."""
+
+
+class ExactSolve(Protocol):
+    def __call__(
+        self,
+        graph: Graph,
+        box: Box,
+        constraints: LinearConstraints,
+        objective: Objective,
+        *,
+        deadline: float,
+        node_bounds: Mapping[str, Interval] | None = None,
+    ) -> ExactResult: ...
+
+
+def engine(name: str) -> ExactSolve:
+    """The ``solve`` of an exact engine. Imported on first use: cvxpy alone takes over a
+    second to import, which every other run would pay."""
+    if name == "milp":
+        from solvers.milp import solve as milp_solve
+
+        return milp_solve
+    if name == "smt":
+        from solvers.smt import solve as smt_solve
+
+        return smt_solve
+    raise ValueError(f"unknown exact engine {name!r}; choose from {', '.join(ENGINES)}")
+
+
+def interval_node_bounds(graph: Graph, box: Box) -> dict[str, Interval]:
+    """Interval bounds on every tensor over the box, batch of one (the default node bounds)."""
+    info = graph.input
+    lower = torch.tensor(box.lower, dtype=DTYPE).reshape(1, *info.shape)
+    upper = torch.tensor(box.upper, dtype=DTYPE).reshape(1, *info.shape)
+    with torch.no_grad():
+        return propagate(graph, {info.name: Interval(lower, upper)})
+
+
+def flat_bounds(bounds: Interval) -> tuple[np.ndarray, np.ndarray]:
+    """A batch-of-one ``Interval`` as flat float64 numpy lower and upper bounds."""
+    return (
+        bounds.lower.detach().reshape(-1).to(DTYPE).numpy(),
+        bounds.upper.detach().reshape(-1).to(DTYPE).numpy(),
+    )
+
+
+def affine_parts(graph: Graph, node: Node) -> tuple[tuple[np.ndarray, ...], np.ndarray]:
+    """The dense matrices (one per variable input) and offset of an affine node, as numpy."""
+    with torch.no_grad():
+        matrices, offset = affine_matrices(node.op, [graph.shapes[name] for name in node.inputs])
+    return tuple(m.numpy() for m in matrices), offset.numpy()
+
+
+def clause_rows(objective: Objective, clause: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Rows ``C``, ``d`` and ``strict`` of one clause, as numpy."""
+    rows = (objective.clause_of_row == clause).numpy()
+    return objective.C.numpy()[rows], objective.d.numpy()[rows], objective.strict.numpy()[rows]
+
+
+def remaining(deadline: float) -> float:
+    """Seconds left before the deadline (may be negative)."""
+    return deadline - time.monotonic()

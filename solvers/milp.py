@@ -1,0 +1,223 @@
+"""Exact discharge by mixed-integer linear programming: cvxpy, solved by HiGHS.
+
+The network becomes linear constraints over flat tensors: affine nodes are their dense
+matrices (``bounds.ops.base.affine_matrices``); piecewise-linear nodes are encoded by the
+functions in ``ENCODERS``, keyed by ONNX op type. ReLU on pre-activation bounds ``[l, u]``:
+``z = x`` where ``l >= 0``, ``z = 0`` where ``u <= 0``, else the big-M form with a binary
+``a`` (Tjeng et al. 2019): ``z >= 0, z >= x, z <= u a, z <= x - l (1 - a)``. The node
+bounds must be valid over the whole region; tighter bounds make a tighter program.
+
+Each clause of the objective is one program: minimise ``t`` subject to ``C_i y - d_i <= t``
+for its rows; its optimum is the clause's smallest margin over the region.
+
+Soundness: the program is exact in real arithmetic, but HiGHS works with tolerances
+(feasibility 1e-7 by default). A clause counts as refuted only when HiGHS's dual bound on
+``t`` exceeds ``proof_margin * (1 + max |d|)``, i.e. the clause is infeasible with room to
+spare; PROVED assumes the solver's errors stay below that margin. Strict rows are relaxed
+to ``<=`` (sound for proofs; candidates are checked exactly by the caller). z3
+(``solvers.smt``) is exact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import cvxpy as cp
+import numpy as np
+import scipy.sparse as sp
+
+from bounds.graph import Graph, Node
+from bounds.ops.base import Interval
+from solvers.exact import (
+    CannotEncode,
+    ExactOutcome,
+    ExactResult,
+    UnboundedInput,
+    affine_parts,
+    clause_rows,
+    flat_bounds,
+    interval_node_bounds,
+    remaining,
+)
+from solvers.objective import Objective
+from specs.property import Box, LinearConstraints
+
+Bounds = tuple[np.ndarray, np.ndarray]  # flat lower and upper bounds of a tensor
+_FEASIBLE = 2  # HighsInfo.primal_solution_status when HiGHS holds a feasible solution
+
+
+@dataclass(frozen=True)
+class MilpOptions:
+    proof_margin: float = 1e-6  # relative: see the module docstring
+    dense_fraction: float = 0.25  # matrices with more nonzeros than this stay dense
+
+
+class MilpModel:
+    """The program under construction: its constraints and its number of binaries."""
+
+    def __init__(self) -> None:
+        self.constraints: list[cp.Constraint] = []
+        self.binaries = 0
+
+    def relu(self, x: cp.Expression, lower: np.ndarray, upper: np.ndarray) -> cp.Expression:
+        """``max(x, 0)`` elementwise, given bounds ``lower <= x <= upper`` (see module docstring)."""
+        active, inactive = lower >= 0, upper <= 0
+        unstable = np.flatnonzero(~(active | inactive))
+        if not (np.isfinite(lower[unstable]).all() and np.isfinite(upper[unstable]).all()):
+            raise UnboundedInput("a ReLU input has an infinite bound")
+        z = cp.Variable(x.shape[0])
+        if active.any():
+            self.constraints.append(z[np.flatnonzero(active)] == x[np.flatnonzero(active)])
+        if inactive.any():
+            self.constraints.append(z[np.flatnonzero(inactive)] == 0)
+        if unstable.size:
+            a = cp.Variable(unstable.size, boolean=True)
+            self.binaries += unstable.size
+            xs, zs, lo, hi = x[unstable], z[unstable], lower[unstable], upper[unstable]
+            self.constraints += [zs >= 0, zs >= xs, zs <= sp.diags(hi) @ a, zs <= xs - sp.diags(lo) @ (1 - a)]
+        return z
+
+
+MilpEncoder = Callable[[MilpModel, Node, tuple[cp.Expression, ...], tuple[Bounds, ...]], cp.Expression]
+"""Encodes one node: the model to add to, the node, its flat input expressions and their bounds."""
+
+
+def _relu(model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]) -> cp.Expression:
+    return model.relu(inputs[0], *bounds[0])
+
+
+ENCODERS: Mapping[str, MilpEncoder] = MappingProxyType({"Relu": _relu})
+"""Piecewise-linear ops by ONNX op type; affine ops need no entry."""
+
+
+def _matrix(m: np.ndarray, dense_fraction: float) -> np.ndarray | sp.csr_matrix:
+    return m if np.count_nonzero(m) > dense_fraction * m.size else sp.csr_matrix(m)
+
+
+def encode_network(
+    graph: Graph, x: cp.Expression, node_bounds: Mapping[str, Interval], model: MilpModel, options: MilpOptions
+) -> cp.Expression:
+    """The flat output expression of the graph for flat input ``x``, constraints added to ``model``."""
+    env: dict[str, cp.Expression] = {graph.input.name: x}
+    for node in graph.nodes:
+        inputs = tuple(env[name] for name in node.inputs)
+        if node.op.affine:
+            matrices, offset = affine_parts(graph, node)
+            out: cp.Expression = cp.Constant(offset)
+            for m, expr in zip(matrices, inputs, strict=True):
+                out = out + _matrix(m, options.dense_fraction) @ expr
+            env[node.output] = out
+            continue
+        encoder = ENCODERS.get(node.op_type)
+        if encoder is None:
+            raise CannotEncode(node, "milp")
+        env[node.output] = encoder(model, node, inputs, tuple(flat_bounds(node_bounds[n]) for n in node.inputs))
+    return env[graph.output.name]
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """HiGHS prints a banner on stdout (file descriptor 1) when first used; our stdout
+    carries the verdict, so send whatever the solver writes there to stderr instead."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    try:
+        os.dup2(2, 1)
+        yield
+    finally:
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        os.close(saved)
+
+
+def solve(
+    graph: Graph,
+    box: Box,
+    constraints: LinearConstraints,
+    objective: Objective,
+    *,
+    deadline: float,
+    node_bounds: Mapping[str, Interval] | None = None,
+    options: MilpOptions = MilpOptions(),
+) -> ExactResult:
+    """Decide whether some x in the box meeting the constraints has an output satisfying a
+    clause of the objective (see ``solvers.exact``). ``node_bounds`` default to interval
+    bounds over the box."""
+    bounds = node_bounds if node_bounds is not None else interval_node_bounds(graph, box)
+    model = MilpModel()
+    x = cp.Variable(box.size)
+    network = [x >= box.lower, x <= box.upper]
+    if len(constraints):
+        network.append(constraints.A @ x <= constraints.b)  # strict rows relaxed: sound for proofs
+    try:
+        y = encode_network(graph, x, bounds, model, options)
+    except (CannotEncode, UnboundedInput) as error:
+        return ExactResult(ExactOutcome.UNKNOWN, reason=str(error))
+    network += model.constraints
+    undecided = ""
+    for clause in range(objective.clauses):
+        C, d, _ = clause_rows(objective, clause)
+        if remaining(deadline) <= 0:
+            return ExactResult(ExactOutcome.TIMEOUT, reason="deadline before the clause was solved")
+        result = _solve_clause(x, y, network, C, d, box, deadline, model.binaries > 0, options)
+        if result.outcome is ExactOutcome.FOUND or result.outcome is ExactOutcome.TIMEOUT:
+            return result
+        if result.outcome is ExactOutcome.UNKNOWN:
+            undecided = result.reason
+    if undecided:
+        return ExactResult(ExactOutcome.UNKNOWN, reason=undecided)
+    return ExactResult(ExactOutcome.PROVED, reason=f"every clause infeasible ({model.binaries} binaries)")
+
+
+def _solve_clause(
+    x: cp.Variable,
+    y: cp.Expression,
+    network: list[cp.Constraint],
+    C: np.ndarray,
+    d: np.ndarray,
+    box: Box,
+    deadline: float,
+    integer: bool,
+    options: MilpOptions,
+) -> ExactResult:
+    """Minimise the clause's margin ``t``; refuted when the dual bound clears the margin."""
+    tolerance = options.proof_margin * (1 + float(np.abs(d).max(initial=0.0)))
+    t = cp.Variable()
+    problem = cp.Problem(cp.Minimize(t), [*network, C @ y - d <= t])
+    with _stdout_to_stderr(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate" at a time limit
+        try:
+            problem.solve(  # type: ignore[no-untyped-call]
+                solver=cp.HIGHS,
+                time_limit=max(remaining(deadline), 0.01),
+                output_flag=False,
+                mip_rel_gap=0.0,
+                mip_abs_gap=tolerance / 10,
+            )
+        except cp.SolverError as error:
+            return ExactResult(ExactOutcome.UNKNOWN, reason=f"HiGHS failed: {error}")
+    status = problem.status
+    if status == cp.INFEASIBLE:
+        return ExactResult(ExactOutcome.PROVED, reason="infeasible")
+    if status not in (cp.OPTIMAL, cp.USER_LIMIT):
+        return ExactResult(ExactOutcome.UNKNOWN, reason=f"HiGHS status {status}")
+    info: Any = problem.solver_stats.extra_stats  # highspy's HighsInfo
+    dual_bound = float(info.mip_dual_bound) if integer else float(problem.value) if status == cp.OPTIMAL else -np.inf
+    if dual_bound > tolerance:
+        return ExactResult(ExactOutcome.PROVED, reason=f"clause margin >= {dual_bound:.3g}")
+    margin = float(info.objective_function_value)  # of HiGHS's best solution, if it has one
+    if info.primal_solution_status == _FEASIBLE and x.value is not None and margin <= 0:
+        candidate = np.clip(np.asarray(x.value, dtype=np.float64), box.lower, box.upper)
+        return ExactResult(ExactOutcome.FOUND, candidate, reason=f"clause margin {margin:.3g}")
+    if status == cp.OPTIMAL:
+        return ExactResult(
+            ExactOutcome.UNKNOWN, reason=f"optimal clause margin {margin:.3g} is within the proof margin"
+        )
+    return ExactResult(ExactOutcome.TIMEOUT, reason="HiGHS time limit")

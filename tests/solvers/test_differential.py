@@ -1,0 +1,80 @@
+"""Random differential tests: MILP and z3 agree, and the default pipeline never contradicts MILP.
+
+Small random ReLU networks (2-4 inputs, 1-3 hidden layers of at most 8 neurons), random
+boxes, and output conditions whose thresholds sit near the sampled extreme, so both
+verdicts occur. MILP is the ground truth; the pipeline may say unknown, never the opposite.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from bounds.onnx_build import dense_network
+from bounds.onnx_import import parse_onnx
+from solvers import milp, smt
+from solvers.exact import ExactOutcome
+from solvers.objective import Objective
+from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
+from verify.pipeline import Model, Options, check_property
+from verify.result import Status
+
+
+def _instance(seed: int) -> tuple[Model, Property]:
+    rng = np.random.default_rng(seed)
+    n_in, n_out = int(rng.integers(2, 5)), int(rng.integers(2, 4))
+    sizes = [n_in, *(int(h) for h in rng.integers(2, 9, size=int(rng.integers(1, 4)))), n_out]
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in itertools.pairwise(sizes)]
+    biases = [rng.normal(size=o) * 0.3 for o in sizes[1:]]
+    data = dense_network(weights, biases).SerializeToString()
+    graph = parse_onnx(data, f"random-{seed}")
+    centre = rng.uniform(-1, 1, n_in)
+    radius = rng.uniform(0.05, 1.0, n_in)
+    lower, upper = centre - radius, centre + radius
+    # A clause: some random direction of the output reaches a threshold near its sampled max.
+    clauses = []
+    samples = graph.run_numpy(rng.uniform(lower, upper, size=(512, n_in)))
+    for _ in range(int(rng.integers(1, 3))):
+        direction = rng.normal(size=n_out)
+        reach = float((samples @ direction).max())
+        threshold = reach + float(rng.normal()) * 0.05 * (1 + abs(reach))
+        clauses.append(LinearConstraints(-direction[None], np.array([-threshold]), np.zeros(1, bool)))
+    case = Case(InputRegion(Box(lower, upper), LinearConstraints.empty(n_in)), OutputCondition(tuple(clauses)))
+    prop = Property(Variable("X", "real", (n_in,)), Variable("Y", "real", (n_out,)), (case,))
+    return Model(graph, data, f"random-{seed}"), prop
+
+
+def _check(seed: int) -> None:
+    model, prop = _instance(seed)
+    (case,) = prop.cases
+    objective = Objective.of(case)
+    box, constraints = case.region.box, case.region.constraints
+    deadline = time.monotonic() + 30
+    by_milp = milp.solve(model.graph, box, constraints, objective, deadline=deadline)
+    by_smt = smt.solve(model.graph, box, constraints, objective, deadline=deadline)
+    assert by_milp.outcome in (ExactOutcome.PROVED, ExactOutcome.FOUND), by_milp.reason
+    if by_milp.outcome is ExactOutcome.FOUND:
+        margins = objective.margins(model.graph.run(torch.tensor(by_milp.candidate[None])))
+        assert float(margins.min()) <= 1e-6
+    if by_smt.outcome in (ExactOutcome.PROVED, ExactOutcome.FOUND):
+        assert by_smt.outcome is by_milp.outcome, (seed, by_milp.reason, by_smt.reason)
+    verdict = check_property(model, prop, Options(timeout=3, seed=seed)).status
+    if verdict is Status.UNSAT:
+        assert by_milp.outcome is ExactOutcome.PROVED, seed
+    if verdict is Status.SAT:
+        assert by_milp.outcome is ExactOutcome.FOUND, seed
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_engines_and_pipeline_agree(seed):
+    _check(seed)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(6, 206))
+def test_engines_and_pipeline_agree_sweep(seed):
+    _check(seed)

@@ -1,0 +1,61 @@
+"""The MILP engine's own behaviour: tolerances, node bounds, and a clean stdout."""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from exact_cases import case
+from known_nets import abs_network
+
+from bounds import import_model
+from bounds.ops.base import Interval
+from solvers import milp
+from solvers.exact import ExactOutcome, interval_node_bounds
+from solvers.objective import Objective
+
+
+def _solve(graph, c, **kwargs):
+    r = c.region
+    return milp.solve(graph, r.box, r.constraints, Objective.of(c), deadline=time.monotonic() + 20, **kwargs)
+
+
+def test_an_optimum_within_the_proof_margin_is_not_a_proof():
+    graph = import_model(abs_network())
+    # min |x| over [1e-8, 1] is 1e-8: |x| <= 0 is false, but only by less than the margin.
+    result = _solve(graph, case([1e-8], [1.0], [([[1, 0]], [0.0])]))
+    assert result.outcome is ExactOutcome.UNKNOWN and "proof margin" in result.reason
+    tiny = milp.MilpOptions(proof_margin=1e-12)
+    assert _solve(graph, case([1e-8], [1.0], [([[1, 0]], [0.0])]), options=tiny).outcome is ExactOutcome.PROVED
+
+
+def test_stable_neurons_need_no_binaries_and_given_bounds_are_used():
+    graph = import_model(abs_network())
+    box = case([0.5], [1.0], [([[-1, 0]], [-2.0])]).region.box
+    bounds = interval_node_bounds(graph, box)
+    result = _solve(graph, case([0.5], [1.0], [([[-1, 0]], [-2.0])]), node_bounds=bounds)
+    assert result.outcome is ExactOutcome.PROVED and "(0 binaries)" in result.reason
+    # Infinite bounds on an unstable ReLU cannot make a big-M: unknown, not a guess.
+    wide = {
+        name: Interval(torch.full_like(b.lower, -torch.inf), torch.full_like(b.upper, torch.inf))
+        for name, b in bounds.items()
+    }
+    unbounded = _solve(graph, case([0.5], [1.0], [([[-1, 0]], [-2.0])]), node_bounds=wide)
+    assert unbounded.outcome is ExactOutcome.UNKNOWN and "infinite" in unbounded.reason
+
+
+def test_highs_banner_stays_off_stdout():
+    code = (
+        "import time, numpy as np; from known_nets import abs_network; from bounds import import_model;"
+        "from exact_cases import case; from solvers import milp; from solvers.objective import Objective;"
+        "c = case([-1.0], [1.0], [([[-1, 0]], [-0.9])]);"
+        "r = milp.solve(import_model(abs_network()), c.region.box, c.region.constraints, Objective.of(c),"
+        " deadline=time.monotonic() + 20); print(r.outcome.value)"
+    )
+    here = Path(__file__).resolve().parent
+    env_path = f"{here}{':'}{here.parent}{':'}{here.parents[1]}"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": env_path}, check=True
+    )
+    assert out.stdout == "found\n"
