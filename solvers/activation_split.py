@@ -13,9 +13,9 @@ open rows (the intercept score of BaBSR, Bunel et al. 2020: |negative coefficien
 triangle relaxation's intercept ``-l u / (u - l)``). Each open domain's bound minimiser in
 the input box is tried as a counterexample.
 
-A domain with no unstable neuron left is linear on its region but its region is a
-polytope CROWN relaxes to the box: such leaves are reported (EXHAUSTED) rather than
-decided here.
+A domain with no unstable neuron left is linear on its region, a polytope CROWN relaxes to
+the box; such a leaf is decided exactly by the MILP engine (an LP there). Leaves it cannot
+decide in time make the search end EXHAUSTED rather than PROVED.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import torch
 from bounds.crown import Analysis, CrownBounds
 from bounds.graph import Graph
 from bounds.ops.base import Interval
+from solvers.exact import ExactOutcome
 from solvers.falsify import Confirm
 from solvers.input_split import Outcome, SearchResult, SearchStats
 from solvers.objective import PROOF_MARGIN, Objective
@@ -97,7 +98,11 @@ def activation_split_search(
             return _timed_out(stack, stats)
         tensor, neuron = _branch(objective, analysis, record, relus, open_batch.domains, bounds, keep)
         chosen = tensor >= 0
-        exhausted = exhausted or not bool(chosen.all())
+        for leaf in keep[~chosen].tolist():
+            outcome, point = _discharge_leaf(graph, case, objective, analysis, leaf, confirm, deadline)
+            if outcome is Outcome.FOUND:
+                return SearchResult(Outcome.FOUND, point, stats)
+            exhausted = exhausted or outcome is not Outcome.PROVED
         if bool(chosen.any()):
             stats.splits += int(chosen.sum())
             stack.append(_children(open_batch.select(torch.nonzero(chosen).flatten()), tensor[chosen], neuron[chosen]))
@@ -129,6 +134,33 @@ def _take(stack: list[_Batch], size: int) -> _Batch:
 def _timed_out(stack: list[_Batch], stats: SearchStats) -> SearchResult:
     stats.open_boxes = sum(b.count for b in stack)
     return SearchResult(Outcome.TIMEOUT, None, stats)
+
+
+def _discharge_leaf(
+    graph: Graph,
+    case: Case,
+    objective: Objective,
+    analysis: Analysis,
+    row: int,
+    confirm: Confirm,
+    deadline: float,
+) -> tuple[Outcome, np.ndarray | None]:
+    """Decide a domain with every ReLU stable by MILP (an LP: no binaries are needed, and
+    the linear input constraints are exact there). PROVED, FOUND with a confirmed point,
+    or EXHAUSTED when the LP cannot decide in time."""
+    from solvers.milp import solve  # cvxpy is slow to import: only when a leaf needs it
+
+    node_bounds = {
+        name: Interval(v.lower[row : row + 1], v.upper[row : row + 1]) for name, v in analysis.bounds.items()
+    }
+    result = solve(
+        graph, case.region.box, case.region.constraints, objective, deadline=deadline, node_bounds=node_bounds
+    )
+    if result.outcome is ExactOutcome.PROVED:
+        return Outcome.PROVED, None
+    if result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
+        return Outcome.FOUND, result.candidate
+    return Outcome.EXHAUSTED, None
 
 
 def _clamps(domains: Domains) -> dict[str, Interval]:

@@ -157,7 +157,9 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         return done(Status.UNSAT, "the input region is empty")
     if open_reason:
         return done(Status.UNKNOWN, open_reason)
-    return done(Status.UNSAT, "every input box refuted by bounds")
+    if engine == "input-split":
+        return done(Status.UNSAT, "every input box refuted by bounds")
+    return done(Status.UNSAT, "every ReLU-split domain refuted (by bounds, or by LP at the leaves)")
 
 
 def _search(
