@@ -45,10 +45,13 @@ class Case:
     initializers: Mapping[str, np.ndarray] = field(default_factory=dict)
     opset: int = 13
     scale: float = 2.0  # spread of random inputs and box centers
+    graph_nodes: Sequence[str] | None = None  # the imported graph's op types, where not the nodes' own
 
     @property
     def op_types(self) -> list[str]:
         """The node op types the imported graph should have (Constant nodes are folded)."""
+        if self.graph_nodes is not None:
+            return list(self.graph_nodes)
         return [n.op_type for n in self.nodes if n.op_type != "Constant"]
 
     @property
@@ -169,6 +172,139 @@ def _conv_then_flatten() -> Case:
     return Case("Conv-then-Flatten", nodes, {"x": (1, 1, 4, 4)}, {"W": _const("cf-W", [2, 1, 3, 3])}, scale=1.0)
 
 
+def op_case(
+    case_id: str,
+    op: str,
+    x_shape: Sequence[int],
+    constants: Sequence[np.ndarray | None] = (),
+    *,
+    opset: int = 13,
+    scale: float = 2.0,
+    **attrs: object,
+) -> Case:
+    """``op(x, c1, c2, ...)`` with constant inputs (None: an omitted optional input)."""
+    names = ["x"] + [f"c{i}" if c is not None else "" for i, c in enumerate(constants)]
+    node = helper.make_node(op, names, ["y"], name=f"{op.lower()}_node", **attrs)
+    inits = {f"c{i}": c for i, c in enumerate(constants) if c is not None}
+    return Case(case_id, [node], {"x": tuple(x_shape)}, inits, opset=opset, scale=scale)
+
+
+def ints(*values: int) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64)
+
+
+def floats(*values: float) -> np.ndarray:
+    return np.asarray(values, dtype=np.float32).reshape(() if len(values) == 1 else -1)
+
+
+def _split_then_concat(case_id: str, opset: int, sizes: Sequence[int] | None, **attrs: object) -> Case:
+    """Split along axis 1 into parts, concatenated back in reverse order (Split has several
+    outputs; the model's one output needs them all)."""
+    parts = len(sizes) if sizes is not None else int(attrs.get("num_outputs", 2))  # type: ignore[call-overload]
+    outs = [f"p{i}" for i in range(parts)]
+    inits: dict[str, np.ndarray] = {}
+    ins = ["x"]
+    if sizes is not None and opset >= 13:
+        inits["s"] = ints(*sizes)
+        ins.append("s")
+    elif sizes is not None:
+        attrs["split"] = list(sizes)
+    nodes = [
+        helper.make_node("Split", ins, outs, name="split_node", axis=1, **attrs),
+        helper.make_node("Concat", list(reversed(outs)), ["y"], name="concat_node", axis=1),
+    ]
+    return Case(case_id, nodes, {"x": (2, 6, 2)}, inits, opset=opset, graph_nodes=["Split"] * parts + ["Concat"])
+
+
+def _split_one_output_used() -> Case:
+    nodes = [
+        helper.make_node("Split", ["x"], ["a", "b", "c"], name="split_node", axis=0),
+        helper.make_node("Relu", ["b"], ["y"], name="relu_node"),
+    ]
+    return Case("Split-one-output-used", nodes, {"x": (3, 2)}, opset=13, graph_nodes=["Split", "Relu"])
+
+
+def _two_var_node(case_id: str, op: str, shapes: Sequence[Sequence[int]], **attrs: object) -> Case:
+    names = [f"x{i}" for i in range(len(shapes))]
+    node = helper.make_node(op, names, ["y"], name=f"{op.lower()}_node", **attrs)
+    return Case(case_id, [node], {n: tuple(s) for n, s in zip(names, shapes, strict=True)}, scale=1.5)
+
+
+def _concat_with_constant() -> Case:
+    node = helper.make_node("Concat", ["x", "k", "x"], ["y"], name="concat_node", axis=-1)
+    return Case("Concat-with-constant", [node], {"x": (2, 3)}, {"k": _const("concat-k", [2, 2])})
+
+
+def _where(case_id: str, y_variable: bool) -> Case:
+    condition = _rng(case_id).uniform(size=(2, 3)) > 0.5
+    ins = ["cond", "x", "z"]
+    node = helper.make_node("Where", ins, ["y"], name="where_node")
+    inputs = {"x": (2, 3), "z": (1, 3)} if y_variable else {"x": (2, 3)}
+    inits: dict[str, np.ndarray] = {"cond": condition}
+    if not y_variable:
+        inits["z"] = _const(case_id, [3])
+    return Case(case_id, [node], inputs, inits)
+
+
+def _shape_plumbing() -> Case:
+    """torch.onnx's flatten: Shape -> Gather -> Unsqueeze -> Concat -> Reshape; all of it
+    but the Reshape folds, since the variable's shape is static."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["shape"], name="shape_node"),
+        helper.make_node("Gather", ["shape", "zero"], ["batch"], name="gather_node", axis=0),
+        helper.make_node("Unsqueeze", ["batch", "axes"], ["batch1"], name="unsqueeze_node"),
+        helper.make_node("Concat", ["batch1", "minus_one"], ["target"], name="concat_node", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"], name="reshape_node"),
+    ]
+    inits = {"zero": np.asarray(0, dtype=np.int64), "axes": ints(0), "minus_one": ints(-1)}
+    return Case("Shape-Gather-Concat-Reshape-folded", nodes, {"x": (1, 2, 3)}, inits, graph_nodes=["Reshape"])
+
+
+def _constant_plumbing() -> Case:
+    """ConstantOfShape, Range, Equal, Where and Size on constants all fold: x + mask."""
+    nodes = [
+        helper.make_node("Size", ["x"], ["n"], name="size_node"),
+        helper.make_node("Range", ["zero", "three", "one"], ["r"], name="range_node"),
+        helper.make_node("Equal", ["r", "one"], ["is_one"], name="equal_node"),
+        helper.make_node(
+            "ConstantOfShape",
+            ["dims"],
+            ["twos"],
+            name="cos_node",
+            value=helper.make_tensor("v", onnx.TensorProto.FLOAT, [1], [2.0]),
+        ),
+        helper.make_node("Where", ["is_one", "twos", "minus"], ["mask"], name="where_node"),
+        helper.make_node("Cast", ["n"], ["nf"], name="cast_node", to=onnx.TensorProto.FLOAT),
+        helper.make_node("Mul", ["mask", "nf"], ["scaled"], name="mul_node"),
+        helper.make_node("Add", ["x", "scaled"], ["y"], name="add_node"),
+    ]
+    inits = {
+        "zero": np.asarray(0, dtype=np.int64),
+        "three": np.asarray(3, dtype=np.int64),
+        "one": np.asarray(1, dtype=np.int64),
+        "dims": ints(3),
+        "minus": floats(-1.0, -1.0, -1.0),
+    }
+    return Case("Range-Equal-Where-folded", nodes, {"x": (2, 3)}, inits, graph_nodes=["Add"])
+
+
+def _softmax_hidden() -> Case:
+    nodes = [
+        helper.make_node("Softmax", ["x"], ["s"], name="softmax_node", axis=-1),
+        helper.make_node("MatMul", ["s", "W"], ["y"], name="matmul_node"),
+    ]
+    return Case("Softmax-hidden", nodes, {"x": (1, 4)}, {"W": _const("smh-W", [4, 3])})
+
+
+def _conv_relu_maxpool() -> Case:
+    nodes = [
+        helper.make_node("Conv", ["x", "W"], ["h"], name="conv_node", pads=[1, 1, 1, 1]),
+        helper.make_node("Relu", ["h"], ["r"], name="relu_node"),
+        helper.make_node("MaxPool", ["r"], ["y"], name="maxpool_node", kernel_shape=[2, 2], strides=[2, 2]),
+    ]
+    return Case("Conv-Relu-MaxPool", nodes, {"x": (1, 1, 4, 4)}, {"W": _const("crm-W", [2, 1, 3, 3])}, scale=1.0)
+
+
 CASES: list[Case] = [
     # Add: constant right / left, broadcasting lower, higher rank and scalar; two variables.
     with_const("Add-const-right", "Add", [2, 3], [2, 3]),
@@ -277,6 +413,126 @@ CASES: list[Case] = [
     unary("Sigmoid-4d", "Sigmoid", [1, 2, 2, 2]),
     unary("Tanh", "Tanh", [2, 3]),
     unary("Tanh-1d", "Tanh", [5]),
+    # Pad: pads input (opset 11+), attribute (before 11); modes; negative pads; axes (18+)
+    op_case("Pad-constant-zero", "Pad", [1, 2, 3], [ints(0, 1, 2, 0, 0, 1)]),
+    op_case("Pad-constant-value", "Pad", [2, 3], [ints(1, 0, 0, 2), floats(1.5)]),
+    op_case("Pad-reflect", "Pad", [1, 2, 4], [ints(0, 0, 2, 0, 0, 1)], mode="reflect"),
+    op_case("Pad-edge", "Pad", [1, 2, 3], [ints(0, 1, 1, 0, 0, 2)], mode="edge"),
+    op_case("Pad-wrap-opset-19", "Pad", [2, 3], [ints(0, 2, 1, 1)], opset=19, mode="wrap"),
+    op_case("Pad-axes-opset-18", "Pad", [1, 2, 3], [ints(1, 2, 0, 1), None, ints(1, -1)], opset=18),
+    op_case("Pad-attribute-opset-9", "Pad", [1, 2, 3], opset=9, pads=[0, 1, 1, 0, 0, 1], value=0.5),
+    op_case("Pad-attribute-reflect-opset-10", "Pad", [2, 4], opset=10, pads=[0, 1, 0, 2], mode="reflect"),
+    # Slice: attributes (before 10) and inputs; axes, steps (negative too), omitted axes
+    op_case("Slice-attributes-opset-9", "Slice", [2, 3, 4], opset=9, starts=[1, 0], ends=[3, -1], axes=[1, 2]),
+    op_case("Slice-inputs", "Slice", [2, 3, 4], [ints(0, 1), ints(1, 4)]),
+    op_case("Slice-axes-steps", "Slice", [2, 5, 4], [ints(4, 0), ints(0, 10), ints(1, 2), ints(-2, 3)]),
+    op_case("Slice-omitted-axes", "Slice", [3, 4], [ints(1, 1), ints(3, 4), None, ints(1, 2)]),
+    op_case("Slice-large-end", "Slice", [3, 4], [ints(1), ints(2**62), ints(-1)], opset=11),
+    # Gather with constant indices: axes, negative and scalar indices, 2-D indices
+    op_case("Gather-axis-0", "Gather", [3, 2], [ints(2, 0, 0)]),
+    op_case("Gather-axis-1-negative", "Gather", [2, 4, 2], [ints(-1, 1)], axis=1),
+    op_case("Gather-scalar-index", "Gather", [2, 3], [np.asarray(1, dtype=np.int64)], axis=1),
+    op_case("Gather-2d-indices", "Gather", [4, 2], [np.asarray([[0, 3], [2, 2]], dtype=np.int64)]),
+    # Expand, Tile
+    op_case("Expand", "Expand", [3, 1], [ints(2, 3, 4)]),
+    op_case("Expand-same-rank", "Expand", [1, 2, 1], [ints(3, 1, 2)]),
+    op_case("Tile", "Tile", [2, 3], [ints(2, 1)]),
+    # Concat of variables, and of a variable with a constant; Split into several nodes
+    _two_var_node("Concat-two-vars", "Concat", [[2, 3], [2, 1]], axis=1),
+    _two_var_node("Concat-three-vars-axis-0", "Concat", [[1, 3], [2, 3], [1, 3]], axis=0),
+    _concat_with_constant(),
+    _split_then_concat("Split-attribute-opset-11", 11, [2, 4]),
+    _split_then_concat("Split-input-opset-13", 13, [1, 2, 3]),
+    _split_then_concat("Split-equal-opset-13", 13, None),
+    _split_then_concat("Split-num-outputs-opset-18", 18, None, num_outputs=3),
+    _split_one_output_used(),
+    # Where with a constant condition; constant plumbing that folds away
+    _where("Where-variable-and-constant", y_variable=False),
+    _where("Where-two-variables", y_variable=True),
+    _shape_plumbing(),
+    _constant_plumbing(),
+    # Cast to float types
+    op_case("Cast-to-float", "Cast", [2, 3], to=onnx.TensorProto.FLOAT),
+    Case(
+        "Cast-to-double-and-back",
+        [
+            helper.make_node("Cast", ["x"], ["d"], name="cast_double", to=onnx.TensorProto.DOUBLE),
+            helper.make_node("Cast", ["d"], ["y"], name="cast_float", to=onnx.TensorProto.FLOAT),
+        ],
+        {"x": (2, 3)},
+    ),
+    # ReduceSum (axes attribute before 13, input from 13), ReduceMean (attribute before 18)
+    op_case("ReduceSum-attribute-opset-11", "ReduceSum", [2, 3, 4], opset=11, axes=[1], keepdims=0),
+    op_case("ReduceSum-axes-input", "ReduceSum", [2, 3, 4], [ints(0, -1)]),
+    op_case("ReduceSum-all", "ReduceSum", [2, 3]),
+    op_case("ReduceSum-noop-empty-axes", "ReduceSum", [2, 3], noop_with_empty_axes=1),
+    op_case("ReduceMean-attribute", "ReduceMean", [2, 3, 4], axes=[2, 0]),
+    op_case("ReduceMean-no-keepdims", "ReduceMean", [2, 3], keepdims=0),
+    op_case("ReduceMean-axes-input-opset-18", "ReduceMean", [2, 3, 4], [ints(1)], opset=18),
+    # Pooling
+    op_case("MaxPool2d", "MaxPool", [1, 2, 4, 4], kernel_shape=[2, 2], strides=[2, 2]),
+    op_case("MaxPool2d-pads-stride-1", "MaxPool", [1, 1, 4, 5], kernel_shape=[3, 3], pads=[1, 1, 1, 0]),
+    op_case("MaxPool2d-ceil-mode", "MaxPool", [1, 2, 5, 5], kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1),
+    op_case("MaxPool2d-dilations", "MaxPool", [1, 1, 6, 6], kernel_shape=[2, 2], dilations=[2, 2]),
+    op_case(
+        "MaxPool2d-same-upper", "MaxPool", [2, 1, 5, 4], kernel_shape=[2, 3], strides=[2, 2], auto_pad="SAME_UPPER"
+    ),
+    op_case("MaxPool1d", "MaxPool", [1, 2, 7], kernel_shape=[3], strides=[2], pads=[1, 1]),
+    op_case("MaxPool3d", "MaxPool", [1, 1, 3, 4, 4], kernel_shape=[2, 2, 2], strides=[1, 2, 2]),
+    op_case("MaxPool2d-opset-9", "MaxPool", [1, 2, 4, 4], opset=9, kernel_shape=[2, 2], strides=[2, 2]),
+    op_case("AveragePool2d", "AveragePool", [1, 2, 4, 4], kernel_shape=[2, 2], strides=[2, 2]),
+    op_case("AveragePool2d-pads-exclude", "AveragePool", [1, 1, 4, 5], kernel_shape=[3, 3], pads=[1, 1, 1, 1]),
+    op_case(
+        "AveragePool2d-pads-include",
+        "AveragePool",
+        [1, 1, 4, 5],
+        kernel_shape=[3, 3],
+        pads=[1, 0, 1, 1],
+        count_include_pad=1,
+    ),
+    op_case(
+        "AveragePool2d-ceil-include",
+        "AveragePool",
+        [1, 1, 5, 5],
+        kernel_shape=[2, 2],
+        strides=[2, 2],
+        pads=[1, 1, 0, 0],
+        ceil_mode=1,
+        count_include_pad=1,
+    ),
+    op_case("AveragePool2d-same-lower", "AveragePool", [1, 2, 5, 5], kernel_shape=[2, 2], auto_pad="SAME_LOWER"),
+    op_case("AveragePool1d", "AveragePool", [1, 2, 6], kernel_shape=[2], strides=[2]),
+    op_case(
+        "AveragePool2d-dilations-opset-19", "AveragePool", [1, 1, 5, 5], opset=19, kernel_shape=[2, 2], dilations=[2, 1]
+    ),
+    unary("GlobalAveragePool2d", "GlobalAveragePool", [1, 3, 4, 5]),
+    unary("GlobalAveragePool1d", "GlobalAveragePool", [2, 3, 4]),
+    # Elementwise nonlinear ops
+    op_case("Clip-attributes-opset-9", "Clip", [2, 3], opset=9, min=-0.5, max=1.0),
+    op_case("Clip-min-only-attribute-opset-9", "Clip", [2, 3], opset=9, min=0.0),
+    op_case("Clip-inputs", "Clip", [2, 3], [floats(-1.0), floats(0.5)]),
+    op_case("Clip-min-only-input", "Clip", [2, 3], [floats(0.25)]),
+    op_case("Clip-max-only-input", "Clip", [2, 3], [None, floats(6.0)], scale=4.0),
+    op_case("Clip-no-bounds", "Clip", [2, 3]),
+    unary("LeakyRelu-default", "LeakyRelu", [2, 3]),
+    unary("LeakyRelu-alpha", "LeakyRelu", [1, 2, 2, 2], alpha=0.2),
+    unary("LeakyRelu-negative-alpha", "LeakyRelu", [2, 3], alpha=-0.5),
+    unary("LeakyRelu-alpha-above-1", "LeakyRelu", [2, 3], alpha=2.0),
+    unary("Abs", "Abs", [2, 3]),
+    unary("Sign", "Sign", [2, 3]),
+    op_case("Pow-square", "Pow", [2, 3], [floats(2.0)]),
+    op_case("Pow-cube", "Pow", [2, 3], [floats(3.0)], scale=1.0),
+    op_case("Pow-fourth", "Pow", [3], [floats(4.0)], scale=1.0),
+    op_case("Pow-one", "Pow", [3], [floats(1.0)]),
+    op_case("Pow-zero", "Pow", [3], [floats(0.0)]),
+    op_case("Pow-int-exponent", "Pow", [2, 2], [np.asarray(2, dtype=np.int64)]),
+    # Softmax: axis (13+), flattening semantics (before 13), hidden
+    unary("Softmax-last-axis", "Softmax", [2, 4]),
+    unary("Softmax-axis-1", "Softmax", [1, 3, 2], axis=1),
+    unary("Softmax-flatten-opset-11", "Softmax", [1, 2, 3], opset=11),
+    unary("Softmax-flatten-axis-2-opset-11", "Softmax", [2, 2, 3], opset=11, axis=2),
+    _softmax_hidden(),
+    _conv_relu_maxpool(),
     # Two-node models
     _gemm_then_relu(),
     _conv_then_flatten(),
