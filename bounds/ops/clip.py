@@ -51,9 +51,9 @@ class Clip(Monotone):
             (upper <= b, (convex_low, a - convex_low * a, convex_slope, a - convex_slope * lower)),
             (a <= lower, (concave_slope, lower - concave_slope * lower, concave_up, b - concave_up * b)),
         ]
-        result = (both_low, a - both_low * a, both_up, a - both_up * lower)
+        result = [both_low, a - both_low * a, both_up, a - both_up * lower]
         for mask, values in reversed(cases):
-            result = tuple(torch.where(mask, v, r) for v, r in zip(values, result, strict=True))
+            result = [torch.where(mask, v, r) for v, r in zip(values, result, strict=True)]
         return fixed(*result)
 
 

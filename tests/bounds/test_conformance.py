@@ -28,8 +28,8 @@ from onnx import helper
 from onnx_cases import assert_within, batched, make_model, ort_batch, ort_run, sample_box
 
 import bounds
-from bounds.ops import OPERATORS
-from bounds.ops.base import Affine, Interval
+from bounds.ops import FOLDED_ONLY, OPERATORS, SPLITTERS
+from bounds.ops.base import Affine, Interval, Op
 
 AFFINE_TYPES = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Gemm", "MatMul", "Conv", "BatchNormalization"})
 """Op types whose single-variable forms must build an ``Affine`` op."""
@@ -573,9 +573,13 @@ def test_case_ids_are_unique() -> None:
 
 
 def test_every_registered_operator_has_an_example() -> None:
+    """Every op type ``supports --onnx-operators`` lists: built ops appear in an imported
+    graph, folded-only ones among the nodes of an example."""
     covered = {t for case in CASES for t in case.op_types}
-    missing = sorted(set(OPERATORS) - covered)
+    missing = sorted((set(OPERATORS) | set(SPLITTERS)) - covered)
     assert not missing, f"operators without a conformance example: {missing}"
+    folded = {n.op_type for case in CASES for n in case.nodes}
+    assert not sorted(FOLDED_ONLY - folded), f"folded operators without an example: {sorted(FOLDED_ONLY - folded)}"
 
 
 @pytest.mark.parametrize("op_type", sorted(AFFINE_TYPES))
@@ -672,3 +676,146 @@ def test_affine_matrix_reproduces_evaluation(case: Case) -> None:
     rad = radius.reshape(3, -1) @ matrix.abs().T
     torch.testing.assert_close(box.lower.reshape(3, -1), mid - rad, rtol=1e-10, atol=1e-10)
     torch.testing.assert_close(box.upper.reshape(3, -1), mid + rad, rtol=1e-10, atol=1e-10)
+
+
+def _node_boxes(case: Case) -> tuple[bounds.Graph, dict[str, Interval], dict[str, torch.Tensor]]:
+    """The case's graph, bounds on every tensor for three boxes (wide, narrow, a point),
+    and 300 sampled values of every tensor per box (batch axis: box * 300 + sample)."""
+    graph = graph_of(case.id)
+    rng = np.random.default_rng(3)
+    widths = (1.0, 0.1, 0.0)
+    lower, upper = {}, {}
+    for name, shape in case.inputs.items():
+        center = case.scale * rng.normal(size=(len(widths), *shape))
+        radius = np.stack([w * rng.uniform(0.0, case.scale, size=shape) for w in widths])
+        lower[name], upper[name] = center - radius, center + radius
+    boxes = {n: Interval(torch.as_tensor(lower[n]), torch.as_tensor(upper[n])) for n in case.inputs}
+    samples = {
+        n: torch.as_tensor(
+            lower[n][:, None] + rng.uniform(size=(3, 300, *lower[n].shape[1:])) * (upper[n] - lower[n])[:, None]
+        ).reshape(-1, *lower[n].shape[1:])
+        for n in case.inputs
+    }
+    with torch.no_grad():
+        return graph, bounds.propagate(graph, boxes), graph.evaluate(samples)
+
+
+RELAXED_CASES = [
+    c
+    for c in CASES
+    if any(
+        type(n.op).relaxation is not Op.relaxation or type(n.op).linear_relaxation is not Op.linear_relaxation
+        for n in graph_of(c.id).nodes
+    )
+]
+
+
+@pytest.mark.parametrize("case", _case_params(RELAXED_CASES))
+def test_linear_bounds_contain_samples(case: Case) -> None:
+    """For every node with ``relaxation`` (at both ends of its lower-slope range too) or
+    ``linear_relaxation``, sampled inputs from its input bounds map between the lines."""
+    graph, bounded, values = _node_boxes(case)
+    for node in graph.nodes:
+        boxes = [bounded[name] for name in node.inputs]
+        inputs = [values[name] for name in node.inputs]
+        with torch.no_grad():
+            out = node.op.evaluate(*inputs).reshape(3, 300, -1)
+            relax = node.op.relaxation(boxes[0].lower, boxes[0].upper) if len(boxes) == 1 else None
+            linear = node.op.linear_relaxation(*boxes)
+        if relax is not None:
+            x = inputs[0].reshape(3, 300, -1)
+            flat = [t.reshape(3, 1, -1) for t in (relax.lower_offset, relax.upper_slope, relax.upper_offset)]
+            for slope in (relax.lower_slope, relax.lower_slope_min, relax.lower_slope_max):
+                assert bool((slope.reshape(3, 1, -1) * x + flat[0] <= out + 1e-9).all()), f"{case.id} {node.name}"
+            assert bool((flat[1] * x + flat[2] >= out - 1e-9).all()), f"{case.id} {node.name}"
+        if linear is not None:
+            x = inputs[0].reshape(3, 300, -1)
+            low = torch.einsum("bon,bsn->bso", linear.lower_weight, x) + linear.lower_bias[:, None]
+            high = torch.einsum("bon,bsn->bso", linear.upper_weight, x) + linear.upper_bias[:, None]
+            assert bool((low <= out + 1e-9).all()), f"{case.id} {node.name}: lower"
+            assert bool((high >= out - 1e-9).all()), f"{case.id} {node.name}: upper"
+
+
+ELEMENTWISE_CASES = [c for c in RELAXED_CASES if len(c.op_types) == 1 and c.op_types[0] not in ("MaxPool", "Softmax")]
+
+
+@pytest.mark.parametrize("case", _case_params(ELEMENTWISE_CASES))
+def test_elementwise_relaxation_holds_densely(case: Case) -> None:
+    """1-D check: for intervals with ends on a grid over [-5, 5] (points, ends at 0 and at
+    the kinks included), 401 points in each interval lie between the two lines, for every
+    lower slope in the declared range; a point interval gives the value exactly."""
+    (node,) = graph_of(case.id).nodes
+    grid = torch.cat([torch.linspace(-5, 5, 41, dtype=torch.float64), torch.tensor([-1.0, -0.5, 0.25, 1.0, 6.0])])
+    lo, hi = torch.meshgrid(grid, grid, indexing="ij")
+    keep = lo <= hi
+    lower, upper = lo[keep][:, None], hi[keep][:, None]
+    x = lower + (upper - lower) * torch.linspace(0, 1, 401, dtype=torch.float64)
+    with torch.no_grad():
+        y = node.op.evaluate(x)
+        relax = node.op.relaxation(lower, upper)
+    assert relax is not None
+    assert bool((relax.lower_slope_min <= relax.lower_slope + 1e-12).all())
+    assert bool((relax.lower_slope <= relax.lower_slope_max + 1e-12).all())
+    for slope in (relax.lower_slope, relax.lower_slope_min, relax.lower_slope_max):
+        assert bool((slope * x + relax.lower_offset <= y + 1e-9).all()), case.id
+    assert bool((relax.upper_slope * x + relax.upper_offset >= y - 1e-9).all()), case.id
+    point = (lower == upper).reshape(-1)
+    at = lower[point]
+    with torch.no_grad():
+        exact = node.op.evaluate(at)
+    torch.testing.assert_close(relax.lower_slope[point] * at + relax.lower_offset[point], exact, rtol=0, atol=1e-9)
+    torch.testing.assert_close(relax.upper_slope[point] * at + relax.upper_offset[point], exact, rtol=0, atol=1e-9)
+
+
+AFFINE_FLAGGED = [c for c in CASES if all(n.op.affine for n in graph_of(c.id).nodes)]
+
+
+@pytest.mark.parametrize("case", _case_params(AFFINE_FLAGGED))
+def test_affine_ops_are_affine_through_their_jacobian(case: Case) -> None:
+    """Ops flagged ``affine`` are exactly ``J x + f(0)``, with J from autograd (the
+    vector-Jacobian products backward propagation uses)."""
+    graph = graph_of(case.id)
+    rng = np.random.default_rng(4)
+    for node in graph.nodes:
+        shapes = [graph.shapes[name] for name in node.inputs]
+        zeros = [torch.zeros(1, *s, dtype=torch.float64) for s in shapes]
+        points = [torch.as_tensor(case.scale * rng.normal(size=(1, *s))) for s in shapes]
+        jacobians = torch.autograd.functional.jacobian(node.op.evaluate, tuple(points))
+        with torch.no_grad():
+            at_zero = node.op.evaluate(*zeros).reshape(-1)
+            value = node.op.evaluate(*points).reshape(-1)
+        n_out = value.shape[0]
+        linear = sum(j.reshape(n_out, -1) @ p.reshape(-1) for j, p in zip(jacobians, points, strict=True))
+        torch.testing.assert_close(linear + at_zero, value, rtol=1e-10, atol=1e-10)
+        if len(shapes) == 1 and (mapped := node.op.linear_map(shapes[0])) is not None:
+            matrix, offset = mapped
+            torch.testing.assert_close(matrix, jacobians[0].reshape(n_out, -1), rtol=1e-10, atol=1e-10)
+            torch.testing.assert_close(offset, at_zero, rtol=1e-10, atol=1e-10)
+
+
+def test_unsupported_forms_are_all_named_at_load_time() -> None:
+    """Forms the ops cannot analyse are refused at import, every offender named at once."""
+    nodes = [
+        helper.make_node("Cast", ["x"], ["as_int"], name="cast_to_int", to=onnx.TensorProto.INT64),
+        helper.make_node("Pad", ["x", "crop"], ["cropped"], name="negative_pad"),
+        helper.make_node("Pow", ["x", "half"], ["root"], name="fractional_pow"),
+        helper.make_node("Gather", ["table", "as_int"], ["looked_up"], name="variable_indices"),
+        helper.make_node("MaxPool", ["x4"], ["pooled", "where"], name="maxpool_indices", kernel_shape=[2, 2]),
+        helper.make_node("Clip", ["x", "x"], ["clipped"], name="variable_min"),
+        helper.make_node("Erf", ["x"], ["erf"], name="erf_node"),
+        helper.make_node("Add", ["root", "clipped"], ["y"], name="add_node"),
+    ]
+    inits = {"crop": ints(0, -1, 0, 0), "half": floats(0.5), "table": _const("table", [3, 3])}
+    model = make_model(nodes, {"x": [2, 3], "x4": [1, 1, 2, 2]}, {"y": [2, 3]}, inits, check=False)
+    with pytest.raises(bounds.UnsupportedOperatorError) as raised:
+        bounds.import_model(model)
+    named = {o.node for o in raised.value.offenders}
+    # The Gather's variable indices come from the refused Cast, which is what gets named.
+    assert named == {
+        "cast_to_int",
+        "negative_pad",
+        "fractional_pow",
+        "maxpool_indices",
+        "variable_min",
+        "erf_node",
+    }
