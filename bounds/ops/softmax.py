@@ -22,10 +22,10 @@ ONNX_TYPE = "Softmax"
 class Softmax(Op):
     def __init__(self, shape: Shape, axis: int, flatten: bool) -> None:
         rank = len(shape)
-        if not -rank <= axis < max(rank, 1) + (1 if flatten else 0):
+        if not -rank <= axis < rank:
             raise ShapeError(f"Softmax axis {axis} out of range for rank {rank}")
         self.output_shape = shape
-        self.axis = axis % rank if rank else 0
+        self.axis = axis % rank
         self.flatten = flatten
 
     def _rows(self, x: Tensor) -> Tensor:

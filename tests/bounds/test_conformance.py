@@ -31,7 +31,23 @@ import bounds
 from bounds.ops import FOLDED_ONLY, OPERATORS, SPLITTERS
 from bounds.ops.base import Affine, Interval, Op
 
-AFFINE_TYPES = frozenset({"Add", "Sub", "Mul", "Div", "Neg", "Gemm", "MatMul", "Conv", "BatchNormalization"})
+AFFINE_TYPES = frozenset(
+    {
+        "Add",
+        "Sub",
+        "Mul",
+        "Div",
+        "Neg",
+        "Gemm",
+        "MatMul",
+        "Conv",
+        "BatchNormalization",
+        "AveragePool",
+        "GlobalAveragePool",
+        "ReduceMean",
+        "ReduceSum",
+    }
+)
 """Op types whose single-variable forms must build an ``Affine`` op."""
 
 
