@@ -276,6 +276,17 @@ def _shape_plumbing() -> Case:
     return Case("Shape-Gather-Concat-Reshape-folded", nodes, {"x": (1, 2, 3)}, inits, graph_nodes=["Reshape"])
 
 
+def _shape_with_start_end() -> Case:
+    """Shape with opset-15 start/end folds to part of the static shape."""
+    nodes = [
+        helper.make_node("Shape", ["x"], ["dims"], name="shape_node", start=-2, end=-1),
+        helper.make_node("Concat", ["minus_one", "dims"], ["target"], name="concat_node", axis=0),
+        helper.make_node("Reshape", ["x", "target"], ["y"], name="reshape_node"),
+    ]
+    inits = {"minus_one": ints(-1)}
+    return Case("Shape-start-end-opset-15", nodes, {"x": (1, 2, 3)}, inits, opset=15, graph_nodes=["Reshape"])
+
+
 def _constant_plumbing() -> Case:
     """ConstantOfShape, Range, Equal, Where and Size on constants all fold: x + mask."""
     nodes = [
@@ -466,6 +477,7 @@ CASES: list[Case] = [
     _where("Where-variable-and-constant", y_variable=False),
     _where("Where-two-variables", y_variable=True),
     _shape_plumbing(),
+    _shape_with_start_end(),
     _constant_plumbing(),
     # Cast to float types
     op_case("Cast-to-float", "Cast", [2, 3], to=onnx.TensorProto.FLOAT),
