@@ -156,9 +156,8 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
             constants.update(zip(proto.output, results, strict=False))
             continue
         default_domain = proto.domain in ("", "ai.onnx")
-        factory = (OPERATORS.get(proto.op_type) or SPLITTERS.get(proto.op_type)) if default_domain else None
-        if factory is None or proto.op_type in FOLDED_ONLY:
-            why = "not supported" if factory is None else "only supported on constants"
+        if not default_domain or proto.op_type not in (*OPERATORS, *SPLITTERS):
+            why = "only supported on constants" if default_domain and proto.op_type in FOLDED_ONLY else "not supported"
             offenders.append(
                 Unsupported(proto.op_type if not proto.domain else f"{proto.domain}.{proto.op_type}", name, why)
             )

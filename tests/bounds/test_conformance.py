@@ -831,6 +831,7 @@ def test_unsupported_forms_are_all_named_at_load_time() -> None:
         helper.make_node("MaxPool", ["x4"], ["pooled", "where"], name="maxpool_indices", kernel_shape=[2, 2]),
         helper.make_node("Clip", ["x", "x"], ["clipped"], name="variable_min"),
         helper.make_node("Erf", ["x"], ["erf"], name="erf_node"),
+        helper.make_node("Equal", ["x", "x"], ["same"], name="variable_equal"),
         helper.make_node("Add", ["root", "clipped"], ["y"], name="add_node"),
     ]
     inits = {"crop": ints(0, -1, 0, 0), "half": floats(0.5), "table": _const("table", [3, 3])}
@@ -846,4 +847,9 @@ def test_unsupported_forms_are_all_named_at_load_time() -> None:
         "maxpool_indices",
         "variable_min",
         "erf_node",
+        "variable_equal",
     }
+    reasons = {o.node: o.reason for o in raised.value.offenders}
+    assert reasons["variable_equal"] == "only supported on constants"
+    assert reasons["erf_node"] == "not supported"
+    assert "INT64" in reasons["cast_to_int"]
