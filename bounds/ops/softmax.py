@@ -2,9 +2,14 @@
 (before 13, default 1).
 
 Each output ``y_i = 1 / (1 + sum_{j != i} exp(x_j - x_i))`` grows with x_i and falls with
-every other x_j, so its bounds on a box are exact at the extreme corners: lower at
-(x_i low, others high), upper at (x_i high, others low). The linear relaxation is these
-constant bounds (zero weights): sound for a hidden or final Softmax.
+every other x_j, so its interval on a box is exact at the extreme corners: lower at
+(x_i low, others high), upper at (x_i high, others low).
+
+Linear relaxation: below, that constant. Above, ``log y_i = x_i - logsumexp(x)`` is
+concave, so it lies under its tangent plane T_i at the box centre, and ``y_i <= exp(T_i(x))
+<= chord of exp over the range of T_i on the box``, which is linear in x. Each output keeps
+whichever upper bound (this line or the constant) is lower at the centre; both are sound
+for a hidden or a final Softmax.
 """
 
 from __future__ import annotations
@@ -59,12 +64,39 @@ class Softmax(Op):
         return Interval(self._back(lower), self._back(upper.clamp_max(1.0)))
 
     def linear_relaxation(self, *xs: Interval) -> LinearRelaxation:
-        box = self.interval(*xs)
+        (x,) = xs
+        box = self.interval(x)
         batch = box.lower.shape[0]
-        n_out = math.prod(self.output_shape)
-        n_in = math.prod(self.output_shape)
-        zeros = torch.zeros(batch, n_out, n_in, dtype=DTYPE)
-        return LinearRelaxation(zeros, box.lower.reshape(batch, -1), zeros, box.upper.reshape(batch, -1))
+        size = math.prod(self.output_shape)
+        low, high = self._rows(x.lower), self._rows(x.upper)
+        center, radius = (low + high) / 2, (high - low) / 2
+        n = center.shape[-1]
+        p = torch.softmax(center, dim=-1)
+        # Gradient of log y_i at the centre: row i of (I - 1 p^T); tangent value and range.
+        gradient = torch.eye(n, dtype=DTYPE) - p.unsqueeze(-2)
+        at_center = torch.log_softmax(center, dim=-1)
+        spread = (gradient.abs() * radius.unsqueeze(-2)).sum(dim=-1)
+        t_low, t_high = at_center - spread, at_center + spread
+        width = t_high - t_low
+        flat = width <= 0
+        slope = torch.where(
+            flat, torch.exp(t_low), (torch.exp(t_high) - torch.exp(t_low)) / torch.where(flat, 1.0, width)
+        )
+        # y_i <= exp(t_low) + slope * (T_i(x) - t_low), T_i(x) = at_center + gradient_i . (x - center)
+        weight = slope.unsqueeze(-1) * gradient
+        bias = torch.exp(t_low) + slope * (at_center - t_low) - (weight * center.unsqueeze(-2)).sum(dim=-1)
+        line_wins = self._back(torch.exp(t_low) + slope * (at_center - t_low)).reshape(batch, -1) < box.upper.reshape(
+            batch, -1
+        )
+        positions = self._rows(torch.arange(size, dtype=DTYPE).reshape(1, *self.output_shape))[0].long()
+        upper_weight = torch.zeros(batch, size, size, dtype=DTYPE)
+        upper_weight[:, positions.unsqueeze(-1), positions.unsqueeze(-2)] = weight
+        upper_bias = torch.zeros(batch, size, dtype=DTYPE)
+        upper_bias[:, positions] = bias
+        upper_weight = torch.where(line_wins.unsqueeze(-1), upper_weight, torch.zeros_like(upper_weight))
+        upper_bias = torch.where(line_wins, upper_bias, box.upper.reshape(batch, -1))
+        zeros = torch.zeros(batch, size, size, dtype=DTYPE)
+        return LinearRelaxation(zeros, box.lower.reshape(batch, -1), upper_weight, upper_bias)
 
 
 def build(ctx: NodeContext) -> Op:
