@@ -446,6 +446,9 @@ CASES: list[Case] = [
     op_case("Pad-reflect", "Pad", [1, 2, 4], [ints(0, 0, 2, 0, 0, 1)], mode="reflect"),
     op_case("Pad-edge", "Pad", [1, 2, 3], [ints(0, 1, 1, 0, 0, 2)], mode="edge"),
     op_case("Pad-wrap-opset-19", "Pad", [2, 3], [ints(0, 2, 1, 1)], opset=19, mode="wrap"),
+    op_case("Pad-negative", "Pad", [1, 3, 4], [ints(0, -1, 1, 0, 0, -2)]),
+    op_case("Pad-negative-reflect", "Pad", [2, 5], [ints(-1, 2, 0, -1)], mode="reflect"),
+    op_case("Pad-negative-attribute-opset-9", "Pad", [3, 4], opset=9, pads=[1, -1, -2, 1], value=2.0),
     op_case("Pad-axes-opset-18", "Pad", [1, 2, 3], [ints(1, 2, 0, 1), None, ints(1, -1)], opset=18),
     op_case("Pad-attribute-opset-9", "Pad", [1, 2, 3], opset=9, pads=[0, 1, 1, 0, 0, 1], value=0.5),
     op_case("Pad-attribute-reflect-opset-10", "Pad", [2, 4], opset=10, pads=[0, 1, 0, 2], mode="reflect"),
@@ -825,7 +828,7 @@ def test_unsupported_forms_are_all_named_at_load_time() -> None:
     """Forms the ops cannot analyse are refused at import, every offender named at once."""
     nodes = [
         helper.make_node("Cast", ["x"], ["as_int"], name="cast_to_int", to=onnx.TensorProto.INT64),
-        helper.make_node("Pad", ["x", "crop"], ["cropped"], name="negative_pad"),
+        helper.make_node("Pad", ["x", "crop"], ["cropped"], name="cropped_away"),
         helper.make_node("Pow", ["x", "half"], ["root"], name="fractional_pow"),
         helper.make_node("Gather", ["table", "as_int"], ["looked_up"], name="variable_indices"),
         helper.make_node("MaxPool", ["x4"], ["pooled", "where"], name="maxpool_indices", kernel_shape=[2, 2]),
@@ -834,7 +837,7 @@ def test_unsupported_forms_are_all_named_at_load_time() -> None:
         helper.make_node("Equal", ["x", "x"], ["same"], name="variable_equal"),
         helper.make_node("Add", ["root", "clipped"], ["y"], name="add_node"),
     ]
-    inits = {"crop": ints(0, -1, 0, 0), "half": floats(0.5), "table": _const("table", [3, 3])}
+    inits = {"crop": ints(0, -4, 0, 0), "half": floats(0.5), "table": _const("table", [3, 3])}
     model = make_model(nodes, {"x": [2, 3], "x4": [1, 1, 2, 2]}, {"y": [2, 3]}, inits, check=False)
     with pytest.raises(bounds.UnsupportedOperatorError) as raised:
         bounds.import_model(model)
@@ -842,7 +845,7 @@ def test_unsupported_forms_are_all_named_at_load_time() -> None:
     # The Gather's variable indices come from the refused Cast, which is what gets named.
     assert named == {
         "cast_to_int",
-        "negative_pad",
+        "cropped_away",
         "fractional_pow",
         "maxpool_indices",
         "variable_min",
