@@ -10,12 +10,12 @@ import networkx as nx
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
-from onnx.reference import ReferenceEvaluator
 
 from bounds.errors import ModelError, ShapeError, Unsupported, UnsupportedOperatorError
 from bounds.graph import Graph, Node, TensorInfo
-from bounds.ops import FOLDED_ONLY, OPERATORS
+from bounds.ops import FOLDED_ONLY, OPERATORS, OPTIONAL_INPUTS, SPLITTERS
 from bounds.ops.base import NodeContext, Operand, Shape, UnsupportedForm
+from bounds.ops.reference import run_node
 from bounds.passes import fold_batchnorm
 
 SUPPORTED_OPSETS = (7, 21)
@@ -94,6 +94,15 @@ def _topological(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
         raise ModelError("graph has a cycle") from error
 
 
+def _static_shape_value(proto: onnx.NodeProto, shape: Shape) -> np.ndarray:
+    """The value of Shape (with its opset-15 ``start``/``end``) or Size of a tensor of known shape."""
+    if proto.op_type == "Size":
+        return np.asarray(int(np.prod(shape, dtype=np.int64)), dtype=np.int64)
+    attributes = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
+    start, end = int(attributes.get("start", 0)), attributes.get("end")
+    return np.asarray(shape[start : None if end is None else int(end)], dtype=np.int64)
+
+
 def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | None = None) -> Graph:
     """Build the analysis graph of an in-memory ONNX model.
 
@@ -134,24 +143,28 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
         names = list(proto.input)
         while names and not names[-1]:
             names.pop()
-        if all(n in constants for n in names):
+        if proto.op_type in ("Shape", "Size") and proto.domain in ("", "ai.onnx") and names and names[0] in shapes:
+            constants[proto.output[0]] = _static_shape_value(proto, shapes[names[0]])
+            continue
+        if all(not n or n in constants for n in names):
             try:
-                results = ReferenceEvaluator(proto).run(None, {n: constants[n] for n in names})
+                feeds = {n: constants[n] for n in names if n}
+                results = run_node(proto, opset, feeds)
             except Exception as error:  # the reference evaluator raises many types
                 offenders.append(Unsupported(proto.op_type, name, f"constant folding failed: {error}"))
                 continue
-            constants.update(zip(proto.output, (np.asarray(r) for r in results), strict=False))
+            constants.update(zip(proto.output, results, strict=False))
             continue
-        factory = OPERATORS.get(proto.op_type) if proto.domain in ("", "ai.onnx") else None
-        if factory is None or proto.op_type in FOLDED_ONLY:
-            why = "not supported" if factory is None else "only supported on constants"
+        default_domain = proto.domain in ("", "ai.onnx")
+        if not default_domain or proto.op_type not in (*OPERATORS, *SPLITTERS):
+            why = "only supported on constants" if default_domain and proto.op_type in FOLDED_ONLY else "not supported"
             offenders.append(
                 Unsupported(proto.op_type if not proto.domain else f"{proto.domain}.{proto.op_type}", name, why)
             )
             continue
-        if any(n not in constants and n not in shapes for n in names):
+        if any(n and n not in constants and n not in shapes for n in names):
             continue  # downstream of an unsupported node: already reported there
-        if "" in names:
+        if "" in names and proto.op_type not in OPTIONAL_INPUTS:
             offenders.append(Unsupported(proto.op_type, name, "omitted optional input"))
             continue
         operands = tuple(
@@ -159,15 +172,24 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
             for n in names
         )
         attributes = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
+        context = NodeContext(proto, operands, attributes, opset)
         try:
-            op = factory(NodeContext(proto, operands, attributes))
+            built = (
+                SPLITTERS[proto.op_type](context)
+                if proto.op_type in SPLITTERS
+                else (OPERATORS[proto.op_type](context),)
+            )
         except UnsupportedForm as error:
             offenders.append(Unsupported(proto.op_type, name, str(error)))
             continue
         except ShapeError as error:
             raise ShapeError(f"node {name!r} ({proto.op_type}): {error.message}") from error
-        shapes[proto.output[0]] = op.output_shape
-        nodes.append(Node(name, proto.op_type, op, tuple(n for n in names if n not in constants), proto.output[0]))
+        variables = tuple(n for n in names if n and n not in constants)
+        produced = list(proto.output) if proto.op_type in SPLITTERS else [proto.output[0]]
+        for k, (op, output) in enumerate(zip(built, produced, strict=True)):
+            if output:
+                shapes[output] = op.output_shape
+                nodes.append(Node(name if len(built) == 1 else f"{name}:{k}", proto.op_type, op, variables, output))
     if offenders:
         raise UnsupportedOperatorError(offenders)
 
@@ -188,4 +210,5 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
         if node.output in needed:
             kept.append(node)
             needed.update(node.inputs)
-    return Graph(tuple(inputs), tuple(outputs), tuple(reversed(kept)), dict(shapes), opset)
+    live = {i.name for i in inputs} | {node.output for node in kept}
+    return Graph(tuple(inputs), tuple(outputs), tuple(reversed(kept)), {n: shapes[n] for n in live}, opset)

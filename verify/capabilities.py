@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from bounds.graph import Graph
 from bounds.onnx_import import SUPPORTED_OPSETS
-from bounds.ops import FOLDED_ONLY, OPERATORS
+from bounds.ops import FOLDED_ONLY, OPERATORS, SPLITTERS
 from specs.property import Property
 from verify.errors import QueryError
 
@@ -22,7 +22,7 @@ def answer(capability: str) -> list[str]:
 _ANSWERS = {
     "onnx-opset-versions": lambda: [str(v) for v in SUPPORTED_OPSETS],
     "onnx-element-types": lambda: list(ELEMENT_TYPES),
-    "onnx-operators": lambda: sorted({*OPERATORS, *FOLDED_ONLY}),
+    "onnx-operators": lambda: sorted({*OPERATORS, *SPLITTERS, *FOLDED_ONLY}),
     "vnnlib-versions": lambda: ["1.0", "2.0"],
     "hidden-node-theories": lambda: ["NH"],
     "multiple-input-output-theories": lambda: ["SIO"],

@@ -60,6 +60,11 @@ class Operand:
     def is_constant(self) -> bool:
         return self.value is not None
 
+    @property
+    def is_omitted(self) -> bool:
+        """An optional input left out (an empty name in ONNX)."""
+        return not self.name
+
 
 @dataclass(frozen=True)
 class NodeContext:
@@ -68,13 +73,15 @@ class NodeContext:
     node: onnx.NodeProto
     operands: tuple[Operand, ...]
     attributes: Mapping[str, Any]
+    opset: int = 21
+    """The model's default-domain opset: some ops changed meaning across versions (Softmax)."""
 
     def attr(self, name: str, default: Any = None) -> Any:
         return self.attributes.get(name, default)
 
     @property
     def variables(self) -> tuple[Operand, ...]:
-        return tuple(o for o in self.operands if not o.is_constant)
+        return tuple(o for o in self.operands if not o.is_constant and not o.is_omitted)
 
     def constant(self, index: int) -> np.ndarray | None:
         """The value of input ``index`` if it is present and constant, else None."""

@@ -3,6 +3,7 @@
 import itertools
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -57,6 +58,22 @@ def test_crown_is_exact_on_a_linear_network():
     W = torch.tensor(weights[1] @ weights[0])
     exact = -W.abs().sum(dim=1)
     assert torch.allclose(CrownBounds(graph, C)(lower, upper)[0], exact)
+
+
+@pytest.mark.parametrize("activation", ["Sigmoid", "Tanh"])
+def test_crown_on_s_shaped_activations_is_sound_and_no_looser_than_interval(activation):
+    graph = _network(3, [3, 6, 5, 2], activation=activation)
+    rng = np.random.default_rng(4)
+    C = torch.tensor(rng.normal(size=(3, 2)))
+    centre = torch.tensor(rng.normal(size=(4, 3)))
+    radius = torch.tensor([[0.01], [0.3], [1.0], [3.0]])
+    lower, upper = centre - radius, centre + radius
+    crown = CrownBounds(graph, C)(lower, upper)
+    assert torch.all(crown >= LinearTermBounds(graph, C)(lower, upper).lower - 1e-9)
+    for box in range(4):
+        x = lower[box] + (upper[box] - lower[box]) * torch.rand(500, 3, dtype=torch.float64)
+        values = graph.run(x) @ C.T
+        assert torch.all(values >= crown[box] - 1e-9)
 
 
 def test_relu_relaxation_encloses_relu_densely():
