@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 import traceback
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,7 +24,8 @@ from solvers.bounders import METHODS
 from specs import SpecError, read_property
 from verify import __version__, capabilities
 from verify.errors import QueryError
-from verify.pipeline import Options, check_property, load_model
+from verify.limits import Limits, WorkerError, check_within
+from verify.pipeline import Options, load_model
 from verify.result import Result, Status
 
 NAME = "nnverify"
@@ -39,6 +42,29 @@ def _timeout(text: str) -> float:
     return value
 
 
+_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _memory(text: str) -> int:
+    """Bytes from ``N`` (MiB) or ``N`` with a K, M, G or T suffix (binary units)."""
+    unit = text[-1:].upper()
+    number, scale = (text[:-1], _UNITS[unit]) if unit in _UNITS else (text, _UNITS["M"])
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 2**20:
+        raise argparse.ArgumentTypeError(f"memory must be at least 1M, as N (MiB) or N with K, M, G or T, got {text!r}")
+    return int(value)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other error."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"nnverify: error: {message} (see {self.prog} --help)\n")
+
+
 def _add_search_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--timeout", type=_timeout, default=300.0, help="seconds (default 300)")
     command.add_argument(
@@ -47,14 +73,25 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         default="auto",
         help="bound method in the search (default auto: alpha-CROWN where possible)",
     )
+    command.add_argument(
+        "--max-memory",
+        type=_memory,
+        metavar="SIZE",
+        help="cap on the verification worker's data memory, e.g. 4G (it starts near 300M); running out answers unknown",
+    )
 
 
 def _options(args: argparse.Namespace) -> Options:
     return Options(timeout=args.timeout, bounds=args.bounds)
 
 
+def _limits(args: argparse.Namespace) -> Limits:
+    """The timeout counts from the command's start: reading the files spends it too."""
+    return Limits(deadline=args.started + args.timeout, max_memory=args.max_memory)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnverify", description="Formal verification of neural networks.")
+    parser = _Parser(prog="nnverify", description="Formal verification of neural networks.")
     parser.add_argument("--name", action="store_true", help="print the verifier's name")
     parser.add_argument("--version", action="store_true", help="print the verifier's version")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -106,7 +143,7 @@ def _verify_command(args: argparse.Namespace) -> int:
         raise QueryError(f"{args.query}: no network named {name!r} is declared (declared: {prop.network})")
     model = load_model(model_path)
     capabilities.check_element_types(prop, model.graph, args.query)
-    result = check_property(model, prop, _options(args))
+    result = check_within(model, prop, _options(args), _limits(args))
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
     if result.status is Status.SAT and result.counterexample is not None:
         for variable, values in (
@@ -131,7 +168,7 @@ def vnncomp_result_text(result: Result) -> str:
 def _run_command(args: argparse.Namespace) -> int:
     prop = read_property(args.property)
     model = load_model(args.model)
-    result = check_property(model, prop, _options(args))
+    result = check_within(model, prop, _options(args), _limits(args))
     text = vnncomp_result_text(result)
     if args.out:
         try:
@@ -149,8 +186,10 @@ def _log(result: Result) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()
     parser = _parser()
     args = parser.parse_args(argv)
+    args.started = started
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     torch.set_num_threads(args.threads)
@@ -179,6 +218,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"nnverify: error: {error}", file=sys.stderr)
         return EXIT_INPUT
+    except WorkerError as error:
+        if args.debug:
+            print(error.details, file=sys.stderr)
+        if error.input_error:
+            print(f"nnverify: error: {error}", file=sys.stderr)
+            return EXIT_INPUT
+        print(f"nnverify: internal error: {error} (run with --debug for details)", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print("nnverify: interrupted", file=sys.stderr)
         return 130
