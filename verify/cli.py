@@ -142,7 +142,7 @@ def _verify_command(args: argparse.Namespace) -> int:
     if prop.network is not None and name != prop.network:
         raise QueryError(f"{args.query}: no network named {name!r} is declared (declared: {prop.network})")
     model = load_model(model_path)
-    capabilities.check_element_types(prop, model.graph, args.query)
+    capabilities.check_declarations(prop, model.graph, args.query)
     result = check_within(model, prop, _options(args), _limits(args))
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
     if result.status is Status.SAT and result.counterexample is not None:
