@@ -153,13 +153,16 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
         raise ModelError(f"opset {opset} is outside the supported range {SUPPORTED_OPSETS[0]}-{SUPPORTED_OPSETS[1]}")
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as error:
+    except Exception as error:  # ValidationError, or e.g. UnicodeDecodeError on a garbled name
         raise ModelError(f"ONNX checker rejected the model: {_one_line(error)}") from error
     model = fold_batchnorm(model)
     graph = model.graph
     constants: dict[str, np.ndarray] = {}
     for init in graph.initializer:
-        value = numpy_helper.to_array(init)
+        try:
+            value = numpy_helper.to_array(init)
+        except Exception as error:  # data that does not fit the dims or type: ValueError, TypeError...
+            raise ModelError(f"initializer {init.name!r} cannot be read: {_one_line(error)}") from error
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise ModelError(f"initializer {init.name!r} has NaN or infinite values")
         constants[init.name] = value
