@@ -1,0 +1,250 @@
+"""Every claim of ``nnverify supports`` is exercised by a query with a known answer, and
+what is not claimed is refused with an error.
+
+Operators: one small model per claimed operator, over a box of radius R around a random
+point. The largest value of the first output over the box is known exactly: for linear ops
+(affine maps and data movement) it is ``f(x0) + R * sum|A[0]|``, with A read off by
+running onnxruntime on unit vectors; for the monotone activations it is ``f(x0 + R)``. So
+``y0 >= max + margin`` is unsat and ``y0 >= max - margin`` is sat, and both must be found.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from bounds.onnx_build import dense_network
+from specs import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
+from verify.capabilities import answer
+from verify.cli import EXIT_INPUT, EXIT_OK, main
+from verify.pipeline import Options, check_property, load_model
+from verify.result import Status
+
+R = 0.25
+"""Radius of the input box around the random centre."""
+
+_RNG = np.random.default_rng(5)
+
+
+def _array(*shape: int, positive: bool = False) -> np.ndarray:
+    values = _RNG.normal(size=shape).astype(np.float32)
+    return np.abs(values) + 0.5 if positive else values
+
+
+def _node(op: str, inputs: list[str], **attributes: object) -> onnx.NodeProto:
+    return helper.make_node(op, inputs, ["y"], name=op.lower(), **attributes)
+
+
+# op type -> (nodes, input shape, initializers, linear: True for affine maps and data movement)
+OPERATOR_MODELS: dict[str, tuple[list[onnx.NodeProto], tuple[int, ...], dict[str, np.ndarray], bool]] = {
+    "Add": ([_node("Add", ["x", "c"])], (1, 4), {"c": _array(4)}, True),
+    "Sub": ([_node("Sub", ["c", "x"])], (1, 4), {"c": _array(4)}, True),
+    "Mul": ([_node("Mul", ["x", "c"])], (1, 4), {"c": _array(4)}, True),
+    "Div": ([_node("Div", ["x", "c"])], (1, 4), {"c": _array(4, positive=True)}, True),
+    "Neg": ([_node("Neg", ["x"])], (1, 4), {}, True),
+    "Gemm": ([_node("Gemm", ["x", "w", "b"], transB=1)], (1, 4), {"w": _array(3, 4), "b": _array(3)}, True),
+    "MatMul": ([_node("MatMul", ["x", "m"])], (1, 4), {"m": _array(4, 3)}, True),
+    "Conv": (
+        [_node("Conv", ["x", "k", "b"], kernel_shape=[2, 2], pads=[1, 0, 0, 1])],
+        (1, 2, 3, 3),
+        {"k": _array(3, 2, 2, 2), "b": _array(3)},
+        True,
+    ),
+    "BatchNormalization": (
+        [_node("BatchNormalization", ["x", "s", "b", "m", "v"])],
+        (1, 2, 3, 3),
+        {"s": _array(2), "b": _array(2), "m": _array(2), "v": _array(2, positive=True)},
+        True,
+    ),
+    "Flatten": ([_node("Flatten", ["x"], axis=2)], (1, 2, 3, 2), {}, True),
+    "Reshape": ([_node("Reshape", ["x", "shape"])], (1, 2, 3), {"shape": np.array([1, 3, 2], np.int64)}, True),
+    "Squeeze": ([_node("Squeeze", ["x", "axes"])], (1, 1, 4), {"axes": np.array([1], np.int64)}, True),
+    "Unsqueeze": ([_node("Unsqueeze", ["x", "axes"])], (1, 4), {"axes": np.array([2], np.int64)}, True),
+    "Transpose": ([_node("Transpose", ["x"], perm=[0, 2, 1])], (1, 2, 3), {}, True),
+    "Identity": ([_node("Identity", ["x"])], (1, 4), {}, True),
+    "Constant": (
+        [
+            helper.make_node("Constant", [], ["c"], value=numpy_helper.from_array(_array(4)), name="constant"),
+            _node("Add", ["x", "c"]),
+        ],
+        (1, 4),
+        {},
+        True,
+    ),
+    "Relu": ([_node("Relu", ["x"])], (1, 4), {}, False),
+    "Sigmoid": ([_node("Sigmoid", ["x"])], (1, 4), {}, False),
+    "Tanh": ([_node("Tanh", ["x"])], (1, 4), {}, False),
+}
+
+
+def _model_bytes(op: str) -> bytes:
+    nodes, shape, initializers, _ = OPERATOR_MODELS[op]
+    graph = helper.make_graph(
+        nodes,
+        op,
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(v, k) for k, v in initializers.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    model = onnx.shape_inference.infer_shapes(model)  # fills in the output's shape
+    onnx.checker.check_model(model)
+    return bytes(model.SerializeToString())
+
+
+@functools.cache
+def _largest_first_output(op: str) -> tuple[np.ndarray, float]:
+    """The box centre and the exact largest value of the first output over the box."""
+    _, shape, _, linear = OPERATOR_MODELS[op]
+    session = ort.InferenceSession(_model_bytes(op), providers=["CPUExecutionProvider"])
+
+    def run(x: np.ndarray) -> np.ndarray:
+        return np.asarray(session.run(None, {"x": x.astype(np.float32).reshape(shape)})[0], np.float64).reshape(-1)
+
+    n = int(np.prod(shape))
+    centre = np.random.default_rng(len(op)).normal(size=n)
+    if not linear:
+        return centre, float(run(centre + R)[0])
+    offset = run(np.zeros(n))
+    row = np.array([run(np.eye(n)[j])[0] - offset[0] for j in range(n)])
+    return centre, float(run(centre)[0] + R * np.abs(row).sum())
+
+
+def _first_output_at_least(threshold: float, centre: np.ndarray, n_outputs: int) -> Property:
+    n = centre.size
+    clause = LinearConstraints(-np.eye(n_outputs)[:1], np.array([-threshold]), np.zeros(1, bool))
+    case = Case(InputRegion(Box(centre - R, centre + R), LinearConstraints.empty(n)), OutputCondition((clause,)))
+    return Property(Variable("X", "real", (n,)), Variable("Y", "real", (n_outputs,)), (case,))
+
+
+def test_every_claimed_operator_has_a_known_answer_model() -> None:
+    assert set(answer("onnx-operators")) == set(OPERATOR_MODELS)
+
+
+@pytest.mark.parametrize("op", sorted(OPERATOR_MODELS))
+def test_claimed_operator_decides_known_answers(op: str, tmp_path: Path) -> None:
+    path = tmp_path / f"{op}.onnx"
+    path.write_bytes(_model_bytes(op))
+    model = load_model(path)
+    assert op == "Constant" or op in {node.op_type for node in model.graph.nodes}
+    centre, largest = _largest_first_output(op)
+    margin = 1e-3 * (1 + abs(largest))
+    n_outputs = model.graph.output.size
+    options = Options(timeout=30)
+    above = check_property(model, _first_output_at_least(largest + margin, centre, n_outputs), options)
+    assert above.status is Status.UNSAT, above.reason
+    below = check_property(model, _first_output_at_least(largest - margin, centre, n_outputs), options)
+    assert below.status is Status.SAT and below.counterexample is not None
+    assert below.counterexample.output[0] >= largest - margin
+
+
+@pytest.mark.parametrize("opset", [int(v) for v in answer("onnx-opset-versions")])
+def test_claimed_opset_range_ends_decide(opset: int, tmp_path: Path) -> None:
+    path = tmp_path / "m.onnx"
+    proto = dense_network(
+        [np.array([[1.0], [-1.0]]), np.array([[1.0, 1.0], [-1.0, -1.0]])],
+        [np.zeros(2), np.array([0.0, 1.0])],
+        opset=opset,
+    )
+    onnx.save(proto, path)
+    model = load_model(path)
+    assert model.graph.opset == opset
+    assert check_property(model, _first_output_at_least(1.01, np.zeros(1), 2)).status is Status.UNSAT  # y0 = |x|
+    assert check_property(model, _first_output_at_least(0.2, np.zeros(1), 2)).status is Status.SAT
+
+
+# -- VNN-LIB versions and theories, through the command line, on y = [|x|, 1 - |x|] ------------
+
+V1_HEADER = "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(declare-const Y_1 Real)\n"
+V1_BOX = "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n"
+V2_HEADER = "(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [1,1]) (declare-output Y real [1,2]))\n"
+V2_BOX = "(assert (and (>= X[0,0] -1.0) (<= X[0,0] 1.0)))\n"
+
+# theory -> (VNN-LIB 1.0 output assertion, VNN-LIB 2.0 output assertion) as templates in t,
+# with the threshold making it unsat and the one making it sat
+THEORY_QUERIES = {
+    # BND: one variable against a constant; y0 = |x| <= 1
+    "BND": ("(assert (>= Y_0 {t}))", "(assert (>= Y[0,0] {t}))", 1.5, 0.9),
+    # COUT: outputs compared; y0 - y1 = 2|x| - 1 <= 1
+    "COUT": ("(assert (>= Y_0 (+ Y_1 {t})))", "(assert (>= Y[0,0] (+ Y[0,1] {t})))", 1.5, 0.5),
+    # LIN: linear combination; 0.5 y0 + 0.75 y1 = 0.75 - 0.25|x| in [0.5, 0.75]
+    "LIN": (
+        "(assert (>= (+ (* 0.5 Y_0) (* 0.75 Y_1)) {t}))",
+        "(assert (>= (+ (* 0.5 Y[0,0]) (* 0.75 Y[0,1])) {t}))",
+        0.8,
+        0.7,
+    ),
+}
+
+
+def test_every_claimed_arithmetic_theory_has_queries() -> None:
+    assert set(answer("arithmetic-complexity-theories")) == set(THEORY_QUERIES)
+
+
+@pytest.mark.parametrize("version", answer("vnnlib-versions"))
+@pytest.mark.parametrize("theory", sorted(THEORY_QUERIES))
+def test_claimed_theories_decide_known_answers(
+    theory: str, version: str, abs_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    v1, v2, unsat, sat = THEORY_QUERIES[theory]
+    verdicts = []
+    for threshold in (unsat, sat):
+        query = tmp_path / "q.vnnlib"
+        if version == "1.0":
+            query.write_text(V1_HEADER + V1_BOX + v1.format(t=threshold) + "\n")
+        else:
+            query.write_text(V2_HEADER + V2_BOX + v2.format(t=threshold) + "\n")
+        assert main(["verify", str(query), "--network", f"f={abs_model_path}", "--timeout", "20"]) == EXIT_OK
+        verdicts.append(capsys.readouterr().out.splitlines()[0])
+    assert verdicts == ["unsat", "sat"]
+
+
+def test_claimed_single_theories_and_real_type() -> None:
+    """The queries above are NH, SIO, SNET and SNC with element type real: exactly the claims."""
+    assert answer("hidden-node-theories") == ["NH"]
+    assert answer("multiple-input-output-theories") == ["SIO"]
+    assert answer("multiple-network-theories") == ["SNET"]
+    assert answer("multiple-node-comparison-theories") == ["SNC"]
+    assert answer("onnx-element-types") == ["real"]
+
+
+UNCLAIMED = {
+    "H (hidden node)": "(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [1,1]) "
+    '(declare-hidden H real [1,2] "h0") (declare-output Y real [1,2]))\n' + V2_BOX,
+    "MIO (two outputs)": "(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [1,1]) "
+    "(declare-output Y real [1,2]) (declare-output Z real [1,2]))\n" + V2_BOX,
+    "MNET (two networks)": V2_HEADER + "(declare-network g (declare-input A real [1,1]) "
+    "(declare-output B real [1,2]))\n" + V2_BOX,
+    "MNC (input and output compared)": V2_HEADER + V2_BOX + "(assert (>= Y[0,0] X[0,0]))\n",
+    "POLY (product of variables)": V2_HEADER + V2_BOX + "(assert (>= (* Y[0,0] Y[0,1]) 0.1))\n",
+    "float32 element type": V2_HEADER.replace("real", "float32") + V2_BOX,
+}
+
+
+REFUSALS = {
+    "H (hidden node)": "hidden nodes are not supported",
+    "MIO (two outputs)": "several outputs are declared",
+    "MNET (two networks)": "2 networks are declared",
+    "MNC (input and output compared)": "comparison mixes input and output variables",
+    "POLY (product of variables)": "product of variables is not linear",
+    "float32 element type": "declare it 'real' to consent",
+}
+
+
+@pytest.mark.parametrize("what", sorted(UNCLAIMED))
+def test_unclaimed_theories_are_refused(
+    what: str, abs_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = tmp_path / "q.vnnlib"
+    query.write_text(UNCLAIMED[what])
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}"]) == EXIT_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1, captured.err
+    assert REFUSALS[what] in captured.err
