@@ -30,7 +30,7 @@ _ANSWERS = {
     "multiple-node-comparison-theories": lambda: ["SNC"],
     "arithmetic-complexity-theories": lambda: ["BND", "COUT", "LIN"],
     "optimised-disjunctive-reasoning": lambda: ["false"],
-    "serialise-assignments": lambda: ["false"],
+    "serialise-assignments": lambda: ["true"],
 }
 
 CAPABILITIES = tuple(_ANSWERS)

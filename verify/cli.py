@@ -23,6 +23,7 @@ from bounds.errors import ModelError
 from solvers.bounders import METHODS
 from specs import SpecError, read_property
 from verify import __version__, capabilities
+from verify.assignments import write_assignments
 from verify.errors import QueryError
 from verify.limits import Limits, WorkerError, check_within
 from verify.pipeline import Options, load_model
@@ -110,6 +111,11 @@ def _parser() -> argparse.ArgumentParser:
         "--network", action="append", default=[], metavar="NAME=MODEL.onnx", help="ONNX model of a declared network"
     )
     _add_search_options(verify)
+    verify.add_argument(
+        "--serialise-assignments",
+        metavar="DIR",
+        help="on sat, write each variable's values to DIR/NAME.pb (ONNX TensorProto) instead of stdout",
+    )
 
     run = commands.add_parser("run", help="decide a VNN-COMP instance and write its result file")
     run.add_argument("model", help="ONNX model")
@@ -144,12 +150,16 @@ def _verify_command(args: argparse.Namespace) -> int:
     model = load_model(model_path)
     capabilities.check_declarations(prop, model.graph, args.query)
     result = check_within(model, prop, _options(args), _limits(args))
+    assignment = (
+        [(prop.input, result.counterexample.input), (prop.output, result.counterexample.output)]
+        if result.status is Status.SAT and result.counterexample is not None
+        else []
+    )
+    if assignment and args.serialise_assignments:
+        write_assignments(args.serialise_assignments, assignment)  # before the verdict: a failure prints none
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
-    if result.status is Status.SAT and result.counterexample is not None:
-        for variable, values in (
-            (prop.input, result.counterexample.input),
-            (prop.output, result.counterexample.output),
-        ):
+    if not args.serialise_assignments:
+        for variable, values in assignment:
             print(f"{variable.name} {variable.element_type} [{','.join(str(d) for d in variable.shape)}]")
             print("\n".join(repr(float(v)) for v in np.asarray(values).reshape(-1)))
     _log(result)

@@ -248,3 +248,42 @@ def test_unclaimed_theories_are_refused(
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1, captured.err
     assert REFUSALS[what] in captured.err
+
+
+def test_claimed_serialised_assignments(
+    abs_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert answer("serialise-assignments") == ["true"]
+    query = tmp_path / "q.vnnlib"
+    query.write_text(V2_HEADER + V2_BOX + "(assert (>= Y[0,0] 0.9))\n")  # sat: |x| >= 0.9
+    folder = tmp_path / "out" / "assignment"
+    args = ["verify", str(query), "--network", f"f={abs_model_path}", "--serialise-assignments", str(folder)]
+    assert main(args) == EXIT_OK
+    assert capsys.readouterr().out == "sat\n"
+    assert sorted(p.name for p in folder.iterdir()) == ["X.pb", "Y.pb"]
+    x, y = (numpy_helper.to_array(onnx.load_tensor(str(folder / f"{name}.pb"))) for name in ("X", "Y"))
+    assert x.shape == (1, 1) and y.shape == (1, 2) and x.dtype == y.dtype == np.float32
+    assert -1 <= x[0, 0] <= 1 and y[0, 0] >= 0.9
+    assert y[0, 0] == abs(x[0, 0]) and y[0, 1] == np.float32(1) - abs(x[0, 0])
+
+
+def test_serialised_assignments_folder_that_cannot_be_written(
+    abs_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = tmp_path / "q.vnnlib"
+    query.write_text(V2_HEADER + V2_BOX + "(assert (>= Y[0,0] 0.9))\n")
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    args = ["verify", str(query), "--network", f"f={abs_model_path}", "--serialise-assignments", str(blocker)]
+    assert main(args) == EXIT_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == "" and "cannot write assignments" in captured.err and captured.err.count("\n") == 1
+
+
+def test_unsat_writes_no_assignment(abs_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    query = tmp_path / "q.vnnlib"
+    query.write_text(V2_HEADER + V2_BOX + "(assert (>= Y[0,0] 1.5))\n")
+    folder = tmp_path / "assignment"
+    args = ["verify", str(query), "--network", f"f={abs_model_path}", "--serialise-assignments", str(folder)]
+    assert main(args) == EXIT_OK
+    assert capsys.readouterr().out == "unsat\n" and not folder.exists()
