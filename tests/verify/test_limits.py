@@ -202,3 +202,21 @@ def test_worker_error_keeps_the_traceback_for_debug(abs_model):
     with pytest.raises(WorkerError) as info:
         check_within(abs_model, prop, bad, Limits(deadline=time.monotonic() + 30))
     assert not info.value.input_error and "Traceback" in info.value.details
+
+
+def test_the_worker_dies_with_a_killed_command(tmp_path):
+    model, prop = _hard_instance(tmp_path)
+    command = [sys.executable, "-m", "verify.cli", "run", str(model), str(prop), "--timeout", "60"]
+    proc = subprocess.Popen(
+        command, cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(_processes_mentioning(str(model))) < 2:  # the command and its worker
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.wait()
+    time.sleep(0.5)  # the kernel's SIGKILL to the orphaned worker is asynchronous
+    assert _processes_mentioning(str(model)) == []
