@@ -105,6 +105,7 @@ def check_within(model: Model, prop: Property, options: Options, limits: Limits)
     finally:
         with contextlib.suppress(OSError):  # the worker and everything it started
             os.killpg(worker.pid, signal.SIGKILL)
+        worker.kill()  # in case its process group was never set
         worker.join()
         receiver.close()
     if message is not None and message[0] == "result":
