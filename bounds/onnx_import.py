@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -21,13 +22,55 @@ from bounds.passes import fold_batchnorm
 SUPPORTED_OPSETS = (7, 21)
 """The default-domain opset versions the operator modules are written and tested for."""
 
+MAX_MODEL_BYTES = 2**31 - 1
+"""Protobuf's limit on one serialised message; larger models must keep weights in external files."""
+
 
 def read_model_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of a model file; ``ModelError`` naming the file if it cannot be read."""
+    """The bytes of a model file, with tensors kept in external files inlined; ``ModelError``
+    naming the file if it cannot be read.
+
+    Only regular files are read (a FIFO or device could block or never end). External data
+    must lie in the model's folder: onnx's loader refuses absolute paths, ``..`` and links.
+    """
+    source = str(path)
     try:
-        return Path(path).read_bytes()
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise ModelError(f"cannot read model: {kind}", file=source)
+        if info.st_size > MAX_MODEL_BYTES:
+            raise ModelError(f"model file is larger than {MAX_MODEL_BYTES} bytes, protobuf's limit", file=source)
+        data = Path(path).read_bytes()
     except OSError as error:
-        raise ModelError(f"cannot read model: {error.strerror or error}", file=str(path)) from error
+        raise ModelError(f"cannot read model: {error.strerror or error}", file=source) from error
+    try:
+        model = onnx.load_model_from_string(data)
+    except Exception:  # not a model: parse_onnx says so
+        return data
+    if not _external_tensors(model.graph):
+        return data
+    try:
+        onnx.load_external_data_for_model(model, str(Path(path).parent))
+    except Exception as error:  # onnx raises ValidationError, ValueError and OSError here
+        raise ModelError(f"cannot read external data: {_one_line(error)}", file=source) from error
+    if model.ByteSize() > MAX_MODEL_BYTES:
+        raise ModelError(f"model with its external data is larger than {MAX_MODEL_BYTES} bytes", file=source)
+    return bytes(model.SerializeToString())
+
+
+def _external_tensors(graph: onnx.GraphProto) -> list[str]:
+    """Names of the initializers and node attribute tensors stored in external files."""
+    tensors = [*graph.initializer]
+    for node in graph.node:
+        for attribute in node.attribute:
+            tensors += [attribute.t, *attribute.tensors]
+    return [t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
+
+
+def _one_line(error: BaseException) -> str:
+    """An error's message with its line breaks and runs of spaces collapsed."""
+    return " ".join(str(error).split()) or type(error).__name__
 
 
 def load_onnx(path: str | os.PathLike[str], *, input_shapes: Mapping[str, Shape] | None = None) -> Graph:
@@ -45,6 +88,11 @@ def parse_onnx(data: bytes, source: str, *, input_shapes: Mapping[str, Shape] | 
         raise ModelError(f"not an ONNX model ({type(error).__name__})", file=source) from error
     if not model.graph.node and not model.graph.output:
         raise ModelError("not an ONNX model (no graph)", file=source)
+    external = _external_tensors(model.graph)
+    if external:
+        raise ModelError(
+            f"tensor {external[0]!r} is stored in an external file; read the model from its file", file=source
+        )
     try:
         return import_model(model, input_shapes=input_shapes)
     except ModelError as error:
@@ -114,14 +162,16 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
         raise ModelError(f"opset {opset} is outside the supported range {SUPPORTED_OPSETS[0]}-{SUPPORTED_OPSETS[1]}")
     try:
         onnx.checker.check_model(model)
-    except onnx.checker.ValidationError as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else "invalid model"
-        raise ModelError(f"ONNX checker rejected the model: {first}") from error
+    except Exception as error:  # ValidationError, or e.g. UnicodeDecodeError on a garbled name
+        raise ModelError(f"ONNX checker rejected the model: {_one_line(error)}") from error
     model = fold_batchnorm(model)
     graph = model.graph
     constants: dict[str, np.ndarray] = {}
     for init in graph.initializer:
-        value = numpy_helper.to_array(init)
+        try:
+            value = numpy_helper.to_array(init)
+        except Exception as error:  # data that does not fit the dims or type: ValueError, TypeError...
+            raise ModelError(f"initializer {init.name!r} cannot be read: {_one_line(error)}") from error
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise ModelError(f"initializer {init.name!r} has NaN or infinite values")
         constants[init.name] = value
@@ -153,7 +203,10 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
             except Exception as error:  # the reference evaluator raises many types
                 offenders.append(Unsupported(proto.op_type, name, f"constant folding failed: {error}"))
                 continue
-            constants.update(zip(proto.output, results, strict=False))
+            values = [np.asarray(r) for r in results]
+            if any(v.dtype.kind == "f" and not np.all(np.isfinite(v)) for v in values):
+                raise ModelError(f"node {name!r} ({proto.op_type}) gives NaN or infinite constants")
+            constants.update(zip(proto.output, values, strict=False))
             continue
         default_domain = proto.domain in ("", "ai.onnx")
         if not default_domain or proto.op_type not in (*OPERATORS, *SPLITTERS):

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import stat
 
 from specs.errors import SpecError
 
 
 def read_text(path: str | os.PathLike[str]) -> str:
     """The file's text (a UTF-8 byte-order mark dropped); a missing, unreadable or non-UTF-8
-    file is a SpecError naming it."""
+    file is a SpecError naming it, and so is anything but a regular file (a FIFO or device
+    could block or never end)."""
     try:
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+            raise SpecError(f"cannot read property file: {kind}", file=str(path))
         with open(path, encoding="utf-8-sig") as handle:
             return handle.read()
     except OSError as error:

@@ -30,16 +30,23 @@ _ANSWERS = {
     "multiple-node-comparison-theories": lambda: ["SNC"],
     "arithmetic-complexity-theories": lambda: ["BND", "COUT", "LIN"],
     "optimised-disjunctive-reasoning": lambda: ["false"],
-    "serialise-assignments": lambda: ["false"],
+    "serialise-assignments": lambda: ["true"],
 }
 
 CAPABILITIES = tuple(_ANSWERS)
 
 
-def check_element_types(prop: Property, graph: Graph, source: str) -> None:
-    """Refuse queries whose declared element types we cannot analyse soundly or that do not
-    match the model (VNN-LIB 2.0: only ``real`` consents to real-arithmetic analysis)."""
+def check_declarations(prop: Property, graph: Graph, source: str) -> None:
+    """Refuse a VNN-LIB 2.0 query whose declared input or output shape differs from the
+    model's, or whose element types we cannot analyse soundly or that do not match the model
+    (only ``real`` consents to real-arithmetic analysis). VNN-LIB 1.0 declares flat ``Real``
+    variables: only their number is checked, by the pipeline."""
     for variable, tensor in ((prop.input, graph.input), (prop.output, graph.output)):
+        if prop.network is not None and variable.shape != tensor.shape:
+            raise QueryError(
+                f"{source}: {variable.name} is declared with shape {list(variable.shape)} but the model's "
+                f"{tensor.name!r} has shape {list(tensor.shape)}"
+            )
         if variable.element_type == "real":
             continue
         if variable.element_type != tensor.element_type:

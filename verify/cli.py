@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+import time
 import traceback
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,8 +23,10 @@ from bounds.errors import ModelError
 from solvers.bounders import METHODS
 from specs import SpecError, read_property
 from verify import __version__, capabilities
+from verify.assignments import write_assignments
 from verify.errors import QueryError
-from verify.pipeline import ENGINES, Options, check_property, load_model
+from verify.limits import Limits, WorkerError, check_within
+from verify.pipeline import ENGINES, Options, load_model
 from verify.result import Result, Status
 
 NAME = "nnverify"
@@ -37,6 +41,29 @@ def _timeout(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, got {text!r}")
     return value
+
+
+_UNITS = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+
+
+def _memory(text: str) -> int:
+    """Bytes from ``N`` (MiB) or ``N`` with a K, M, G or T suffix (binary units)."""
+    unit = text[-1:].upper()
+    number, scale = (text[:-1], _UNITS[unit]) if unit in _UNITS else (text, _UNITS["M"])
+    try:
+        value = float(number) * scale
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 2**20:
+        raise argparse.ArgumentTypeError(f"memory must be at least 1M, as N (MiB) or N with K, M, G or T, got {text!r}")
+    return int(value)
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other error."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        self.exit(EXIT_USAGE, f"nnverify: error: {message} (see {self.prog} --help)\n")
 
 
 def _add_search_options(command: argparse.ArgumentParser) -> None:
@@ -54,14 +81,25 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         help="after falsification: auto (input split for <=16 inputs, else ReLU split), a search by name, "
         "or an exact engine (milp, smt) alone, for cross-checking",
     )
+    command.add_argument(
+        "--max-memory",
+        type=_memory,
+        metavar="SIZE",
+        help="cap on the verification worker's data memory, e.g. 4G (it starts near 300M); running out answers unknown",
+    )
 
 
 def _options(args: argparse.Namespace) -> Options:
     return Options(timeout=args.timeout, bounds=args.bounds, engine=args.engine)
 
 
+def _limits(args: argparse.Namespace) -> Limits:
+    """The timeout counts from the command's start: reading the files spends it too."""
+    return Limits(deadline=args.started + args.timeout, max_memory=args.max_memory)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnverify", description="Formal verification of neural networks.")
+    parser = _Parser(prog="nnverify", description="Formal verification of neural networks.")
     parser.add_argument("--name", action="store_true", help="print the verifier's name")
     parser.add_argument("--version", action="store_true", help="print the verifier's version")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
@@ -80,6 +118,11 @@ def _parser() -> argparse.ArgumentParser:
         "--network", action="append", default=[], metavar="NAME=MODEL.onnx", help="ONNX model of a declared network"
     )
     _add_search_options(verify)
+    verify.add_argument(
+        "--serialise-assignments",
+        metavar="DIR",
+        help="on sat, write each variable's values to DIR/NAME.pb (ONNX TensorProto) instead of stdout",
+    )
 
     run = commands.add_parser("run", help="decide a VNN-COMP instance and write its result file")
     run.add_argument("model", help="ONNX model")
@@ -112,14 +155,18 @@ def _verify_command(args: argparse.Namespace) -> int:
     if prop.network is not None and name != prop.network:
         raise QueryError(f"{args.query}: no network named {name!r} is declared (declared: {prop.network})")
     model = load_model(model_path)
-    capabilities.check_element_types(prop, model.graph, args.query)
-    result = check_property(model, prop, _options(args))
+    capabilities.check_declarations(prop, model.graph, args.query)
+    result = check_within(model, prop, _options(args), _limits(args))
+    assignment = (
+        [(prop.input, result.counterexample.input), (prop.output, result.counterexample.output)]
+        if result.status is Status.SAT and result.counterexample is not None
+        else []
+    )
+    if assignment and args.serialise_assignments:
+        write_assignments(args.serialise_assignments, assignment)  # before the verdict: a failure prints none
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
-    if result.status is Status.SAT and result.counterexample is not None:
-        for variable, values in (
-            (prop.input, result.counterexample.input),
-            (prop.output, result.counterexample.output),
-        ):
+    if not args.serialise_assignments:
+        for variable, values in assignment:
             print(f"{variable.name} {variable.element_type} [{','.join(str(d) for d in variable.shape)}]")
             print("\n".join(repr(float(v)) for v in np.asarray(values).reshape(-1)))
     _log(result)
@@ -138,7 +185,7 @@ def vnncomp_result_text(result: Result) -> str:
 def _run_command(args: argparse.Namespace) -> int:
     prop = read_property(args.property)
     model = load_model(args.model)
-    result = check_property(model, prop, _options(args))
+    result = check_within(model, prop, _options(args), _limits(args))
     text = vnncomp_result_text(result)
     if args.out:
         try:
@@ -156,8 +203,10 @@ def _log(result: Result) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    started = time.monotonic()
     parser = _parser()
     args = parser.parse_args(argv)
+    args.started = started
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     torch.set_num_threads(args.threads)
@@ -186,6 +235,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"nnverify: error: {error}", file=sys.stderr)
         return EXIT_INPUT
+    except WorkerError as error:
+        if args.debug:
+            print(error.details, file=sys.stderr)
+        if error.input_error:
+            print(f"nnverify: error: {error}", file=sys.stderr)
+            return EXIT_INPUT
+        print(f"nnverify: internal error: {error} (run with --debug for details)", file=sys.stderr)
+        return EXIT_INTERNAL
     except KeyboardInterrupt:
         print("nnverify: interrupted", file=sys.stderr)
         return 130

@@ -116,7 +116,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     deadline = start + options.timeout
     _check_fits(model, prop)
     confirmer = _Confirmer(OnnxChecker(model.onnx, model.graph.input, prop))
-    cases = [c for c in prop.cases if not c.region.box.is_empty()]
+    cases = [c for c in prop.cases if not c.region.box.is_empty() and c.condition.clauses]
     stats: dict[str, float] = {"cases": len(prop.cases)}
 
     def done(status: Status, reason: str) -> Result:
@@ -154,7 +154,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     if timed_out:
         return done(Status.TIMEOUT, "time budget spent")
     if not cases:
-        return done(Status.UNSAT, "the input region is empty")
+        return done(Status.UNSAT, "no case can hold: every input region is empty or its output condition false")
     if open_reason:
         return done(Status.UNKNOWN, open_reason)
     if engine == "input-split":

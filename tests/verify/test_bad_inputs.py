@@ -1,0 +1,362 @@
+"""The bad-input corpus: every case gives one line on stderr naming the file and the problem,
+the documented exit code, no traceback and no verdict on stdout.
+
+Property files live in ``bad_inputs/`` (their first line says the expected message);
+models and other cases are built here. ``v1_*`` files run against the abs network with
+``run``, ``v2_*`` files with ``verify --network f=...``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from verify.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
+
+CORPUS = Path(__file__).parent / "bad_inputs"
+ROOT = Path(__file__).parents[2]
+
+GOOD_V1 = """(declare-const X_0 Real)
+(declare-const Y_0 Real)
+(declare-const Y_1 Real)
+(assert (>= X_0 -1))
+(assert (<= X_0 1))
+(assert (>= Y_0 1.5))
+"""
+GOOD_V2 = """(vnnlib-version <2.0>)
+(declare-network f (declare-input X real [1,1]) (declare-output Y real [1,2]))
+(assert (and (>= X[0,0] -1.0) (<= X[0,0] 1.0)))
+(assert (>= Y[0,0] 1.5))
+"""
+
+
+def assert_one_error(capsys: pytest.CaptureFixture[str], code: int, expected_code: int, *fragments: str) -> str:
+    """The checks every bad input must pass; returns the error line."""
+    captured = capsys.readouterr()
+    assert code == expected_code, captured.err
+    assert captured.out == "", "nothing on stdout that could be read as a verdict"
+    assert captured.err.count("\n") == 1 and captured.err.endswith("\n"), captured.err
+    assert captured.err.startswith("nnverify: error: ") and "Traceback" not in captured.err
+    for fragment in fragments:
+        assert fragment in captured.err
+    return captured.err
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# -- property files -------------------------------------------------------------------------
+
+
+def _expected(path: Path) -> str:
+    first = path.read_text().splitlines()[0] if path.read_text() else ""
+    assert first.startswith("; expect: "), f"{path.name} must open with '; expect: MESSAGE'"
+    return first.removeprefix("; expect: ")
+
+
+@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.vnnlib")), ids=lambda p: p.stem)
+def test_property_corpus(path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    if path.name.startswith("v2_"):
+        code = main(["verify", str(path), "--network", f"f={abs_model_path}", "--timeout", "5"])
+    else:
+        code = main(["run", str(abs_model_path), str(path), "--timeout", "5"])
+    line = assert_one_error(capsys, code, EXIT_INPUT, _expected(path))
+    assert path.name in line or abs_model_path.name in line
+
+
+def test_corpus_covers_both_versions() -> None:
+    names = {p.name[:3] for p in CORPUS.glob("*.vnnlib")}
+    assert names == {"v1_", "v2_"}
+
+
+def test_property_not_utf8(tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prop = tmp_path / "latin1.vnnlib"
+    prop.write_bytes(GOOD_V1.encode() + b"; caf\xe9\n")
+    code = main(["run", str(abs_model_path), str(prop)])
+    assert_one_error(capsys, code, EXIT_INPUT, str(prop), "not UTF-8")
+
+
+# -- files that cannot be read ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["model", "property"])
+def test_missing_file(which: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "absent"
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    args = [missing, prop] if which == "model" else [abs_model_path, missing]
+    code = main(["run", *map(str, args)])
+    assert_one_error(capsys, code, EXIT_INPUT, str(missing), "No such file")
+
+
+@pytest.mark.parametrize("which", ["model", "property"])
+def test_directory_in_place_of_a_file(
+    which: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    args = [tmp_path, prop] if which == "model" else [abs_model_path, tmp_path]
+    code = main(["run", *map(str, args)])
+    assert_one_error(capsys, code, EXIT_INPUT, str(tmp_path), "directory")
+
+
+@pytest.mark.parametrize("which", ["model", "property"])
+def test_fifo_is_refused_without_blocking(
+    which: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    args = [fifo, prop] if which == "model" else [abs_model_path, fifo]
+    code = main(["run", *map(str, args)])
+    assert_one_error(capsys, code, EXIT_INPUT, str(fifo), "not a regular file")
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root reads every file")
+@pytest.mark.parametrize("which", ["model", "property"])
+def test_unreadable_file(which: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    locked = tmp_path / "locked"
+    locked.write_bytes(abs_model_path.read_bytes() if which == "model" else GOOD_V1.encode())
+    locked.chmod(0)
+    args = [locked, prop] if which == "model" else [abs_model_path, locked]
+    code = main(["run", *map(str, args)])
+    assert_one_error(capsys, code, EXIT_INPUT, str(locked), "Permission denied")
+
+
+# -- models -----------------------------------------------------------------------------------
+
+_X = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 1])
+_Y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])
+
+
+def _weights(values: list[list[float]] | None = None) -> onnx.TensorProto:
+    return numpy_helper.from_array(np.array(values or [[1.0], [-1.0]], np.float32), "W")
+
+
+def _gemm(x: str = "x", out: str = "y", name: str = "dense") -> onnx.NodeProto:
+    return helper.make_node("Gemm", [x, "W"], [out], transB=1, name=name)
+
+
+def _model(
+    nodes: list[onnx.NodeProto],
+    inputs: list[onnx.ValueInfoProto] | None = None,
+    initializers: list[onnx.TensorProto] | None = None,
+    opset: int = 13,
+) -> bytes:
+    graph = helper.make_graph(nodes, "g", inputs or [_X], [_Y], [_weights()] if initializers is None else initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    return bytes(model.SerializeToString())
+
+
+def _good() -> bytes:
+    return _model([_gemm()])
+
+
+MODELS: dict[str, tuple[Callable[[], bytes], str]] = {
+    "empty": (lambda: b"", "model file is empty"),
+    "random_bytes": (lambda: np.random.default_rng(1).bytes(300), "not an ONNX model"),
+    "text": (lambda: b"this is not a model\n", "not an ONNX model"),
+    "truncated": (lambda: _good()[: len(_good()) // 2], "not an ONNX model"),
+    "a_tensor_not_a_model": (
+        lambda: numpy_helper.from_array(np.ones(3, np.float32)).SerializeToString(),
+        "not an ONNX",
+    ),
+    "a_graph_not_a_model": (lambda: onnx.load_model_from_string(_good()).graph.SerializeToString(), "not an ONNX"),
+    "checker_undefined_input": (
+        lambda: _model([helper.make_node("Gemm", ["x", "W", "nowhere"], ["y"], transB=1)]),
+        "ONNX checker rejected the model",
+    ),
+    "cycle": (
+        lambda: _model(
+            [helper.make_node("Add", ["x", "b"], ["a"]), _gemm("a", "b"), helper.make_node("Relu", ["b"], ["y"])]
+        ),
+        "ONNX checker rejected",
+    ),
+    "unsupported_operators_all_listed": (
+        lambda: _model(
+            [
+                _gemm(out="h"),
+                helper.make_node("Erf", ["h"], ["s"], name="erf"),
+                helper.make_node("LpNormalization", ["s"], ["y"], name="lpnorm"),
+            ]
+        ),
+        "Erf at node 'erf' (not supported); LpNormalization at node 'lpnorm'",
+    ),
+    "dynamic_shape": (
+        lambda: _model([_gemm()], inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "M"])]),
+        "input 'x' has dynamic dimensions",
+    ),
+    "nan_weights": (
+        lambda: _model([_gemm()], initializers=[_weights([[np.nan], [1.0]])]),
+        "initializer 'W' has NaN or infinite values",
+    ),
+    "infinite_weights": (
+        lambda: _model([_gemm()], initializers=[_weights([[np.inf], [1.0]])]),
+        "initializer 'W' has NaN or infinite values",
+    ),
+    "infinite_constant_node": (
+        lambda: _model(
+            [helper.make_node("Constant", [], ["W"], value=_weights([[-np.inf], [1.0]]), name="c"), _gemm()],
+            initializers=[],
+        ),
+        "node 'c' (Constant) gives NaN or infinite constants",
+    ),
+    "two_inputs": (
+        lambda: _model(
+            [_gemm(out="h"), helper.make_node("Add", ["h", "z"], ["y"])],
+            inputs=[_X, helper.make_tensor_value_info("z", TensorProto.FLOAT, [1, 2])],
+        ),
+        "model has 2 inputs",
+    ),
+    "opset_out_of_range": (lambda: _model([_gemm()], opset=99), "opset 99 is outside the supported range"),
+    "output_independent_of_input": (
+        lambda: _model(
+            [helper.make_node("Constant", [], ["y"], value=numpy_helper.from_array(np.zeros((1, 2), np.float32)))],
+            initializers=[],
+        ),
+        "output 'y' does not depend on any input",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_model_corpus(name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build, message = MODELS[name]
+    model = tmp_path / f"{name}.onnx"
+    model.write_bytes(build())
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    code = main(["run", str(model), str(prop), "--timeout", "5"])
+    assert_one_error(capsys, code, EXIT_INPUT, str(model), message)
+
+
+def _external(location: str) -> onnx.TensorProto:
+    tensor = _weights()
+    tensor.ClearField("raw_data")
+    tensor.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", "0"), ("length", "8")):
+        entry = tensor.external_data.add()
+        entry.key, entry.value = key, value
+    return tensor
+
+
+@pytest.mark.parametrize("location", ["../secret.bin", "/etc/hostname", "link.bin", "absent.bin"])
+def test_external_data_cannot_leave_the_model_folder(
+    location: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (tmp_path / "secret.bin").write_bytes(np.array([1.0, -1.0], np.float32).tobytes())
+    (folder / "link.bin").symlink_to(tmp_path / "secret.bin")
+    model = folder / "m.onnx"
+    model.write_bytes(_model([_gemm()], initializers=[_external(location)]))
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    code = main(["run", str(model), str(prop)])
+    assert_one_error(capsys, code, EXIT_INPUT, str(model), "cannot read external data")
+
+
+def test_external_data_in_the_model_folder_is_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "w.bin").write_bytes(np.array([1.0, -1.0], np.float32).tobytes())
+    model = tmp_path / "m.onnx"
+    model.write_bytes(_model([_gemm()], initializers=[_external("w.bin")]))
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1.replace("(>= Y_0 1.5)", "(>= Y_0 1.01)"))
+    assert main(["run", str(model), str(prop)]) == EXIT_OK  # y0 = x <= 1
+    assert capsys.readouterr().out == "unsat\n"
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--timeout", "0"], "timeout must be a positive number"),
+        (["--timeout", "-5"], "timeout must be a positive number"),
+        (["--timeout", "soon"], "timeout must be a positive number"),
+        (["--timeout", "inf"], "timeout must be a positive number"),
+        (["--max-memory", "lots"], "memory must be at least 1M"),
+        (["--max-memory", "0"], "memory must be at least 1M"),
+        (["--bounds", "magic"], "invalid choice"),
+        (["--no-such-option"], "unrecognized arguments"),
+    ],
+)
+def test_usage_errors_are_one_line(
+    extra: list[str], message: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(abs_model_path), str(prop), *extra])
+    assert exit_info.value.code == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err
+
+
+@pytest.mark.parametrize(
+    "network_args, message",
+    [
+        ([], "the query declares 1 network, 0 --network mappings given"),
+        (["--network", "f=MODEL", "--network", "g=MODEL"], "2 --network mappings given"),
+        (["--network", "g=MODEL"], "no network named 'g'"),
+        (["--network", "f=MODEL", "--network", "f=MODEL"], "--network f given twice"),
+    ],
+)
+def test_wrong_network_mappings(
+    network_args: list[str], message: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = _write(tmp_path / "q.vnnlib", GOOD_V2)
+    args = [a.replace("MODEL", str(abs_model_path)) for a in network_args]
+    code = main(["verify", str(query), *args])
+    assert_one_error(capsys, code, EXIT_INPUT, message)
+
+
+# -- decided, not refused -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "assertions",
+    [
+        "(assert (>= X_0 1))\n(assert (<= X_0 -1))\n(assert (>= Y_0 0))",  # lo > hi
+        "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (or))",  # an empty disjunction is false
+    ],
+    ids=["lo_above_hi", "empty_or"],
+)
+def test_empty_region_or_false_condition_is_unsat_with_the_reason(
+    assertions: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Documented choice (README): no input can satisfy the query, so it is unsat."""
+    header = "\n".join(GOOD_V1.splitlines()[:3])
+    prop = _write(tmp_path / "p.vnnlib", f"{header}\n{assertions}\n")
+    assert main(["run", str(abs_model_path), str(prop)]) == EXIT_OK
+    captured = capsys.readouterr()
+    assert captured.out == "unsat\n"
+    assert "every input region is empty or its output condition false" in captured.err
+
+
+# -- as a separate process ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("which", ["model", "property"])
+def test_bad_input_in_a_separate_process(which: str, tmp_path: Path, abs_model_path: Path) -> None:
+    garbage = tmp_path / "garbage"
+    garbage.write_bytes(b"\x08\x96\x01garbage")
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    args = [garbage, prop] if which == "model" else [abs_model_path, garbage]
+    proc = subprocess.run(
+        [sys.executable, "-m", "verify.cli", "run", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
+    assert proc.returncode == EXIT_INPUT
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and str(garbage) in proc.stderr and "Traceback" not in proc.stderr
