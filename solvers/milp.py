@@ -30,6 +30,7 @@ from types import MappingProxyType
 from typing import Any
 
 import cvxpy as cp
+import highspy
 import numpy as np
 import scipy.sparse as sp
 
@@ -48,6 +49,10 @@ from solvers.exact import (
 )
 from solvers.objective import Objective
 from specs.property import Box, LinearConstraints
+
+# HiGHS keeps a global thread pool; a forked child (the CLI's verification worker) inherits
+# it without its threads and hangs in its first solve unless the pool is rebuilt.
+os.register_at_fork(after_in_child=lambda: highspy.Highs.resetGlobalScheduler(True))
 
 Bounds = tuple[np.ndarray, np.ndarray]  # flat lower and upper bounds of a tensor
 _FEASIBLE = 2  # HighsInfo.primal_solution_status when HiGHS holds a feasible solution
