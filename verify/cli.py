@@ -22,7 +22,7 @@ from solvers.bounders import METHODS
 from specs import SpecError, read_property
 from verify import __version__, capabilities
 from verify.errors import QueryError
-from verify.pipeline import Options, check_property, load_model
+from verify.pipeline import Model, Options, check_property, load_model
 from verify.result import Result, Status
 
 NAME = "nnverify"
@@ -49,6 +49,17 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_json_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--json", metavar="FILE", help="write the JSON result artifact (docs/result-schema.md)")
+
+
+def _write_record(args: argparse.Namespace, result: Result, model: Model, query_path: str) -> None:
+    if args.json:
+        from verify.artifact import QueryRecord, result_record, write_json
+
+        write_json(args.json, result_record(result, model, QueryRecord.of_file(query_path), _options(args)))
+
+
 def _options(args: argparse.Namespace) -> Options:
     return Options(timeout=args.timeout, bounds=args.bounds)
 
@@ -73,12 +84,14 @@ def _parser() -> argparse.ArgumentParser:
         "--network", action="append", default=[], metavar="NAME=MODEL.onnx", help="ONNX model of a declared network"
     )
     _add_search_options(verify)
+    _add_json_option(verify)
 
     run = commands.add_parser("run", help="decide a VNN-COMP instance and write its result file")
     run.add_argument("model", help="ONNX model")
     run.add_argument("property", help="VNN-LIB 1.0 property")
     _add_search_options(run)
     run.add_argument("--out", help="VNN-COMP result file to write")
+    _add_json_option(run)
 
     supports = commands.add_parser("supports", help="report a capability (VNN-LIB 2.0 interface)")
     flags = supports.add_mutually_exclusive_group(required=True)
@@ -86,6 +99,7 @@ def _parser() -> argparse.ArgumentParser:
         flags.add_argument(f"--{capability}", dest="capability", action="store_const", const=capability)
 
     commands.add_parser("demo", help="train a small network and verify it (no files needed)")
+    _add_check_result_parser(commands)
     return parser
 
 
@@ -107,6 +121,7 @@ def _verify_command(args: argparse.Namespace) -> int:
     model = load_model(model_path)
     capabilities.check_element_types(prop, model.graph, args.query)
     result = check_property(model, prop, _options(args))
+    _write_record(args, result, model, args.query)
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
     if result.status is Status.SAT and result.counterexample is not None:
         for variable, values in (
@@ -132,6 +147,7 @@ def _run_command(args: argparse.Namespace) -> int:
     prop = read_property(args.property)
     model = load_model(args.model)
     result = check_property(model, prop, _options(args))
+    _write_record(args, result, model, args.property)
     text = vnncomp_result_text(result)
     if args.out:
         try:
@@ -140,6 +156,23 @@ def _run_command(args: argparse.Namespace) -> int:
             raise QueryError(f"{args.out}: cannot write result: {error.strerror or error}") from error
     print(text.splitlines()[0])
     _log(result)
+    return EXIT_OK
+
+
+def _add_check_result_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    check = commands.add_parser(
+        "check-result", help="re-check a JSON result: hashes, digest, and a sat counterexample through onnxruntime"
+    )
+    check.add_argument("result", help="result artifact, or a bench / robustness JSON holding several")
+    check.add_argument("model", nargs="?", help="ONNX model (default: the path recorded)")
+    check.add_argument("query", nargs="?", help="query file (default: the path recorded, or the embedded query)")
+
+
+def _check_result_command(args: argparse.Namespace) -> int:
+    """Exit 0 when every record checks out; a rejected record is bad input (exit 3)."""
+    from verify.artifact import check_file
+
+    print("\n".join(check_file(args.result, args.model, args.query)))
     return EXIT_OK
 
 
@@ -172,6 +205,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from verify.demo import run_demo
 
             return run_demo()
+        if args.command == "check-result":
+            return _check_result_command(args)
         parser.print_usage(sys.stderr)
         return EXIT_USAGE
     except (SpecError, ModelError, QueryError) as error:
