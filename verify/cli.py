@@ -100,6 +100,7 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser("demo", help="train a small network and verify it (no files needed)")
     _add_check_result_parser(commands)
+    _add_bench_parser(commands)
     return parser
 
 
@@ -176,6 +177,54 @@ def _check_result_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be a positive integer, got {text!r}")
+    return value
+
+
+def _add_bench_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    bench = commands.add_parser("bench", help="run a VNN-COMP instance list (resumable, parallel, Dask)")
+    bench.add_argument("instances", type=Path, help="VNN-COMP instances csv, or an expected.csv with verdicts")
+    bench.add_argument("--out", type=Path, help="results csv, appended and resumed (default: INSTANCES-results.csv)")
+    bench.add_argument("--json", type=Path, help="results JSON with every result record (default: OUT with .json)")
+    bench.add_argument("--expected", type=Path, help="csv onnx,vnnlib,timeout,expected to compare verdicts with")
+    bench.add_argument("--timeout-cap", type=_timeout, help="cap every instance's timeout (seconds)")
+    bench.add_argument("--only", help="regular expression on 'onnx,vnnlib' selecting instances")
+    bench.add_argument("--workers", type=_workers, default=1, help="parallel processes on a Dask LocalCluster")
+    bench.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786)")
+    bench.add_argument(
+        "--command",
+        dest="other_command",
+        help="another verifier to run side by side: a prefix taking 'run MODEL PROPERTY --timeout T --out RESULT', "
+        "or a template with {model} {property} {timeout} {result}",
+    )
+    bench.add_argument("--command-name", default="other", help="its name in the tables (default other)")
+
+
+def _bench_command(args: argparse.Namespace) -> int:
+    from verify.bench import BenchOptions, run_bench
+
+    out = args.out or Path(f"{args.instances.stem}-results.csv")
+    options = BenchOptions(
+        instances=args.instances,
+        out=out,
+        json=args.json or out.with_suffix(".json"),
+        expected=args.expected,
+        timeout_cap=args.timeout_cap,
+        only=args.only,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        command=args.other_command,
+        command_name=args.command_name,
+    )
+    return run_bench(options)
+
+
 def _log(result: Result) -> None:
     stats = ", ".join(f"{k}={v:g}" for k, v in result.statistics.items())
     print(f"[nnverify] {result.status.value} in {result.time:.2f}s: {result.reason} ({stats})", file=sys.stderr)
@@ -207,6 +256,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_demo()
         if args.command == "check-result":
             return _check_result_command(args)
+        if args.command == "bench":
+            return _bench_command(args)
         parser.print_usage(sys.stderr)
         return EXIT_USAGE
     except (SpecError, ModelError, QueryError) as error:
