@@ -101,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser("demo", help="train a small network and verify it (no files needed)")
     _add_check_result_parser(commands)
     _add_bench_parser(commands)
+    _add_report_parser(commands)
     return parser
 
 
@@ -225,6 +226,20 @@ def _bench_command(args: argparse.Namespace) -> int:
     return run_bench(options)
 
 
+def _add_report_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    report = commands.add_parser("report", help="an HTML report with plots from result / bench / robustness JSON")
+    report.add_argument("results", nargs="+", help="JSON files written by nnverify (--json, bench, sweeps)")
+    report.add_argument("-o", "--out", default="report.html", help="HTML file to write (default report.html)")
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from verify.report import write_report
+
+    write_report(args.results, args.out)
+    print(args.out)
+    return EXIT_OK
+
+
 def _log(result: Result) -> None:
     stats = ", ".join(f"{k}={v:g}" for k, v in result.statistics.items())
     print(f"[nnverify] {result.status.value} in {result.time:.2f}s: {result.reason} ({stats})", file=sys.stderr)
@@ -258,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_result_command(args)
         if args.command == "bench":
             return _bench_command(args)
+        if args.command == "report":
+            return _report_command(args)
         parser.print_usage(sys.stderr)
         return EXIT_USAGE
     except (SpecError, ModelError, QueryError) as error:

@@ -191,3 +191,18 @@ def test_dask_local_cluster_gives_the_sequential_verdicts(instances, tmp_path, c
         ("nnverify", "sat2.vnnlib"): "sat",
     }
     assert main(["check-result", str(out.with_suffix(".json"))]) == EXIT_OK
+
+
+@pytest.mark.slow
+def test_dask_scheduler_address(instances, tmp_path, capsys):
+    from distributed import LocalCluster
+
+    out = tmp_path / "results.csv"
+    with LocalCluster(n_workers=1, threads_per_worker=2, dashboard_address=None) as cluster:
+        argv = ["bench", str(instances), "--out", str(out), "--scheduler", cluster.scheduler_address]
+        assert main(argv) == EXIT_OK
+    assert _verdicts(out) == {
+        ("nnverify", "sat.vnnlib"): "sat",
+        ("nnverify", "unsat.vnnlib"): "unsat",
+        ("nnverify", "sat2.vnnlib"): "sat",
+    }
