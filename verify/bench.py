@@ -248,6 +248,8 @@ def _dask_rows(tasks: Sequence[Task], workers: int, scheduler: str | None) -> It
             n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=40
         )
     client = Client(cluster if cluster is not None else scheduler)
+    if cluster is not None:
+        client.run(_ignore_ctrl_c)
     futures = client.map(run_task, list(tasks), pure=False)
     try:
         for future in as_completed(futures):
@@ -257,6 +259,13 @@ def _dask_rows(tasks: Sequence[Task], workers: int, scheduler: str | None) -> It
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _ignore_ctrl_c() -> None:
+    """In a local worker: let Ctrl-C (sent to the whole process group) stop the verifier
+    processes and this run's client, not the worker itself, which would print a traceback.
+    A Python handler, unlike SIG_IGN, is reset by exec, so the verifiers still get Ctrl-C."""
+    signal.signal(signal.SIGINT, lambda signum, frame: None)
 
 
 @dataclass(frozen=True)
