@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import os
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -261,16 +262,15 @@ def _counterexamples(entries: Sequence[Entry], sweeps: Sequence[Sweep]) -> str:
         record = entry.record
         if record is None or record.get("counterexample") is None:
             continue
-        reference = record.get("context", {}).get("reference")
         counterexample = record["counterexample"]
         shape = _image_shape(shapes.get(entry.source) or counterexample["input_shape"])
-        if reference is None or shape is None:
+        found = np.asarray(counterexample["input"], dtype=np.float64)
+        original = _original(record, found) if shape is not None else None
+        if shape is None or original is None:
             continue
-        original = np.asarray(reference, dtype=np.float64).reshape(shape)
-        found = np.asarray(counterexample["input"], dtype=np.float64).reshape(shape)
-        label = record["context"].get("label")
+        image, title = original
         predicted = int(np.argmax(counterexample["output"]))
-        figures.append(_pair(entry.name, original, found, label, predicted))
+        figures.append(_pair(entry.name, image.reshape(shape), title, found.reshape(shape), predicted))
         if len(figures) == MAX_COUNTEREXAMPLE_FIGURES:
             break
     if not figures:
@@ -278,10 +278,40 @@ def _counterexamples(entries: Sequence[Entry], sweeps: Sequence[Sweep]) -> str:
     return f'<section id="counterexamples"><h2>Counterexamples</h2>{"".join(figures)}</section>\n'
 
 
+def _original(record: dict[str, Any], found: np.ndarray) -> tuple[np.ndarray, str] | None:
+    """What a counterexample is drawn against: the point a robustness check was centred on,
+    else the centre of the query's input box that holds it (read from the query file or the
+    embedded text; for a clipped L-inf ball that is near, not at, the original)."""
+    from specs import SpecError, parse_vnnlib1, read_property
+
+    context = record.get("context", {})
+    if context.get("reference") is not None:
+        return np.asarray(context["reference"], dtype=np.float64), f"original (class {context.get('label')})"
+    query = record["query"]
+    try:
+        if query.get("path"):
+            prop = read_property(query["path"])
+        elif query.get("vnnlib1"):
+            prop = parse_vnnlib1(query["vnnlib1"])
+        else:
+            return None
+    except (SpecError, OSError):
+        return None
+    for case in prop.cases:
+        box = case.region.box
+        if box.size == found.size and box.contains(found):
+            return (np.asarray(box.lower) + np.asarray(box.upper)) / 2, "input box centre"
+    return None
+
+
 def _image_shape(shape: Iterable[int]) -> tuple[int, ...] | None:
-    """(H, W) or (H, W, C) for an input that looks like an image: at least two axes of 4 or
-    more once unit axes are dropped, channels (1 or 3) first in ONNX layout."""
+    """(H, W) or (C, H, W) for an input that looks like an image: at least two axes of 4 or
+    more once unit axes are dropped, channels (3) first in ONNX layout; or a flat input of
+    k*k values, k >= 7 (flattened grey images such as MNIST's 28x28 or the digits' 8x8)."""
     dims = [int(d) for d in shape if int(d) != 1]
+    side = math.isqrt(dims[0]) if len(dims) == 1 else 0
+    if side >= 7 and side * side == dims[0]:
+        return (side, side)
     if len(dims) == 2 and min(dims) >= 4:
         return (dims[0], dims[1])
     if len(dims) == 3 and dims[0] == 3 and min(dims[1:]) >= 4:
@@ -289,7 +319,7 @@ def _image_shape(shape: Iterable[int]) -> tuple[int, ...] | None:
     return None
 
 
-def _pair(name: str, original: np.ndarray, found: np.ndarray, label: Any, predicted: int) -> str:
+def _pair(name: str, original: np.ndarray, title: str, found: np.ndarray, predicted: int) -> str:
     from matplotlib.figure import Figure
 
     def shown(image: np.ndarray) -> np.ndarray:
@@ -299,7 +329,7 @@ def _pair(name: str, original: np.ndarray, found: np.ndarray, label: Any, predic
     axes = figure.subplots(1, 3)
     low, high = float(min(original.min(), found.min())), float(max(original.max(), found.max()))
     axes[0].imshow(shown(original), cmap="gray", vmin=low, vmax=high)
-    axes[0].set_title(f"original (class {label})")
+    axes[0].set_title(title)
     axes[1].imshow(shown(found), cmap="gray", vmin=low, vmax=high)
     axes[1].set_title(f"counterexample ({predicted})")
     difference = found - original

@@ -8,6 +8,7 @@ from html.parser import HTMLParser
 
 import torch
 
+from specs import write_vnnlib1
 from verify import api
 from verify.cli import EXIT_INPUT, EXIT_OK, main
 
@@ -97,3 +98,18 @@ def test_report_refuses_a_foreign_file(tmp_path, capsys):
     path.write_text('{"schema": "nnverify.bench", "rows": [{"tool": "x"}]}')
     assert main(["report", str(path), "-o", str(tmp_path / "r.html")]) == EXIT_INPUT
     assert "malformed nnverify.bench document" in capsys.readouterr().err
+
+
+def test_a_bench_counterexample_is_drawn_against_its_input_box_centre(tmp_path, capsys):
+    model = _image_model()
+    model_path = api.save_model(model, tmp_path / "image.onnx")
+    query = tmp_path / "robust.vnnlib"
+    query.write_text(write_vnnlib1(api.robustness_property(model, [0.55] * 16, 0.1, 0, lower=0, upper=1)))
+    record = tmp_path / "r.json"
+    assert main(["run", str(model_path), str(query), "--json", str(record)]) == EXIT_OK
+    out = tmp_path / "report.html"
+    assert main(["report", str(record), "-o", str(out)]) == EXIT_OK
+    page = Structure()
+    page.feed(out.read_text())
+    assert page.sections[-1] == "counterexamples" and len(page.images) == 2
+    assert page.images[-1]["alt"] == "counterexample for robust.vnnlib"
