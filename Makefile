@@ -4,6 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 # torch first and pinned: it is a local CPU wheel here; an unpinned resolve pulls CUDA.
 TORCH  := torch==2.13.0
+# extra flags for `nnverify bench`, e.g. BENCH_FLAGS="--workers 2 --timeout-cap 30"
+BENCH_FLAGS ?=
 
 .PHONY: install demo test test-slow lint bench-acasxu clean
 
@@ -35,8 +37,10 @@ lint: install
 	$(BIN)/mypy specs bounds solvers verify
 	$(BIN)/lint-imports
 
+# resumable: rerun to continue; delete benchmarks/results/acasxu.csv to start over
 bench-acasxu: install
-	$(BIN)/python benchmarks/run_instances.py ../shared/benchmarks/vnncomp2021/acasxu/expected.csv
+	mkdir -p benchmarks/results
+	$(BIN)/nnverify bench ../shared/benchmarks/vnncomp2021/acasxu/expected.csv --out benchmarks/results/acasxu.csv $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) nnverify-demo .pytest_cache .mypy_cache .ruff_cache

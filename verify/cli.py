@@ -26,7 +26,7 @@ from verify import __version__, capabilities
 from verify.assignments import write_assignments
 from verify.errors import QueryError
 from verify.limits import Limits, WorkerError, check_within
-from verify.pipeline import ENGINES, Options, load_model
+from verify.pipeline import ENGINES, Model, Options, load_model
 from verify.result import Result, Status
 
 NAME = "nnverify"
@@ -89,6 +89,17 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_json_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--json", metavar="FILE", help="write the JSON result artifact (docs/result-schema.md)")
+
+
+def _write_record(args: argparse.Namespace, result: Result, model: Model, query_path: str) -> None:
+    if args.json:
+        from verify.artifact import QueryRecord, result_record, write_json
+
+        write_json(args.json, result_record(result, model, QueryRecord.of_file(query_path), _options(args)))
+
+
 def _options(args: argparse.Namespace) -> Options:
     return Options(timeout=args.timeout, bounds=args.bounds, engine=args.engine)
 
@@ -123,12 +134,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="on sat, write each variable's values to DIR/NAME.pb (ONNX TensorProto) instead of stdout",
     )
+    _add_json_option(verify)
 
     run = commands.add_parser("run", help="decide a VNN-COMP instance and write its result file")
     run.add_argument("model", help="ONNX model")
     run.add_argument("property", help="VNN-LIB 1.0 property")
     _add_search_options(run)
     run.add_argument("--out", help="VNN-COMP result file to write")
+    _add_json_option(run)
 
     supports = commands.add_parser("supports", help="report a capability (VNN-LIB 2.0 interface)")
     flags = supports.add_mutually_exclusive_group(required=True)
@@ -136,6 +149,9 @@ def _parser() -> argparse.ArgumentParser:
         flags.add_argument(f"--{capability}", dest="capability", action="store_const", const=capability)
 
     commands.add_parser("demo", help="train a small network and verify it (no files needed)")
+    _add_check_result_parser(commands)
+    _add_bench_parser(commands)
+    _add_report_parser(commands)
     return parser
 
 
@@ -164,6 +180,7 @@ def _verify_command(args: argparse.Namespace) -> int:
     )
     if assignment and args.serialise_assignments:
         write_assignments(args.serialise_assignments, assignment)  # before the verdict: a failure prints none
+    _write_record(args, result, model, args.query)
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
     if not args.serialise_assignments:
         for variable, values in assignment:
@@ -186,6 +203,7 @@ def _run_command(args: argparse.Namespace) -> int:
     prop = read_property(args.property)
     model = load_model(args.model)
     result = check_within(model, prop, _options(args), _limits(args))
+    _write_record(args, result, model, args.property)
     text = vnncomp_result_text(result)
     if args.out:
         try:
@@ -194,6 +212,85 @@ def _run_command(args: argparse.Namespace) -> int:
             raise QueryError(f"{args.out}: cannot write result: {error.strerror or error}") from error
     print(text.splitlines()[0])
     _log(result)
+    return EXIT_OK
+
+
+def _add_check_result_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    check = commands.add_parser(
+        "check-result", help="re-check a JSON result: hashes, digest, and a sat counterexample through onnxruntime"
+    )
+    check.add_argument("result", help="result artifact, or a bench / robustness JSON holding several")
+    check.add_argument("model", nargs="?", help="ONNX model (default: the path recorded)")
+    check.add_argument("query", nargs="?", help="query file (default: the path recorded, or the embedded query)")
+
+
+def _check_result_command(args: argparse.Namespace) -> int:
+    """Exit 0 when every record checks out; a rejected record is bad input (exit 3)."""
+    from verify.artifact import check_file
+
+    print("\n".join(check_file(args.result, args.model, args.query)))
+    return EXIT_OK
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"workers must be a positive integer, got {text!r}")
+    return value
+
+
+def _add_bench_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    bench = commands.add_parser("bench", help="run a VNN-COMP instance list (resumable, parallel, Dask)")
+    bench.add_argument("instances", type=Path, help="VNN-COMP instances csv, or an expected.csv with verdicts")
+    bench.add_argument("--out", type=Path, help="results csv, appended and resumed (default: INSTANCES-results.csv)")
+    bench.add_argument("--json", type=Path, help="results JSON with every result record (default: OUT with .json)")
+    bench.add_argument("--expected", type=Path, help="csv onnx,vnnlib,timeout,expected to compare verdicts with")
+    bench.add_argument("--timeout-cap", type=_timeout, help="cap every instance's timeout (seconds)")
+    bench.add_argument("--only", help="regular expression on 'onnx,vnnlib' selecting instances")
+    bench.add_argument("--workers", type=_workers, default=1, help="parallel processes on a Dask LocalCluster")
+    bench.add_argument("--scheduler", metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786)")
+    bench.add_argument(
+        "--command",
+        dest="other_command",
+        help="another verifier to run side by side: a prefix taking 'run MODEL PROPERTY --timeout T --out RESULT', "
+        "or a template with {model} {property} {timeout} {result}",
+    )
+    bench.add_argument("--command-name", default="other", help="its name in the tables (default other)")
+
+
+def _bench_command(args: argparse.Namespace) -> int:
+    from verify.bench import BenchOptions, run_bench
+
+    out = args.out or Path(f"{args.instances.stem}-results.csv")
+    options = BenchOptions(
+        instances=args.instances,
+        out=out,
+        json=args.json or out.with_suffix(".json"),
+        expected=args.expected,
+        timeout_cap=args.timeout_cap,
+        only=args.only,
+        workers=args.workers,
+        scheduler=args.scheduler,
+        command=args.other_command,
+        command_name=args.command_name,
+    )
+    return run_bench(options)
+
+
+def _add_report_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    report = commands.add_parser("report", help="an HTML report with plots from result / bench / robustness JSON")
+    report.add_argument("results", nargs="+", help="JSON files written by nnverify (--json, bench, sweeps)")
+    report.add_argument("-o", "--out", default="report.html", help="HTML file to write (default report.html)")
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    from verify.report import write_report
+
+    write_report(args.results, args.out)
+    print(args.out)
     return EXIT_OK
 
 
@@ -228,6 +325,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from verify.demo import run_demo
 
             return run_demo()
+        if args.command == "check-result":
+            return _check_result_command(args)
+        if args.command == "bench":
+            return _bench_command(args)
+        if args.command == "report":
+            return _report_command(args)
         parser.print_usage(sys.stderr)
         return EXIT_USAGE
     except (SpecError, ModelError, QueryError) as error:

@@ -1,76 +1,122 @@
-"""``nnverify demo``: train a small classifier, export it to ONNX, certify its robustness.
+"""``nnverify demo``: train a digit classifier, save it as ONNX, certify its robustness, report.
 
-Nothing is downloaded: the data is a synthetic 2-D three-class problem generated here,
-the network is trained in a second with torch, and the files land in ``nnverify-demo/``.
+Nothing is downloaded: the data is scikit-learn's 8x8 handwritten digits (shipped inside the
+package), the network is trained in seconds with torch, and the files land in
+``nnverify-demo/``: the model, a robustness sweep (JSON), an HTML report and one query
+file to try from the command line.
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 
-from bounds.onnx_build import dense_network
-from specs import local_robustness, write_vnnlib1
-from verify.pipeline import Options, check_property, load_model
-from verify.result import Status
+from specs import write_vnnlib1
+from verify import api
+from verify.report import write_report
 
 OUT_DIR = Path("nnverify-demo")
+EPSILONS = (0.01, 0.02, 0.04, 0.08)  # pixels are in [0, 1]; the digits have 17 grey levels
+POINTS = 25  # test images certified
+TIMEOUT_S = 5.0  # per image and radius
+SEED = 0
 
 
-def _data(n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Points in the unit square; class by which band of a wavy boundary they fall in."""
-    x = torch.rand(n, 2, generator=generator)
-    wave = x[:, 1] + 0.1 * torch.sin(6 * x[:, 0])
-    return x, (wave > 0.4).long() + (wave > 0.75).long()
+def digits() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """scikit-learn's digits scaled to [0, 1]: a fixed shuffled split, 1400 train, the rest test."""
+    from sklearn.datasets import load_digits
+
+    data = load_digits()
+    x = np.asarray(data.data, dtype=np.float32) / 16.0
+    y = np.asarray(data.target, dtype=np.int64)
+    order = np.random.default_rng(SEED).permutation(len(x))
+    train, test = order[:1400], order[1400:]
+    return x[train], y[train], x[test], y[test]
 
 
-def train() -> onnx.ModelProto:
-    """A 2-24-24-3 ReLU network trained on the synthetic bands (deterministic)."""
-    generator = torch.Generator().manual_seed(7)
-    torch.manual_seed(7)
+def train(x: np.ndarray, y: np.ndarray) -> torch.nn.Module:
+    """A 64-32-32-10 ReLU network, full-batch Adam (deterministic)."""
+    torch.manual_seed(SEED)
     net = torch.nn.Sequential(
-        torch.nn.Linear(2, 24), torch.nn.ReLU(), torch.nn.Linear(24, 24), torch.nn.ReLU(), torch.nn.Linear(24, 3)
+        torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
     )
-    x, y = _data(2000, generator)
-    optimiser = torch.optim.Adam(net.parameters(), lr=0.02)
+    inputs, targets = torch.from_numpy(x), torch.from_numpy(y)
+    optimiser = torch.optim.Adam(net.parameters(), lr=0.01)
     for _ in range(300):
         optimiser.zero_grad()
-        torch.nn.functional.cross_entropy(net(x), y).backward()  # type: ignore[no-untyped-call]
+        torch.nn.functional.cross_entropy(net(inputs), targets).backward()  # type: ignore[no-untyped-call]
         optimiser.step()
-    layers = [m for m in net if isinstance(m, torch.nn.Linear)]
-    return dense_network([m.weight.detach().numpy() for m in layers], [m.bias.detach().numpy() for m in layers])
+    return net.eval()
 
 
 def run_demo() -> int:
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    console = Console(soft_wrap=True)
     OUT_DIR.mkdir(exist_ok=True)
-    model_path = OUT_DIR / "bands.onnx"
-    onnx.save(train(), model_path)
-    model = load_model(model_path)
-    print(f"trained a 2-24-24-3 ReLU classifier -> {model_path}")
-    print(f"{'point':>14} {'class':>5} {'eps':>5}  verdict   time")
-    decided = 0
-    for point in ([0.2, 0.2], [0.5, 0.55], [0.8, 0.9]):
-        x = np.array(point)
-        label = int(np.argmax(model.graph.run_numpy(x[None])[0]))
-        for eps in (0.01, 0.05, 0.15):
-            prop = local_robustness(x, eps, label, num_classes=3, lower=np.zeros(2), upper=np.ones(2))
-            result = check_property(model, prop, Options(timeout=20))
-            decided += result.status in (Status.SAT, Status.UNSAT)
-            meaning = {Status.UNSAT: "robust", Status.SAT: "counterexample"}.get(result.status, "")
-            print(f"{point!s:>14} {label:>5} {eps:>5}  {result.status.value:<7} {result.time:5.2f}s  {meaning}")
-            if result.status is Status.SAT and result.counterexample is not None:
-                print(f"{'':>28}x' = {np.round(result.counterexample.input, 4).tolist()}")
-    centre = np.array([0.5, 0.55])
-    label = int(np.argmax(model.graph.run_numpy(centre[None])[0]))
-    example = OUT_DIR / "robustness_0.05.vnnlib"
-    example.write_text(
-        write_vnnlib1(local_robustness(centre, 0.05, label, num_classes=3, lower=np.zeros(2), upper=np.ones(2)))
+    start = time.monotonic()
+    x_train, y_train, x_test, y_test = digits()
+    net = train(x_train, y_train)
+    with torch.no_grad():
+        accuracy = float((net(torch.from_numpy(x_test)).argmax(1).numpy() == y_test).mean())
+    model = api.load(net, input_shape=(1, 64))
+    model_path = api.save_model(model, OUT_DIR / "digits.onnx")
+    console.print(
+        f"trained a 64-32-32-10 ReLU classifier on scikit-learn's digits in {time.monotonic() - start:.1f}s: "
+        f"test accuracy {accuracy:.1%} -> {model_path}"
     )
-    print(f"\nsame check from the command line:\n  nnverify run {model_path} {example} --timeout 20")
+
+    options = api.Options(timeout=TIMEOUT_S)
+    sweep_path = OUT_DIR / "sweep.json"
+    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with progress:
+        bar = progress.add_task("certifying", total=POINTS * len(EPSILONS))
+        sweep = api.certify_robustness(
+            model,
+            x_test[:POINTS],
+            y_test[:POINTS].tolist(),
+            EPSILONS,
+            lower=0.0,
+            upper=1.0,
+            options=options,
+            json=sweep_path,
+            image_shape=(8, 8),
+            on_result=lambda _: progress.advance(bar),
+        )
+    table = Table(title=f"local robustness of {POINTS} test images ({TIMEOUT_S:g} s per check)")
+    for column in ("eps", "certified (unsat)", "counterexample (sat)", "undecided", "misclassified", "time"):
+        table.add_column(column, justify="right")
+    for eps in sweep.epsilons:
+        mine = [r for r in sweep.results if r.eps == eps]
+        count = {s: sum(r.status is s for r in mine) for s in (api.Status.UNSAT, api.Status.SAT, None)}
+        table.add_row(
+            f"{eps:g}",
+            f"{count[api.Status.UNSAT]} ({sweep.certified_accuracy(eps):.0%})",
+            str(count[api.Status.SAT]),
+            str(len(mine) - sum(count.values())),
+            str(count[None]),
+            f"{sum(r.time for r in mine):.1f}s",
+        )
+    console.print(table)
+    report_path = OUT_DIR / "report.html"
+    write_report([sweep_path], report_path)
+    label = int(y_test[0])
+    example = OUT_DIR / f"digit0_eps{EPSILONS[1]:g}.vnnlib"
+    prop = api.robustness_property(model, x_test[0], EPSILONS[1], label, lower=0.0, upper=1.0)
+    example.write_text(write_vnnlib1(prop))
+    console.print(f"report: {report_path}   sweep with every result record: {sweep_path}")
+    console.print("next, from the command line:", highlight=False)
+    console.print(f"  nnverify run {model_path} {example} --timeout 20 --json {OUT_DIR / 'result.json'}")
+    console.print(f"  nnverify check-result {sweep_path} {model_path}")
+    console.print(f"  nnverify report {sweep_path} -o {report_path}")
+    console.print(f"done in {time.monotonic() - start:.1f}s")
+    decided = sum(r.status in (api.Status.SAT, api.Status.UNSAT) for r in sweep.results)
     return 0 if decided else 1
 
 

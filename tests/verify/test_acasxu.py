@@ -1,7 +1,7 @@
 """ACAS Xu instances from ../shared with their expected verdicts (skipped when absent).
 
 The default run takes a fast, mixed subset; the whole category runs with ``-m slow`` (and
-with figures, through benchmarks/run_instances.py).
+with figures, through ``nnverify bench``).
 """
 
 from __future__ import annotations
