@@ -82,6 +82,12 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         "or an exact engine (milp, smt) alone, for cross-checking",
     )
     command.add_argument(
+        "--no-search",
+        dest="search",
+        action="store_false",
+        help="stop after bounding each case's box once: unsat if the bounds prove it, else unknown",
+    )
+    command.add_argument(
         "--max-memory",
         type=_memory,
         metavar="SIZE",
@@ -101,7 +107,7 @@ def _write_record(args: argparse.Namespace, result: Result, model: Model, query_
 
 
 def _options(args: argparse.Namespace) -> Options:
-    return Options(timeout=args.timeout, bounds=args.bounds, engine=args.engine)
+    return Options(timeout=args.timeout, bounds=args.bounds, engine=args.engine, search=args.search)
 
 
 def _limits(args: argparse.Namespace) -> Limits:

@@ -7,11 +7,12 @@ import time
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 
 from bounds.graph import Graph
 from bounds.onnx_import import parse_onnx, read_model_bytes
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
-from solvers.bounders import make_bounder
+from solvers.bounders import make_bounder, root_bounds
 from solvers.exact import ENGINES as EXACT_ENGINES
 from solvers.exact import ExactOutcome, engine
 from solvers.falsify import AttackOptions, falsify
@@ -34,6 +35,7 @@ class Options:
     split: SplitOptions = field(default_factory=SplitOptions)
     activation_split: ActivationSplitOptions = field(default_factory=ActivationSplitOptions)
     engine: str = "auto"  # one of ENGINES
+    search: bool = True  # False: bound each case's box once, no falsification or branching
     seed: int = 0
 
 
@@ -123,6 +125,8 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         stats["candidates_checked"] = confirmer.tried
         return Result(status, confirmer.found, time.monotonic() - start, stats, reason)
 
+    if not options.search:
+        return done(*_decide_by_bounds(model.graph, cases, options.bounds))
     attack_deadline = start + options.attack_share * options.timeout
     for index, case in enumerate(cases):
         found = falsify(
@@ -191,3 +195,14 @@ def _decide_exactly(
     if undecided:
         return Status.UNKNOWN, undecided
     return Status.UNSAT, f"every case refuted by {name}"
+
+
+def _decide_by_bounds(graph: Graph, cases: list[Case], method: str) -> tuple[Status, str]:
+    """UNSAT when the bounds on every case's whole box refute it, else UNKNOWN (``--no-search``)."""
+    for case in cases:
+        objective = Objective.of(case)
+        lower = torch.tensor(case.region.box.lower, dtype=torch.float64)[None]
+        upper = torch.tensor(case.region.box.upper, dtype=torch.float64)[None]
+        if not bool(objective.refuted(root_bounds(graph, objective, method, lower, upper)).all()):
+            return Status.UNKNOWN, "the bounds alone do not prove it (no search)"
+    return Status.UNSAT, "proved by bounds alone"

@@ -209,3 +209,13 @@ def test_run_with_an_exact_engine(abs_model_path, tmp_path, capsys, engine):
     assert main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--engine", engine]) == EXIT_OK
     captured = capsys.readouterr()
     assert captured.out.splitlines()[0] == "unsat" and engine in captured.err
+
+
+@pytest.mark.parametrize("method", ["interval", "crown", "alpha"])
+def test_no_search_answers_unsat_from_bounds_and_never_sat(abs_model_path, tmp_path, capsys, method):
+    unsat = _write(tmp_path, "unsat.vnnlib", UNSAT_V1.replace("1.5", "2.5"))  # within interval's reach
+    sat = _write(tmp_path, "sat.vnnlib", SAT_V1)
+    for prop, expected in ((unsat, "unsat"), (sat, "unknown")):
+        code = main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--bounds", method, "--no-search"])
+        assert code == EXIT_OK
+        assert capsys.readouterr().out.splitlines()[0] == expected
