@@ -15,8 +15,11 @@ from bounds.crown import CrownBounds
 from bounds.onnx_build import dense_network
 from bounds.onnx_import import import_model
 from bounds.ops.base import Interval
+from solvers import milp
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
+from solvers.exact import ExactOutcome
 from solvers.input_split import Outcome
+from solvers.objective import Objective
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
 
 
@@ -68,37 +71,32 @@ def _case(lower, upper, direction, threshold) -> Case:
     )
 
 
-def test_search_proves_below_the_maximum_and_finds_above_it():
+def test_search_decides_between_the_sampled_peak_and_the_root_bound_as_milp_does():
     graph = _graph(11, [4, 12, 12, 1])
     lower, upper = -np.ones(4), np.ones(4)
     samples = graph.run_numpy(np.random.default_rng(0).uniform(lower, upper, size=(20000, 4)))
     peak = float(samples.max())
-    root = CrownBounds(graph, torch.tensor([[-1.0]], dtype=torch.float64))(
-        torch.tensor(lower)[None], torch.tensor(upper)[None]
+    root = -float(
+        CrownBounds(graph, torch.tensor([[-1.0]], dtype=torch.float64))(
+            torch.tensor(lower)[None], torch.tensor(upper)[None]
+        )[0, 0]
     )
-    assert -float(root[0, 0]) > peak + 0.05, "bounds alone should not decide this instance"
-    found: list[np.ndarray] = []
+    assert root > peak + 0.05, "bounds alone should not decide this instance"
 
-    def confirm(point: np.ndarray) -> bool:
-        y = graph.run_numpy(point[None])[0, 0]
-        if y >= peak + 0.5 * (-float(root[0, 0]) - peak):
-            found.append(point)
-            return True
-        return False
+    def confirm(point: np.ndarray) -> bool:  # the found point must really violate
+        return bool(graph.run_numpy(point[None])[0, 0] >= threshold)
 
     options = ActivationSplitOptions(batch=16)
-    deadline = time.monotonic() + 60
-    # the exact maximum lies between the sampled peak and the root bound; a threshold above
-    # the root bound is refuted at once, one far above the peak by search
-    proved = activation_split_search(
-        graph, _case(lower, upper, [1.0], -float(root[0, 0]) + 1e-3), confirm, deadline=deadline, options=options
+    threshold = root + 1e-3
+    above = activation_split_search(
+        graph, _case(lower, upper, [1.0], threshold), confirm, deadline=time.monotonic() + 60, options=options
     )
-    assert proved.outcome is Outcome.PROVED and proved.stats.splits == 0
-    exact = activation_split_search(
-        graph, _case(lower, upper, [1.0], peak + 1e-3), lambda p: False, deadline=deadline, options=options
-    )
-    assert exact.outcome in (Outcome.PROVED, Outcome.EXHAUSTED)
-    violated = activation_split_search(
-        graph, _case(lower, upper, [1.0], peak - 0.05), lambda p: True, deadline=deadline, options=options
-    )
-    assert violated.outcome is Outcome.FOUND
+    assert above.outcome is Outcome.PROVED and above.stats.splits == 0
+    for threshold in (peak - 0.05, peak + 0.5 * (root - peak)):
+        case = _case(lower, upper, [1.0], threshold)
+        found = activation_split_search(graph, case, confirm, deadline=time.monotonic() + 120, options=options)
+        truth = milp.solve(
+            graph, case.region.box, case.region.constraints, Objective.of(case), deadline=time.monotonic() + 120
+        )
+        expected = {ExactOutcome.PROVED: Outcome.PROVED, ExactOutcome.FOUND: Outcome.FOUND}[truth.outcome]
+        assert found.outcome is expected, (threshold, truth.reason)
