@@ -105,9 +105,12 @@ def input_split_search(
     deadline: float,
     options: SplitOptions = SplitOptions(),
     bounder: Bounder,
+    trial_bounder: Bounder | None = None,
 ) -> SearchResult:
     """Decide the case over its input box (its extra linear input constraints are relaxed
-    away here, which is sound for PROVED; candidates must still satisfy them in ``confirm``)."""
+    away here, which is sound for PROVED; candidates must still satisfy them in ``confirm``).
+    ``trial_bounder``, when given, scores candidate split dimensions instead of ``bounder``
+    (it bounds both halves of every dimension, so it should be the cheaper one)."""
     objective = Objective.of(case)
     stats = SearchStats()
     box = case.region.box
@@ -143,7 +146,7 @@ def input_split_search(
             return _timed_out(stack, stats)
         if lower.shape[1] <= options.trial_max_inputs:
             with torch.no_grad():
-                dim = _trial_dimension(bounder, objective, lower, upper)
+                dim = _trial_dimension(trial_bounder or bounder, objective, lower, upper)
         else:
             dim = _smear_dimension(graph, objective, lower, upper)
         _, left_upper, right_lower, _ = _halves(lower, upper, dim)

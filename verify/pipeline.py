@@ -12,7 +12,7 @@ import torch
 from bounds.graph import Graph
 from bounds.onnx_import import parse_onnx, read_model_bytes
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
-from solvers.bounders import make_bounder, root_bounds
+from solvers.bounders import make_bounder, root_bounds, trial_method
 from solvers.exact import ENGINES as EXACT_ENGINES
 from solvers.exact import ExactOutcome, engine
 from solvers.falsify import AttackOptions, falsify
@@ -171,8 +171,12 @@ def _search(
 ) -> SearchResult:
     if engine == "activation-split":
         return activation_split_search(graph, case, confirmer, deadline=deadline, options=options.activation_split)
-    bounder = make_bounder(graph, Objective.of(case), options.bounds)
-    return input_split_search(graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder)
+    objective = Objective.of(case)
+    bounder = make_bounder(graph, objective, options.bounds)
+    trial_bounder = make_bounder(graph, objective, trial_method(options.bounds))
+    return input_split_search(
+        graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder, trial_bounder=trial_bounder
+    )
 
 
 def _decide_exactly(
