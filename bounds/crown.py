@@ -87,7 +87,7 @@ class CrownBounds:
     ) -> None:
         """``refine_stable=False`` refines only neurons whose relaxation is inexact on their
         interval bounds: cheaper, somewhat looser (the choice for many small subdomains).
-        ``kernels``: a backend, or a backend's name (on CPU); default ``kernels.DEFAULT``.
+        ``kernels``: a backend, or a choice's name (on CPU); default ``auto``.
         Analyses and ``final``/``optimise`` bounds live on the backend's device;
         ``__call__`` and ``optimised`` answer on their inputs' device."""
         self.kernels = (

@@ -16,8 +16,7 @@ path: ``NumpyKernels`` is the plain-numpy reference; ``NumbaKernels`` fuses ``re
 ``TorchKernels`` runs on any torch device, CUDA included, and is the only one autograd can
 differentiate (alpha/beta-CROWN's optimisation uses it whatever the choice).
 
-Default, chosen by measurement (``benchmarks/kernels.py``, CPU, one thread, minimum of 3
-runs; time per CROWN bound computation relative to torch): see ``DEFAULT`` below.
+The default (``auto``) is chosen by measurement: see ``make_kernels``.
 """
 
 from __future__ import annotations
@@ -31,9 +30,8 @@ import torch
 Tensor = torch.Tensor
 
 BACKENDS = ("torch", "numba", "numpy")
-DEFAULT = "torch"
-"""Measured on this project's 2-core CPU (benchmarks/kernels.py, min of 3 runs, per bound
-computation, ratio to torch; lower is faster): filled in from the benchmark, see README."""
+CHOICES = ("auto", *BACKENDS)
+"""``auto``: numba on CPU, torch on any other device (see ``make_kernels``)."""
 
 
 class Kernels(Protocol):
@@ -100,13 +98,17 @@ class NumpyKernels:
 
     def affine(self, A: Tensor, weight: Tensor, offset: Tensor) -> tuple[Tensor, Tensor]:
         a = _array(A)
-        return torch.from_numpy(a @ _array(weight)), torch.from_numpy(a @ _array(offset))
+        batch, m, n = a.shape
+        flat = a.reshape(batch * m, n)  # one BLAS product (a stack of them is slower)
+        return torch.from_numpy((flat @ _array(weight)).reshape(batch, m, -1)), torch.from_numpy(a @ _array(offset))
 
 
 class NumbaKernels(NumpyKernels):
-    """Numba-compiled fused loops for ``relax`` and ``concretise`` on CPU; ``affine`` is a
-    BLAS product already (numpy's). Numba is imported when the backend is made, and each
-    kernel compiled on its first call (cached on disk), so importing nnverify costs nothing."""
+    """Numba-compiled fused loops for ``relax`` and ``concretise`` on CPU. ``affine`` is a
+    BLAS product, which a loop would not beat: it is torch's, run on zero-copy views, so it
+    obeys the process's torch thread count (numpy's BLAS keeps its own). Numba is imported
+    when the backend is made, and each kernel compiled on its first call (cached on disk),
+    so importing nnverify costs nothing."""
 
     def __init__(self) -> None:
         from bounds import numba_loops
@@ -116,35 +118,49 @@ class NumbaKernels(NumpyKernels):
     def relax(
         self, A: Tensor, lower_slope: Tensor, upper_slope: Tensor, lower_offset: Tensor, upper_offset: Tensor
     ) -> tuple[Tensor, Tensor]:
-        a = _array(A)
-        shape = a.shape
-        part = np.empty(shape)
-        bias = np.empty(shape[:2])
+        a = np.ascontiguousarray(_array(A))
+        batch, m, n = a.shape
+        part = np.empty_like(a)
+        bias = np.empty((batch, m))
         self._loops.relax(
             a,
-            np.broadcast_to(_array(lower_slope).reshape(shape[0], -1, shape[2]), shape),
-            np.broadcast_to(_array(upper_slope).reshape(shape[0], -1, shape[2]), shape),
-            _array(lower_offset).reshape(shape[0], -1),
-            _array(upper_offset).reshape(shape[0], -1),
+            np.ascontiguousarray(_array(lower_slope).reshape(batch, -1, n)),
+            np.ascontiguousarray(_array(upper_slope).reshape(batch, -1, n)),
+            np.ascontiguousarray(_array(lower_offset).reshape(batch, n)),
+            np.ascontiguousarray(_array(upper_offset).reshape(batch, n)),
             part,
             bias,
         )
         return torch.from_numpy(part), torch.from_numpy(bias)
 
     def concretise(self, A: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
-        a = _array(A)
-        out = np.empty(a.shape[:2])
+        a = np.ascontiguousarray(_array(A))
         batch = a.shape[0]
-        self._loops.concretise(a, _array(lower).reshape(batch, -1), _array(upper).reshape(batch, -1), out)
+        lo, up = _array(lower).reshape(batch, -1), _array(upper).reshape(batch, -1)
+        out = np.empty(a.shape[:2])
+        self._loops.concretise(a, (lo + up) / 2, (up - lo) / 2, out)
         return torch.from_numpy(out)
 
+    def affine(self, A: Tensor, weight: Tensor, offset: Tensor) -> tuple[Tensor, Tensor]:
+        return A @ weight, A @ offset
 
-def make_kernels(name: str = DEFAULT, device: str | torch.device = "cpu") -> Kernels:
-    """The backend called ``name`` (one of ``BACKENDS``) on ``device``; numpy and numba run
-    on CPU only."""
-    if name not in BACKENDS:
-        raise ValueError(f"unknown kernels {name!r}; choose from {', '.join(BACKENDS)}")
+
+def make_kernels(name: str = "auto", device: str | torch.device = "cpu") -> Kernels:
+    """The backend called ``name`` (one of ``CHOICES``) on ``device``; numpy and numba run
+    on CPU only.
+
+    ``auto`` takes numba on CPU: per CROWN bound computation it took 0.50-0.82x torch's
+    time (``benchmarks/kernels.py``, one thread, minimum of 3, two runs on a loaded 2-core
+    machine: ACAS Xu 1_1 with 128 boxes 0.50-0.55x, mnist-net_256x2/4/6 with 8 boxes
+    0.57-0.60x / 0.57-0.61x / 0.63-0.82x; the numpy reference 0.65-1.14x). It costs about
+    1.6 s once per process (importing numba, loading the cached loops; 2.8 s when they are
+    first compiled), repaid within about ten bound computations of a search.
+    """
+    if name not in CHOICES:
+        raise ValueError(f"unknown kernels {name!r}; choose from {', '.join(CHOICES)}")
     target = torch.device(device)
+    if name == "auto":
+        name = "numba" if target.type == "cpu" else "torch"
     if name == "torch":
         return TorchKernels(target)
     if target.type != "cpu":

@@ -35,6 +35,8 @@ class Options:
     activation_split: ActivationSplitOptions = field(default_factory=ActivationSplitOptions)
     engine: str = "auto"  # one of ENGINES
     seed: int = 0
+    device: str = "cpu"  # where the input-split search's CROWN bounds run: cpu or cuda
+    kernels: str = "auto"  # one of bounds.kernels.CHOICES; auto: numba on cpu, torch elsewhere
 
 
 SEARCHES = ("input-split", "activation-split")
@@ -167,7 +169,7 @@ def _search(
 ) -> SearchResult:
     if engine == "activation-split":
         return activation_split_search(graph, case, confirmer, deadline=deadline, options=options.activation_split)
-    bounder = make_bounder(graph, Objective.of(case), options.bounds)
+    bounder = make_bounder(graph, Objective.of(case), options.bounds, kernels=options.kernels, device=options.device)
     return input_split_search(graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder)
 
 
