@@ -44,7 +44,9 @@ def make_bounder(
         bounds = crown(lower, upper)
         open_ = ~objective.refuted(bounds)
         if bool(open_.any()):
-            bounds[open_] = crown.optimised(lower[open_], upper[open_], steps=ALPHA_STEPS, done=objective.refuted)
+            bounds[open_] = crown.optimised(
+                lower[open_], upper[open_], steps=ALPHA_STEPS, done=lambda b: objective.refuted(b.cpu())
+            )
         return bounds
 
     return alpha
