@@ -149,10 +149,10 @@ def make_kernels(name: str = "auto", device: str | torch.device = "cpu") -> Kern
     """The backend called ``name`` (one of ``CHOICES``) on ``device``; numpy and numba run
     on CPU only.
 
-    ``auto`` takes numba on CPU: per CROWN bound computation it took 0.50-0.82x torch's
-    time (``benchmarks/kernels.py``, one thread, minimum of 3, two runs on a loaded 2-core
-    machine: ACAS Xu 1_1 with 128 boxes 0.50-0.55x, mnist-net_256x2/4/6 with 8 boxes
-    0.57-0.60x / 0.57-0.61x / 0.63-0.82x; the numpy reference 0.65-1.14x). It costs about
+    ``auto`` takes numba on CPU: per CROWN bound computation it took 0.45-0.82x torch's
+    time (``benchmarks/kernels.py``, one thread, minimum of 3, three runs on a loaded 2-core
+    machine: ACAS Xu 1_1 with 128 boxes 0.45-0.55x, mnist-net_256x2/4/6 with 8 boxes
+    0.57-0.64x / 0.52-0.61x / 0.59-0.82x; the numpy reference 0.65-1.14x). It costs about
     1.6 s once per process (importing numba, loading the cached loops; 2.8 s when they are
     first compiled), repaid within about ten bound computations of a search.
     """
