@@ -17,6 +17,12 @@ bounds each relaxation needs (its input's bounds) come from the same procedure s
 that input, intersected with interval bounds and with any caller-given ``clamps`` (the
 constraints of a branch-and-bound subdomain). Arithmetic is float64 over the reals (see
 ARCHITECTURE.md).
+
+The hot steps (relaxation, concretisation over a box, dense affine maps) run on the
+``Kernels`` backend given (``bounds.kernels``: torch on any device, numba or numpy on CPU);
+the rest (the interval pass, relaxations, vector-Jacobian products of large affine ops,
+dense linear relaxations) is torch on the backend's device. alpha/beta-CROWN's optimisation
+needs gradients, so its back-substitutions always use torch kernels on that device.
 """
 
 from __future__ import annotations
@@ -27,7 +33,8 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
-from bounds.graph import Graph, Node
+from bounds.graph import Graph, Node, op_to
+from bounds.kernels import Kernels, TorchKernels, make_kernels
 from bounds.ops.base import DTYPE, Affine, Interval, LinearRelaxation, Relaxation, Reshaped, Shape, Tensor
 
 DENSE_LIMIT = 1 << 20
@@ -75,18 +82,30 @@ class CrownBounds:
     flat input boxes. Every bound, final and intermediate, is intersected with its interval
     bound, so it is never looser than interval propagation."""
 
-    def __init__(self, graph: Graph, C: Tensor, *, refine_stable: bool = True) -> None:
+    def __init__(
+        self, graph: Graph, C: Tensor, *, refine_stable: bool = True, kernels: Kernels | str | None = None
+    ) -> None:
         """``refine_stable=False`` refines only neurons whose relaxation is inexact on their
-        interval bounds: cheaper, somewhat looser (the choice for many small subdomains)."""
+        interval bounds: cheaper, somewhat looser (the choice for many small subdomains).
+        ``kernels``: a backend, or a choice's name (on CPU); default ``auto``.
+        Analyses and ``final``/``optimise`` bounds live on the backend's device;
+        ``__call__`` and ``optimised`` answer on their inputs' device."""
+        self.kernels = (
+            make_kernels() if kernels is None else make_kernels(kernels) if isinstance(kernels, str) else kernels
+        )
+        self.device = self.kernels.device
+        self._autograd = TorchKernels(self.device)
         self.graph = graph
-        self.C = C.to(DTYPE)
+        self.C = C.to(DTYPE).to(self.device)
         self.input = graph.input.name
         self.output = graph.output.name
         self.sizes = {name: _size(shape) for name, shape in graph.shapes.items()}
         self._dense: dict[str, tuple[Tensor, Tensor] | None] = {}
         self._ancestors: dict[str, tuple[Node, ...]] = {}
         relaxed_inputs = {node.inputs[0] for node in graph.nodes if not node.op.affine and len(node.inputs) == 1}
-        self.nodes = _fuse_affine_chains(graph, keep=relaxed_inputs | {self.output}, sizes=self.sizes)
+        cpu_nodes = _fuse_affine_chains(graph, keep=relaxed_inputs | {self.output}, sizes=self.sizes)
+        self._cpu_ops = {node.output: node.op for node in cpu_nodes}  # dense maps are built on CPU
+        self.nodes = tuple(Node(n.name, n.op_type, op_to(n.op, self.device), n.inputs, n.output) for n in cpu_nodes)
         self.refine_stable = refine_stable
         self.readers = {
             name: [n for n in self.nodes if n.inputs == (name,) and not n.op.affine] for name in relaxed_inputs
@@ -103,7 +122,7 @@ class CrownBounds:
     def __call__(self, lower: Tensor, upper: Tensor, clamps: Clamps | None = None) -> Tensor:
         """Lower bounds (batch, m) for boxes given as (batch, n_in) tensors."""
         analysis = self.analyse(lower, upper, clamps)
-        return self.final(analysis)
+        return self.final(analysis).to(lower.device)
 
     def analyse(self, lower: Tensor, upper: Tensor, clamps: Clamps | None = None, *, alpha_steps: int = 0) -> Analysis:
         """Bounds on every tensor and the relaxation of every non-affine node, node by node
@@ -111,9 +130,10 @@ class CrownBounds:
         ``alpha_steps``, each refined tensor's bounds are alpha-optimised too: costly per
         box, worth it once at the root of a branch and bound."""
         with torch.no_grad():
-            lower, upper = lower.to(DTYPE), upper.to(DTYPE)
+            lower, upper = lower.to(self.device, DTYPE), upper.to(self.device, DTYPE)
+            clamps = None if clamps is None else {name: self._here(v) for name, v in clamps.items()}
             batch = lower.shape[0]
-            analysis = Analysis(lower, upper, empty=torch.zeros(batch, dtype=torch.bool))
+            analysis = Analysis(lower, upper, empty=torch.zeros(batch, dtype=torch.bool, device=self.device))
             self._bound(analysis, self.input, Interval(lower, upper), clamps)
             for node in self.nodes:
                 if not node.op.affine:
@@ -143,7 +163,8 @@ class CrownBounds:
         and the input (what branching heuristics score)."""
         batch = analysis.lower.shape[0]
         A = self.C.expand(batch, -1, -1)
-        bounds = self._backward(self.output, A, analysis, slopes, record, multipliers)
+        kernels = self.kernels if slopes is None and multipliers is None else self._autograd
+        bounds = self._backward(self.output, A, analysis, slopes, kernels, record, multipliers)
         if analysis.empty is not None and bool(analysis.empty.any()):
             bounds = torch.where(analysis.empty[:, None], torch.full_like(bounds, torch.inf), bounds)
         return bounds
@@ -158,7 +179,7 @@ class CrownBounds:
         done: Callable[[Tensor], Tensor] | None = None,
     ) -> Tensor:
         """alpha-CROWN lower bounds on ``C @ y`` for boxes (see ``optimise``)."""
-        return self.optimise(self.analyse(lower, upper, clamps), steps=steps, done=done)
+        return self.optimise(self.analyse(lower, upper, clamps), steps=steps, done=done).to(lower.device)
 
     def optimise(
         self,
@@ -201,12 +222,12 @@ class CrownBounds:
         """The best lower bound of ``A @ t`` (t named ``start``) over ``steps`` of Adam on the
         alpha slopes of its ancestors and on beta multipliers for ``splits``."""
         with torch.no_grad():
-            best = self._backward(start, A, analysis, None)
+            best = self._backward(start, A, analysis, None, self.kernels)
         ancestors = {node.output for node in self._ancestry(start)}
         relaxed = {
             name: r for name, r in analysis.relaxations.items() if isinstance(r, Relaxation) and name in ancestors
         }
-        signs = {name: _rows(s.to(DTYPE)) for name, s in (splits or {}).items() if bool(s.any())}
+        signs = {name: _rows(s.to(self.device, DTYPE)) for name, s in (splits or {}).items() if bool(s.any())}
         if (not relaxed and not signs) or (done is not None and bool(done(best).all())):
             return best
         batch, m = A.shape[0], A.shape[1]
@@ -215,7 +236,7 @@ class CrownBounds:
                 name: _rows(r.lower_slope).expand(-1, m, -1).clone().requires_grad_(True) for name, r in relaxed.items()
             }
             betas = {
-                name: torch.zeros(batch, m, sign.shape[-1], dtype=DTYPE, requires_grad=True)
+                name: torch.zeros(batch, m, sign.shape[-1], dtype=DTYPE, device=self.device, requires_grad=True)
                 for name, sign in signs.items()
             }
             optimiser = torch.optim.Adam([*alphas.values(), *betas.values()], lr=learning_rate)
@@ -227,7 +248,7 @@ class CrownBounds:
                     for name, a in alphas.items()
                 }
                 multipliers = {name: beta.clamp_min(0) * signs[name] for name, beta in betas.items()}
-                bound = self._backward(start, A, analysis, slopes, multipliers=multipliers)
+                bound = self._backward(start, A, analysis, slopes, self._autograd, multipliers=multipliers)
                 best = torch.maximum(best, bound.detach())
                 if (done is not None and bool(done(best).all())) or not bound.requires_grad:
                     break  # done, or no parameter reaches the bound (cut off by interval-only nodes)
@@ -242,16 +263,22 @@ class CrownBounds:
         kept (still valid on a sub-region, if looser than a fresh analysis)."""
         bounds = dict(analysis.bounds)
         empty = (
-            analysis.empty.clone() if analysis.empty is not None else torch.zeros(len(analysis.lower), dtype=torch.bool)
+            analysis.empty.clone()
+            if analysis.empty is not None
+            else torch.zeros(len(analysis.lower), dtype=torch.bool, device=self.device)
         )
         for name, extra in clamps.items():
-            bounds[name] = _intersect(bounds[name], extra)
+            bounds[name] = _intersect(bounds[name], self._here(extra))
             empty |= (bounds[name].lower > bounds[name].upper).any(dim=1)
         restricted = Analysis(analysis.lower, analysis.upper, bounds, dict(analysis.relaxations), empty)
         for node in self.nodes:
             if not node.op.affine and any(name in clamps for name in node.inputs):
                 restricted.relaxations[node.output] = self._relax(node, restricted)
         return restricted
+
+    def _here(self, value: Interval) -> Interval:
+        """``value`` on this analysis's device, in float64."""
+        return Interval(value.lower.to(self.device, DTYPE), value.upper.to(self.device, DTYPE))
 
     def _shaped(self, value: Interval, name: str) -> Interval:
         shape = (value.lower.shape[0], *self.graph.shapes[name])
@@ -270,16 +297,20 @@ class CrownBounds:
         By default every neuron is refined, stable ones too: their tighter bounds tighten the
         interval bounds of later layers, which the intersection keeps (on ACAS Xu refining
         only the unstable neurons gave final bounds up to 6% looser)."""
-        rows = torch.arange(self.sizes[name]) if self.refine_stable else torch.nonzero(~self._stable(name, value))[:, 0]
+        rows = (
+            torch.arange(self.sizes[name], device=self.device)
+            if self.refine_stable
+            else torch.nonzero(~self._stable(name, value))[:, 0]
+        )
         k = int(rows.numel())
         if k == 0:
             return value
-        eye = torch.eye(self.sizes[name], dtype=DTYPE)[rows]
+        eye = torch.eye(self.sizes[name], dtype=DTYPE, device=self.device)[rows]
         A = torch.cat([eye, -eye]).expand(value.lower.shape[0], -1, -1)
         if alpha_steps:
             both = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
         else:
-            both = self._backward(name, A, analysis, None)
+            both = self._backward(name, A, analysis, None, self.kernels)
         lower, upper = value.lower.clone(), value.upper.clone()
         lower[:, rows] = torch.maximum(lower[:, rows], both[:, :k])
         upper[:, rows] = torch.minimum(upper[:, rows], -both[:, k:])
@@ -288,7 +319,7 @@ class CrownBounds:
     def _stable(self, name: str, value: Interval) -> Tensor:
         """Per neuron of ``name``: whether every elementwise relaxation reading it is exact on
         ``value`` in every box (stable ReLUs), so tighter bounds would not change them."""
-        stable = torch.ones(value.lower.shape[1], dtype=torch.bool)
+        stable = torch.ones(value.lower.shape[1], dtype=torch.bool, device=self.device)
         for node in self.readers[name]:
             relax = node.op.relaxation(value.lower, value.upper)
             if relax is None:
@@ -326,18 +357,20 @@ class CrownBounds:
         A: Tensor,
         analysis: Analysis,
         slopes: Mapping[str, Tensor] | None,
+        kernels: Kernels,
         record: dict[str, Tensor] | None = None,
         multipliers: Mapping[str, Tensor] | None = None,
     ) -> Tensor:
         """Lower bound (batch, m) of ``A @ t`` for the flat tensor t named ``start``;
-        A is (batch, m, n).
+        A is (batch, m, n). ``kernels`` must be torch ones when ``slopes`` or ``multipliers``
+        carry gradients.
 
         Wherever the coefficients sit on one tensor with known bounds (the start, an
         activation's output, a merge of branches), concretising there is a valid bound too;
         the best of those and of the full back-substitution is returned (on ACAS Xu this
         tightens CROWN's mean bound by about 8%)."""
         batch, m = A.shape[0], A.shape[1]
-        bias = torch.zeros(batch, m, dtype=DTYPE)
+        bias = torch.zeros(batch, m, dtype=DTYPE, device=self.device)
         best: Tensor | None = None
         coefficients: dict[str, Tensor] = {start: A}
         for node in reversed(self._ancestry(start)):
@@ -348,11 +381,11 @@ class CrownBounds:
                 continue
             if len(coefficients) == 1 and node.output in analysis.bounds and _informative(node, start):
                 known = analysis.bounds[node.output]
-                candidate = bias + _minimum(coefficients[node.output], known.lower, known.upper)
+                candidate = bias + kernels.concretise(coefficients[node.output], known.lower, known.upper)
                 best = candidate if best is None else torch.maximum(best, candidate)
             A = coefficients.pop(node.output)
             if node.op.affine:
-                parts, shift = self._affine_backward(node, A)
+                parts, shift = self._affine_backward(node, A, kernels)
                 bias = bias + shift
                 for name, part in zip(node.inputs, parts, strict=True):
                     coefficients[name] = coefficients[name] + part if name in coefficients else part
@@ -360,39 +393,40 @@ class CrownBounds:
             relax = analysis.relaxations[node.output]
             if record is not None:
                 record[node.output] = A
-            positive, negative = A.clamp_min(0), A.clamp_max(0)
             if isinstance(relax, Relaxation):
                 slope = (
                     slopes[node.output] if slopes is not None and node.output in slopes else _rows(relax.lower_slope)
                 )
-                bias = bias + _dot(positive, relax.lower_offset) + _dot(negative, relax.upper_offset)
-                part = positive * slope + negative * _rows(relax.upper_slope)
-            elif isinstance(relax, LinearRelaxation):
+                part, shift = kernels.relax(A, slope, _rows(relax.upper_slope), relax.lower_offset, relax.upper_offset)
+                bias = bias + shift
+            elif isinstance(relax, LinearRelaxation):  # dense per box: torch's batched products
+                positive, negative = A.clamp_min(0), A.clamp_max(0)
                 bias = bias + _dot(positive, relax.lower_bias) + _dot(negative, relax.upper_bias)
                 part = positive @ relax.lower_weight + negative @ relax.upper_weight
             else:  # only the node's interval is known
                 out = analysis.bounds[node.output]
-                bias = bias + _minimum(A, out.lower, out.upper)
+                bias = bias + kernels.concretise(A, out.lower, out.upper)
                 continue
             (name,) = node.inputs
             coefficients[name] = coefficients[name] + part if name in coefficients else part
         if self.input in coefficients:
             if record is not None:
                 record[self.input] = coefficients[self.input]
-            bias = bias + _minimum(coefficients[self.input], analysis.lower, analysis.upper)
+            bias = bias + kernels.concretise(coefficients[self.input], analysis.lower, analysis.upper)
         return bias if best is None else torch.maximum(best, bias)
 
-    def _affine_backward(self, node: Node, A: Tensor) -> tuple[list[Tensor], Tensor]:
+    def _affine_backward(self, node: Node, A: Tensor, kernels: Kernels) -> tuple[list[Tensor], Tensor]:
         """Coefficients on each input of an affine node, and the bias ``A @ f(0)``."""
         batch, m = A.shape[0], A.shape[1]
         if isinstance(node.op, Reshaped):  # the same flat vector
-            return [A], torch.zeros(batch, m, dtype=DTYPE)
+            return [A], torch.zeros(batch, m, dtype=DTYPE, device=self.device)
         dense = self._dense_map(node)
         if dense is not None:
-            weight, offset = dense
-            return [A @ weight], A @ offset
+            part, shift = kernels.affine(A, *dense)
+            return [part], shift
         shapes = [self.graph.shapes[name] for name in node.inputs]
-        offset = node.op.evaluate(*(torch.zeros(1, *shape, dtype=DTYPE) for shape in shapes)).reshape(-1)
+        zeros = (torch.zeros(1, *shape, dtype=DTYPE, device=self.device) for shape in shapes)
+        offset = node.op.evaluate(*zeros).reshape(-1)
         grads = _vjp(node, shapes, A.reshape(batch * m, -1))
         parts = [g.reshape(batch, m, -1) for g in grads]
         return parts, A @ offset
@@ -403,7 +437,9 @@ class CrownBounds:
             if len(node.inputs) == 1:
                 n_in, n_out = self.sizes[node.inputs[0]], self.sizes[node.output]
                 if n_in * n_out <= DENSE_LIMIT:
-                    mapped = node.op.linear_map(self.graph.shapes[node.inputs[0]])
+                    mapped = self._cpu_ops[node.output].linear_map(self.graph.shapes[node.inputs[0]])
+                    if mapped is not None:
+                        mapped = (mapped[0].to(self.device), mapped[1].to(self.device))
             self._dense[node.output] = mapped
         return self._dense[node.output]
 
@@ -476,18 +512,13 @@ def _vjp(node: Node, shapes: list[tuple[int, ...]], cotangent: Tensor) -> list[T
     the op is evaluated on a batch of k zero inputs, so autograd gives one product per row."""
     k = cotangent.shape[0]
     with torch.enable_grad():
-        xs = [torch.zeros(k, *shape, dtype=DTYPE, requires_grad=True) for shape in shapes]
+        xs = [torch.zeros(k, *shape, dtype=DTYPE, device=cotangent.device, requires_grad=True) for shape in shapes]
         y = node.op.evaluate(*xs).reshape(k, -1)
         grads = torch.autograd.grad(y, xs, grad_outputs=cotangent, allow_unused=True)
     return [
-        g.reshape(k, -1) if g is not None else torch.zeros(k, _size(shape), dtype=DTYPE)
+        g.reshape(k, -1) if g is not None else torch.zeros(k, _size(shape), dtype=DTYPE, device=cotangent.device)
         for g, shape in zip(grads, shapes, strict=True)
     ]
-
-
-def _minimum(A: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
-    """min of ``A @ x`` over the box [lower, upper]: (batch, m, n) x (batch, n) -> (batch, m)."""
-    return _dot(A, (lower + upper) / 2) - _dot(A.abs(), (upper - lower) / 2)
 
 
 def _rows(x: Tensor) -> Tensor:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -77,7 +79,38 @@ class Graph:
         out = self.evaluate({self.input.name: shaped})[self.output.name]
         return out.reshape(x.shape[0], -1)
 
+    def to(self, device: str | torch.device) -> Graph:
+        """The same graph with every op's constant tensors on ``device`` (ops are copied;
+        this graph is unchanged)."""
+        target = torch.device(device)
+        nodes = tuple(replace(node, op=op_to(node.op, target)) for node in self.nodes)
+        return replace(self, nodes=nodes)
+
     def run_numpy(self, x: np.ndarray) -> np.ndarray:
         """``run`` on a numpy batch, without autograd."""
         with torch.no_grad():
             return self.run(torch.as_tensor(np.asarray(x, dtype=np.float64))).numpy()
+
+
+OpT = TypeVar("OpT", bound=Op)
+
+
+def op_to(op: OpT, device: torch.device) -> OpT:
+    """A copy of ``op`` whose tensor attributes (also inside tuples, lists and dicts) are on
+    ``device``: ops keep their constants as plain attributes, so one walk covers them all."""
+    moved = copy.copy(op)
+    for name, value in vars(op).items():
+        setattr(moved, name, _moved(value, device))
+    return moved
+
+
+def _moved(value: Any, device: torch.device) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, tuple | list):
+        return type(value)(_moved(v, device) for v in value)
+    if isinstance(value, dict):
+        return {k: _moved(v, device) for k, v in value.items()}
+    if isinstance(value, Op):
+        return op_to(value, device)
+    return value

@@ -28,6 +28,7 @@ import torch
 
 from bounds.crown import Analysis, CrownBounds
 from bounds.graph import Graph
+from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
 from solvers.exact import ExactOutcome
 from solvers.falsify import Confirm
@@ -54,11 +55,13 @@ def activation_split_search(
     *,
     deadline: float,
     options: ActivationSplitOptions = ActivationSplitOptions(),
+    kernels: str = "auto",
 ) -> SearchResult:
     """Decide the case over its input box by splitting ReLUs (extra linear input
-    constraints are relaxed away, sound for PROVED; ``confirm`` checks candidates fully)."""
+    constraints are relaxed away, sound for PROVED; ``confirm`` checks candidates fully).
+    ``kernels`` names the CPU backend of the back-substitution (``bounds.kernels``)."""
     objective = Objective.of(case)
-    crown = CrownBounds(graph, objective.C)
+    crown = CrownBounds(graph, objective.C, kernels=make_kernels(kernels, "cpu"))
     relus = {node.inputs[0]: node.output for node in graph.nodes if node.op_type == "Relu"}
     box = case.region.box
     lower = torch.tensor(box.lower, dtype=torch.float64)[None]

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from bounds.errors import ModelError
+from bounds.kernels import CHOICES as KERNELS
 from solvers.bounders import METHODS
 from specs import SpecError, read_property
 from verify import __version__, capabilities
@@ -88,6 +89,18 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         help="stop after bounding each case's box once: unsat if the bounds prove it, else unknown",
     )
     command.add_argument(
+        "--device",
+        choices=("cpu", "cuda"),
+        default="cpu",
+        help="where the input-split search's CROWN bounds run (default cpu)",
+    )
+    command.add_argument(
+        "--kernels",
+        choices=KERNELS,
+        default="auto",
+        help="back-substitution kernels (default auto: numba on cpu, torch on cuda; numba and numpy need cpu)",
+    )
+    command.add_argument(
         "--max-memory",
         type=_memory,
         metavar="SIZE",
@@ -107,7 +120,14 @@ def _write_record(args: argparse.Namespace, result: Result, model: Model, query_
 
 
 def _options(args: argparse.Namespace) -> Options:
-    return Options(timeout=args.timeout, bounds=args.bounds, engine=args.engine, search=args.search)
+    return Options(
+        timeout=args.timeout,
+        bounds=args.bounds,
+        engine=args.engine,
+        search=args.search,
+        device=args.device,
+        kernels=args.kernels,
+    )
 
 
 def _limits(args: argparse.Namespace) -> Limits:
@@ -313,6 +333,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.threads < 1:
         parser.error("--threads must be at least 1")
     torch.set_num_threads(args.threads)
+    if getattr(args, "device", "cpu") == "cuda":
+        if not torch.cuda.is_available():
+            parser.error("--device cuda: CUDA is not available on this machine")
+        if args.kernels in ("numba", "numpy"):
+            parser.error(f"--kernels {args.kernels} runs on the CPU only; use --kernels torch with --device cuda")
     try:
         if args.name:
             print(NAME)

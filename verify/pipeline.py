@@ -37,6 +37,8 @@ class Options:
     engine: str = "auto"  # one of ENGINES
     search: bool = True  # False: bound each case's box once, no falsification or branching
     seed: int = 0
+    device: str = "cpu"  # where the input-split search's CROWN bounds run: cpu or cuda
+    kernels: str = "auto"  # one of bounds.kernels.CHOICES; auto: numba on cpu, torch elsewhere
 
 
 SEARCHES = ("input-split", "activation-split")
@@ -170,10 +172,14 @@ def _search(
     graph: Graph, case: Case, confirmer: _Confirmer, deadline: float, engine: str, options: Options
 ) -> SearchResult:
     if engine == "activation-split":
-        return activation_split_search(graph, case, confirmer, deadline=deadline, options=options.activation_split)
+        return activation_split_search(
+            graph, case, confirmer, deadline=deadline, options=options.activation_split, kernels=options.kernels
+        )
     objective = Objective.of(case)
-    bounder = make_bounder(graph, objective, options.bounds)
-    trial_bounder = make_bounder(graph, objective, trial_method(options.bounds))
+    bounder = make_bounder(graph, objective, options.bounds, kernels=options.kernels, device=options.device)
+    trial_bounder = make_bounder(
+        graph, objective, trial_method(options.bounds), kernels=options.kernels, device=options.device
+    )
     return input_split_search(
         graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder, trial_bounder=trial_bounder
     )

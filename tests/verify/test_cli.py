@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from verify import __version__
 from verify.capabilities import CAPABILITIES
@@ -194,6 +195,27 @@ def test_every_bound_method_decides_the_known_answers(abs_model_path, tmp_path, 
     assert main(["run", str(abs_model_path), str(unsat), "--bounds", method]) == EXIT_OK
     assert main(["run", str(abs_model_path), str(sat), "--bounds", method]) == EXIT_OK
     assert capsys.readouterr().out.split() == ["unsat", "sat"]
+
+
+@pytest.mark.parametrize("kernels", ["auto", "torch", "numba", "numpy"])
+def test_every_kernel_backend_decides_the_known_answers(abs_model_path, tmp_path, capsys, kernels):
+    unsat = _write(tmp_path, "u.vnnlib", UNSAT_V1)
+    sat = _write(tmp_path, "s.vnnlib", SAT_V1)
+    for prop in (unsat, sat):
+        assert main(["run", str(abs_model_path), str(prop), "--bounds", "crown", "--kernels", kernels]) == EXIT_OK
+    assert capsys.readouterr().out.split() == ["unsat", "sat"]
+
+
+@pytest.mark.parametrize("kernels", ["auto", "numba"])
+def test_cuda_without_cuda_or_with_cpu_kernels_is_a_usage_error(abs_model_path, tmp_path, capsys, kernels):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    if kernels == "auto" and torch.cuda.is_available():
+        pytest.skip("CUDA is available here")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", str(abs_model_path), str(prop), "--device", "cuda", "--kernels", kernels])
+    assert exit_info.value.code == EXIT_USAGE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--device cuda" in err[0]
 
 
 def test_unknown_bound_method_is_a_usage_error(abs_model_path, tmp_path, capsys):

@@ -170,7 +170,7 @@ def test_running_out_of_memory_is_unknown(abs_model, monkeypatch, allocate):
 def test_max_memory_below_what_the_search_needs_is_unknown_on_the_command_line(tmp_path, capsys):
     model, prop = _hard_instance(tmp_path)
     usage = int(Path("/proc/self/status").read_text().split("VmData:")[1].split()[0]) * 1024
-    cap = f"{(usage + 2**20) // 2**10}K"  # what this process has already, plus 1 MiB
+    cap = f"{usage // 2 // 2**10}K"  # half of what this process has: the worker cannot grow at all
     assert main(["run", str(model), str(prop), "--timeout", "20", "--max-memory", cap]) == EXIT_OK
     captured = capsys.readouterr()
     assert captured.out == "unknown\n"
