@@ -126,7 +126,7 @@ def _structure(model: onnx.ModelProto) -> nx.MultiDiGraph:
         structure.add_node(f"init:{init.name}", label=("initializer", tuple(init.dims), init.data_type))
         source[init.name] = f"init:{init.name}"
     for index, node in enumerate(graph.node):
-        attributes = tuple(sorted((a.name, repr(helper.get_attribute_value(a))) for a in node.attribute))
+        attributes = tuple(sorted((a.name, _attribute(a)) for a in node.attribute))
         key = f"node:{index}"
         structure.add_node(key, label=("node", node.domain, node.op_type, attributes, len(node.output)))
         for slot, name in enumerate(node.output):
@@ -145,11 +145,18 @@ def _structure(model: onnx.ModelProto) -> nx.MultiDiGraph:
     return structure
 
 
+def _attribute(attribute: onnx.AttributeProto) -> str:
+    """An attribute's structural value: tensors (a Constant's weights) by shape and type."""
+    if attribute.type == onnx.AttributeProto.TENSOR:
+        return repr((tuple(attribute.t.dims), attribute.t.data_type))
+    return repr(helper.get_attribute_value(attribute))
+
+
 def isomorphic(a: onnx.ModelProto, b: onnx.ModelProto) -> bool:
     """Whether two models have the same graph structure: the same operators with the same
     attributes wired the same way, initializers of the same shapes and types (their values,
-    the weights, may differ), inputs and outputs in the same positions. Names do not matter.
-    Attributes holding tensors are compared by value (they are part of the structure)."""
+    the weights, may differ), inputs and outputs in the same positions. Names do not matter;
+    tensor attributes (weights in Constant nodes) count by shape and type only."""
     first, second = _structure(a), _structure(b)
     if first.number_of_nodes() != second.number_of_nodes() or first.number_of_edges() != second.number_of_edges():
         return False
