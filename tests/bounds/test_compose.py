@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -17,7 +19,7 @@ _RNG = np.random.default_rng(3)
 
 
 def _dense(*sizes: int, opset: int = 13) -> onnx.ModelProto:
-    weights = [_RNG.normal(size=(b, a)) for a, b in zip(sizes, sizes[1:], strict=False)]
+    weights = [_RNG.normal(size=(b, a)) for a, b in itertools.pairwise(sizes)]
     return dense_network(weights, [_RNG.normal(size=w.shape[0]) for w in weights], opset=opset)
 
 
