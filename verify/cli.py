@@ -28,7 +28,7 @@ from verify.assignments import write_assignments
 from verify.errors import QueryError
 from verify.limits import Limits, WorkerError, check_within
 from verify.pipeline import ENGINES, Model, Options, load_model
-from verify.query import query_model
+from verify.query import query_model, recheck
 from verify.result import Result, Status
 
 NAME = "nnverify"
@@ -170,7 +170,8 @@ def _verify_command(args: argparse.Namespace) -> int:
     if isinstance(spec, Query):
         if args.json and not spec.is_single:
             raise QueryError(f"{args.query}: --json records are written for single-network queries only")
-        model, prop = query_model(spec, mappings, args.query), spec.prop
+        fitted = query_model(spec, mappings, args.query)
+        model, prop = fitted.model, spec.prop
     else:  # VNN-LIB 1.0: one unnamed network
         if len(mappings) != 1:
             raise QueryError(f"{args.query}: the query declares 1 network, {len(mappings)} --network mappings given")
@@ -178,6 +179,8 @@ def _verify_command(args: argparse.Namespace) -> int:
         model, prop = load_model(model_path), spec
         capabilities.check_declarations(prop, model.graph, args.query)
     result = check_within(model, prop, _options(args), _limits(args))
+    if isinstance(spec, Query):
+        result = recheck(spec, fitted.parts, result)
     found = result.counterexample if result.status is Status.SAT else None
     assignment = (
         []

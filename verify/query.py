@@ -10,8 +10,10 @@ whose flat input and output are the query property's (see `bounds.compose`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
+import numpy as np
 import onnx
 
 from bounds.compose import Part, compose_models, isomorphic, variable_inputs
@@ -20,11 +22,21 @@ from bounds.graph import Graph, TensorInfo
 from bounds.onnx_import import parse_onnx, read_model_bytes
 from specs.property import Variable
 from specs.query import Network, Query
+from verify.check import observe
 from verify.errors import QueryError
 from verify.pipeline import Model
+from verify.result import Counterexample, Result, Status
 
 
-def query_model(query: Query, mappings: Mapping[str, str], source: str) -> Model:
+@dataclass(frozen=True)
+class QueryModel:
+    """The model a query's property is checked on, and the models it was composed of."""
+
+    model: Model
+    parts: tuple[Part, ...]
+
+
+def query_model(query: Query, mappings: Mapping[str, str], source: str) -> QueryModel:
     """The model the query's property is checked on (``QueryError`` / ``ModelError`` when
     the mappings or models do not fit the declarations)."""
     paths = _model_paths(query, mappings, source)
@@ -43,18 +55,18 @@ def query_model(query: Query, mappings: Mapping[str, str], source: str) -> Model
                 f"{source}: network {network.name} is declared isomorphic-to {target}, but "
                 f"{paths[network.name]} and {paths[target]} differ in graph structure"
             )
-    if query.is_single:
-        (network,) = query.networks
-        path = paths[network.name]
-        return Model(graphs[network.name], data[path], path)
-    parts = [
+    parts = tuple(
         Part(
             protos[n.name],
             tuple(v.shape for v in n.inputs),
             (*(h.onnx_name for h in n.hidden), *(o.name for o in protos[n.name].graph.output)),
         )
         for n in query.networks
-    ]
+    )
+    if query.is_single:
+        (network,) = query.networks
+        path = paths[network.name]
+        return QueryModel(Model(graphs[network.name], data[path], path), parts)
     named = " + ".join(dict.fromkeys(paths[n.name] for n in query.networks))
     try:
         composed = compose_models(parts, passthrough=query.passthrough).SerializeToString()
@@ -64,7 +76,37 @@ def query_model(query: Query, mappings: Mapping[str, str], source: str) -> Model
     _check_hidden(query, graph.shapes, source)
     if graph.output.size != query.prop.output.size:
         raise QueryError(f"{source}: the composed model gives {graph.output.size} values, the query declares more")
-    return Model(graph, composed, named)
+    return QueryModel(Model(graph, composed, named), parts)
+
+
+def recheck(query: Query, parts: Sequence[Part], result: Result) -> Result:
+    """A sat result confirmed again on the models as given, each run alone by onnxruntime
+    with its hidden tensors observed: sat with those values if the query's assertions hold
+    for them exactly, else unknown. Other results, and those of a single model (checked on
+    the model as given already), are returned as they are."""
+    found = result.counterexample
+    if result.status is not Status.SAT or found is None or query.is_single:
+        return result
+    x = np.asarray(found.input).reshape(-1)
+    observed: list[np.ndarray] = []
+    at = 0
+    for network, part in zip(query.networks, parts, strict=True):
+        inputs = []
+        for variable in network.inputs:
+            inputs.append(x[at : at + variable.size].reshape(variable.shape))
+            at += variable.size
+        observed += [v.astype(np.float64) for v in observe(part.model, inputs, part.observed)]
+    if query.passthrough:
+        observed.append(x.astype(np.float64))
+    y = np.concatenate(observed) if observed else np.zeros(0)
+    if y.shape == np.shape(found.output) and query.prop.is_violated_by(x, y):
+        return replace(result, counterexample=Counterexample(found.input, y))
+    return replace(
+        result,
+        status=Status.UNKNOWN,
+        counterexample=None,
+        reason=f"{result.reason}; but the models run alone do not confirm the counterexample",
+    )
 
 
 def _model_paths(query: Query, mappings: Mapping[str, str], source: str) -> dict[str, str]:

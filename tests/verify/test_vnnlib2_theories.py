@@ -22,8 +22,11 @@ from known_nets import abs_network
 from onnx import TensorProto, helper, numpy_helper
 
 from bounds.onnx_build import dense_network
+from specs import parse_query
 from verify.capabilities import answer
 from verify.cli import EXIT_INPUT, EXIT_OK, main
+from verify.query import query_model, recheck
+from verify.result import Counterexample, Result, Status
 
 
 def _mio_network() -> onnx.ModelProto:
@@ -239,3 +242,20 @@ def test_queries_that_do_not_fit_are_refused(
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1, captured.err
     assert message in captured.err
+
+
+def test_sat_is_rechecked_on_each_model_run_alone(tmp_path: Path) -> None:
+    """A counterexample stands only if the original models, run alone, satisfy the query."""
+    paths = _models(tmp_path)
+    declarations, mappings, boxed, assertion, _, sat = THEORIES["MNET"]
+    query = parse_query(_query(tmp_path, declarations, boxed, assertion.format(t=sat)).read_text())
+    fitted = query_model(query, {name: str(paths[model]) for name, model in mappings}, "q.vnnlib")
+    x = np.array([-1.0, 1.0, -1.0], np.float32)  # |x| + |a1 - a2| = 3 >= 2.5
+    wrong = np.zeros(query.prop.output.size)
+    confirmed = recheck(query, fitted.parts, Result(Status.SAT, Counterexample(x, wrong), reason="found"))
+    assert confirmed.status is Status.SAT and confirmed.counterexample is not None
+    assert confirmed.counterexample.output.tolist() == [1.0, 0.0, 2.0, 0.0]  # Y, then P and Q, from the models
+    inside = np.array([0.0, 0.5, 0.5], np.float32)  # 0 + 0 < 2.5
+    refused = recheck(query, fitted.parts, Result(Status.SAT, Counterexample(inside, wrong), reason="found"))
+    assert refused.status is Status.UNKNOWN and refused.counterexample is None
+    assert "do not confirm" in refused.reason
