@@ -99,7 +99,8 @@ def compose_models(parts: Sequence[Part], *, passthrough: bool = False) -> onnx.
         inits,
     )
     merged = helper.make_model(graph, opset_imports=[helper.make_opsetid("", version)])
-    merged.ir_version = max(part.model.ir_version for part in parts)
+    # IR 4 lets initializers stay out of the graph inputs (older models list them there)
+    merged.ir_version = max(4, *(part.model.ir_version for part in parts))
     return merged
 
 
