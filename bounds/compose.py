@@ -8,7 +8,7 @@ inputs; its output ``y`` is the concatenation of the observed tensors (hidden no
 outputs, flattened, cast to double so that one Concat takes them all), optionally followed
 by ``x`` itself so that constraints relating inputs and outputs are output constraints.
 The same bytes are run by onnxruntime to confirm counterexamples, so the analysis and the
-check see one model. Slice, Reshape, Cast and Concat are exact, which keeps both sound.
+check see one model. Gather, Reshape, Cast and Concat are exact, which keeps both sound.
 """
 
 from __future__ import annotations
@@ -47,8 +47,13 @@ def opset(model: onnx.ModelProto) -> int:
     return next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
 
 
-def compose_models(parts: Sequence[Part], *, passthrough: bool = False) -> onnx.ModelProto:
+def compose_models(
+    parts: Sequence[Part], *, passthrough: bool = False, input_index: Sequence[int] | None = None
+) -> onnx.ModelProto:
     """One model computing every part side by side (see the module docstring).
+
+    ``input_index`` says where each element of the concatenated inputs is read from ``x``
+    (default: in order); elements given one place share one input value.
 
     Raises ``ModelError`` when the parts use different opsets or input element types, or an
     observed tensor does not exist in its model.
@@ -64,16 +69,21 @@ def compose_models(parts: Sequence[Part], *, passthrough: bool = False) -> onnx.
     nodes: list[onnx.NodeProto] = []
     inits: list[onnx.TensorProto] = []
     observed: list[str] = []
+    sizes = [int(np.prod(shape, dtype=np.int64)) for part in parts for shape in part.input_shapes]
+    index = np.arange(sum(sizes)) if input_index is None else np.asarray(input_index, np.int64)
+    if index.shape != (sum(sizes),):
+        raise ModelError(f"input index has {index.shape[0]} entries, the inputs {sum(sizes)}")
     offset = 0
     for k, part in enumerate(parts):
         prefix = f"n{k}/"
         model = compose.add_prefix(part.model, prefix)
         produced = {name for node in model.graph.node for name in node.output}
         inputs = variable_inputs(model)
-        for index, (value, shape) in enumerate(zip(inputs, part.input_shapes, strict=True)):
+        for position, (value, shape) in enumerate(zip(inputs, part.input_shapes, strict=True)):
             size = int(np.prod(shape, dtype=np.int64))
-            stem = f"{prefix}input{index}"
-            nodes += _slice(f"{stem}/flat", offset, offset + size, version, inits)
+            stem = f"{prefix}input{position}"
+            inits.append(numpy_helper.from_array(index[offset : offset + size].astype(np.int64), f"{stem}/index"))
+            nodes.append(helper.make_node("Gather", [INPUT, f"{stem}/index"], [f"{stem}/flat"], name=f"{stem}/g"))
             inits.append(numpy_helper.from_array(np.array(shape, np.int64), f"{stem}/shape"))
             nodes.append(helper.make_node("Reshape", [f"{stem}/flat", f"{stem}/shape"], [value.name], name=stem))
             offset += size
@@ -94,7 +104,7 @@ def compose_models(parts: Sequence[Part], *, passthrough: bool = False) -> onnx.
     graph = helper.make_graph(
         nodes,
         "composed",
-        [helper.make_tensor_value_info(INPUT, input_type, [offset])],
+        [helper.make_tensor_value_info(INPUT, input_type, [int(index.max(initial=-1)) + 1])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.DOUBLE, [None])],
         inits,
     )
@@ -102,15 +112,6 @@ def compose_models(parts: Sequence[Part], *, passthrough: bool = False) -> onnx.
     # IR 4 lets initializers stay out of the graph inputs (older models list them there)
     merged.ir_version = max(4, *(part.model.ir_version for part in parts))
     return merged
-
-
-def _slice(output: str, start: int, end: int, version: int, inits: list[onnx.TensorProto]) -> list[onnx.NodeProto]:
-    """``x[start:end]``, with Slice's attribute form before opset 10 and its input form after."""
-    if version < 10:
-        return [helper.make_node("Slice", [INPUT], [output], name=output, starts=[start], ends=[end], axes=[0])]
-    names = [f"{output}/{what}" for what in ("starts", "ends")]
-    inits += [numpy_helper.from_array(np.array([v], np.int64), n) for v, n in zip((start, end), names, strict=True)]
-    return [helper.make_node("Slice", [INPUT, *names], [output], name=output)]
 
 
 def _structure(model: onnx.ModelProto) -> nx.MultiDiGraph:

@@ -4,7 +4,8 @@ The assertions are normalised into one flat `Property`: its input vector is ever
 input (of every network, in declaration order) flattened and concatenated; its output vector
 is every network's hidden and output variables in the same way, followed by the input
 vector again when some comparison relates inputs to other variables (``passthrough``), so
-that such a comparison is an output constraint. A query with one network, one input, one
+that such a comparison is an output constraint. Input elements asserted equal
+unconditionally share one place in the input vector (``input_index``). A query with one network, one input, one
 output, no hidden node and no such comparison keeps the declared variables themselves as
 the property's input and output (`is_single`).
 """
@@ -51,6 +52,9 @@ class Query:
     networks: tuple[Network, ...]
     prop: Property
     passthrough: bool
+    input_index: tuple[int, ...]
+    """Where each declared input element (concatenated in order) sits in the property's input
+    vector: inputs asserted equal share one place (see ``specs._equalities``)."""
     source: str | None = field(default=None, compare=False)
 
     @property
@@ -58,7 +62,8 @@ class Query:
         """One network with one input and one output, nothing else: the property's input and
         output are the declared variables and the model needs no composition."""
         (first, *rest) = self.networks
-        return not rest and not first.hidden and len(first.inputs) == len(first.outputs) == 1 and not self.passthrough
+        simple = not rest and not first.hidden and len(first.inputs) == len(first.outputs) == 1
+        return simple and not self.passthrough and self.input_index == tuple(range(len(self.input_index)))
 
     def variables(self) -> Iterator[Variable]:
         """Every declared variable in assignment order: per network, inputs, hidden, outputs."""
@@ -68,7 +73,8 @@ class Query:
 
     def assignment(self, x: np.ndarray, y: np.ndarray) -> list[tuple[Variable, np.ndarray]]:
         """Each declared variable's values (flat) from the property's flat input and output."""
-        x, y = np.asarray(x).reshape(-1), np.asarray(y).reshape(-1)
+        x = np.asarray(x).reshape(-1)[list(self.input_index)]
+        y = np.asarray(y).reshape(-1)
         pairs: list[tuple[Variable, np.ndarray]] = []
         at_x = at_y = 0
         for network in self.networks:

@@ -27,6 +27,7 @@ import numpy as np
 import vnnlib
 
 from specs import _normal
+from specs._equalities import merge_equal_inputs
 from specs._normal import Dnf, Linear, Operator
 from specs._source import column_on_line, position, read_text
 from specs.errors import SpecError
@@ -136,32 +137,37 @@ class _Reader:
         except RecursionError:
             raise self._error("formula is nested too deeply") from None
         inputs = [v for n in networks for v in n.inputs]
+        index = tuple(range(self._n_inputs))
+        if self._mixing:  # a Property of one network keeps its declared input as it is
+            dnf, index = merge_equal_inputs(dnf, self._n_inputs, self._n_observed)
+        n_flat = max(index, default=-1) + 1
 
-        def unbounded(index: int, side: str) -> SpecError:
+        def unbounded(flat: int, side: str) -> SpecError:
+            at = index.index(flat)
             for variable in inputs:
-                if index < variable.size:
+                if at < variable.size:
                     return self._unsupported(
-                        f"input {_element(variable.name, variable.shape, index)} has no {side} bound; "
+                        f"input {_element(variable.name, variable.shape, at)} has no {side} bound; "
                         "the input box must be bounded",
                         "declare-input",
                         variable.name,
                     )
-                index -= variable.size
+                at -= variable.size
             raise AssertionError("input index beyond the declared inputs")
 
-        n_outputs = self._n_observed + (self._n_inputs if self._passthrough else 0)
-        cases = _normal.build_cases(dnf, self._n_inputs, n_outputs, unbounded)
+        n_outputs = self._n_observed + (n_flat if self._passthrough else 0)
+        cases = _normal.build_cases(dnf, n_flat, n_outputs, unbounded)
         network = networks[0].name if len(networks) == 1 else None
         single = len(networks) == 1 and not networks[0].hidden and len(inputs) == len(networks[0].outputs) == 1
-        if single and not self._passthrough:
+        if single and not self._passthrough and n_flat == self._n_inputs:
             flat_in, flat_out = inputs[0], networks[0].outputs[0]
         else:
             types = {v.element_type for n in networks for v in (*n.inputs, *n.observed)}
             common = types.pop() if len(types) == 1 else "real"
-            flat_in = Variable("inputs", common, (self._n_inputs,))
+            flat_in = Variable("inputs", common, (n_flat,))
             flat_out = Variable("observed", common, (n_outputs,))
         prop = Property(flat_in, flat_out, cases, network=network, source=self._source)
-        return Query(networks, prop, self._passthrough, source=self._source)
+        return Query(networks, prop, self._passthrough, index, source=self._source)
 
     def _network(self, network: vnnlib.Network) -> Network:
         inputs = tuple(self._declare(d, False) for d in network.inputs)

@@ -69,7 +69,9 @@ def query_model(query: Query, mappings: Mapping[str, str], source: str) -> Query
         return QueryModel(Model(graphs[network.name], data[path], path), parts)
     named = " + ".join(dict.fromkeys(paths[n.name] for n in query.networks))
     try:
-        composed = compose_models(parts, passthrough=query.passthrough).SerializeToString()
+        composed = compose_models(
+            parts, passthrough=query.passthrough, input_index=query.input_index
+        ).SerializeToString()
     except ModelError as error:
         raise QueryError(f"{source}: {error.message}") from error
     graph = parse_onnx(composed, named)
@@ -88,12 +90,13 @@ def recheck(query: Query, parts: Sequence[Part], result: Result) -> Result:
     if result.status is not Status.SAT or found is None or query.is_single:
         return result
     x = np.asarray(found.input).reshape(-1)
+    declared = x[list(query.input_index)]
     observed: list[np.ndarray] = []
     at = 0
     for network, part in zip(query.networks, parts, strict=True):
         inputs = []
         for variable in network.inputs:
-            inputs.append(x[at : at + variable.size].reshape(variable.shape))
+            inputs.append(declared[at : at + variable.size].reshape(variable.shape))
             at += variable.size
         observed += [v.astype(np.float64) for v in observe(part.model, inputs, part.observed)]
     if query.passthrough:

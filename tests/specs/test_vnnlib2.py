@@ -205,3 +205,24 @@ def test_comparison_of_inputs_and_outputs_reads_the_inputs_after_the_observed_on
     (clause,) = case.condition.clauses
     assert clause.A.tolist() == [[0.0, 0.0, 1.0, 0.0, -2.0, 1.0, 0.0]]
     assert parse_query(HEADER + BOX).is_single and parse_query(HEADER + BOX).prop == parse_vnnlib2(HEADER + BOX)
+
+
+def test_inputs_asserted_equal_share_one_place() -> None:
+    text = MULTI + "(assert (== X[1] A[0]))\n(assert (and (<= A[1] C[1]) (>= A[1] C[1])))\n"
+    text += "(assert (or (<= X[0] A[1]) (>= X[0] C[0])))\n(assert (<= (+ X[0] D[0]) 3.0))\n"
+    query = parse_query(text)
+    assert query.input_index == (0, 1, 1, 2, 3, 2) and not query.is_single
+    assert query.prop.input.size == 4 and query.prop.output.size == 6 + 4  # H, Y, B, D; X[0] + D[0]: inputs too
+    first, second = query.prop.cases  # the disjunction stays: it is not an equality
+    assert first.region.constraints.A.tolist() == [[1.0, 0.0, -1.0, 0.0]]
+    assert second.region.constraints.A.tolist() == [[-1.0, 0.0, 0.0, 1.0]]
+    assert first.condition.clauses[0].A.tolist() == [[0.0] * 5 + [1.0, 1.0] + [0.0] * 3]
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert [values.tolist() for v, values in query.assignment(x, np.zeros(10)) if v.name in "XAC"] == [
+        [1.0, 2.0],
+        [2.0, 3.0],
+        [4.0, 3.0],
+    ]
+    conditional = parse_query(MULTI + "(assert (or (== X[1] A[0]) (<= X[0] 0.5)))\n")
+    assert conditional.input_index == tuple(range(6)), "only unconditional equalities merge"
+    assert parse_vnnlib2(HEADER + BOX + "(assert (== X[0,0] X[0,1]))\n").input.size == 4

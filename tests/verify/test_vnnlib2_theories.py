@@ -259,3 +259,23 @@ def test_sat_is_rechecked_on_each_model_run_alone(tmp_path: Path) -> None:
     refused = recheck(query, fitted.parts, Result(Status.SAT, Counterexample(inside, wrong), reason="found"))
     assert refused.status is Status.UNKNOWN and refused.counterexample is None
     assert "do not confirm" in refused.reason
+
+
+@pytest.mark.parametrize(("threshold", "verdict"), [(1.5, "unsat"), (0.9, "sat")])
+def test_networks_asserted_to_share_their_input(
+    threshold: float, verdict: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """B0 - Y0 = 2|a| - |x| = |x| <= 1 when a = x is asserted (unconditionally: the two
+    inputs become one); with a and x independent it would reach 2."""
+    paths = _models(tmp_path)
+    declarations, mappings, boxed, _, _, _ = THEORIES["MINET"]
+    assertion = f"(assert (== X[0,0] A[0,0]))\n(assert (>= (- B[0,0] Y[0,0]) {threshold}))"
+    query = _query(tmp_path, declarations, boxed, assertion)
+    network_args = [a for name, model in mappings for a in ("--network", f"{name}={paths[model]}")]
+    assert main(["verify", str(query), *network_args, "--timeout", "20"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == verdict
+    if verdict == "sat":
+        values = dict(_assignment(lines[1:]))
+        assert values["X real [1,1]"] == values["A real [1,1]"]
+        assert values["B real [1,2]"][0] - values["Y real [1,2]"][0] >= threshold
