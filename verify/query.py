@@ -41,7 +41,8 @@ def query_model(query: Query, mappings: Mapping[str, str], source: str) -> Query
     the mappings or models do not fit the declarations)."""
     paths = _model_paths(query, mappings, source)
     data = {path: read_model_bytes(path) for path in set(paths.values())}
-    protos = {network.name: onnx.load_model_from_string(data[paths[network.name]]) for network in query.networks}
+    loaded = {path: _proto(model, path) for path, model in data.items()}
+    protos = {network.name: loaded[paths[network.name]] for network in query.networks}
     graphs = {
         network.name: _check_network(
             network, protos[network.name], data[paths[network.name]], paths[network.name], source
@@ -77,7 +78,10 @@ def query_model(query: Query, mappings: Mapping[str, str], source: str) -> Query
     graph = parse_onnx(composed, named)
     _check_hidden(query, graph.shapes, source)
     if graph.output.size != query.prop.output.size:
-        raise QueryError(f"{source}: the composed model gives {graph.output.size} values, the query declares more")
+        raise QueryError(
+            f"{source}: the composed model gives {graph.output.size} values, the query declares "
+            f"{query.prop.output.size}"
+        )
     return QueryModel(Model(graph, composed, named), parts)
 
 
@@ -110,6 +114,16 @@ def recheck(query: Query, parts: Sequence[Part], result: Result) -> Result:
         counterexample=None,
         reason=f"{result.reason}; but the models run alone do not confirm the counterexample",
     )
+
+
+def _proto(data: bytes, path: str) -> onnx.ModelProto:
+    """The model's protobuf, read before the declarations are checked against it."""
+    if not data:
+        raise ModelError("model file is empty", file=path)
+    try:
+        return onnx.load_model_from_string(data)
+    except Exception as error:  # protobuf raises several unrelated types on garbage
+        raise ModelError(f"not an ONNX model ({type(error).__name__})", file=path) from error
 
 
 def _model_paths(query: Query, mappings: Mapping[str, str], source: str) -> dict[str, str]:

@@ -279,3 +279,18 @@ def test_networks_asserted_to_share_their_input(
         values = dict(_assignment(lines[1:]))
         assert values["X real [1,1]"] == values["A real [1,1]"]
         assert values["B real [1,2]"][0] - values["Y real [1,2]"][0] >= threshold
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"", "model file is empty"), (b"\x08\xff\xff", "not an ONNX model")])
+def test_a_model_that_is_not_onnx_is_refused(
+    content: bytes, message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    paths = _models(tmp_path)
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(content)
+    declarations, _, boxed, assertion, _, sat = THEORIES["MNET"]
+    query = _query(tmp_path, declarations, boxed, assertion.format(t=sat))
+    assert main(["verify", str(query), "--network", f"f={paths['abs']}", "--network", f"m={bad}"]) == EXIT_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err
+    assert str(bad) in captured.err
