@@ -116,7 +116,7 @@ def compose_models(
 
 def _structure(model: onnx.ModelProto) -> nx.MultiDiGraph:
     """The model as a labelled graph: nodes are operators (type, domain, attributes), graph
-    inputs and outputs (by position), and initializers (by shape and type, not values);
+    inputs and outputs (by position), and initializers (by shape: not by values or element type, as VNN-LIB 2.0 asks);
     edges carry the consuming input slot."""
     graph = model.graph
     structure = nx.MultiDiGraph()
@@ -125,7 +125,7 @@ def _structure(model: onnx.ModelProto) -> nx.MultiDiGraph:
         structure.add_node(f"input:{value.name}", label=("input", index))
         source[value.name] = f"input:{value.name}"
     for init in graph.initializer:
-        structure.add_node(f"init:{init.name}", label=("initializer", tuple(init.dims), init.data_type))
+        structure.add_node(f"init:{init.name}", label=("initializer", tuple(init.dims)))
         source[init.name] = f"init:{init.name}"
     for index, node in enumerate(graph.node):
         attributes = tuple(sorted((a.name, _attribute(a)) for a in node.attribute))
@@ -148,17 +148,17 @@ def _structure(model: onnx.ModelProto) -> nx.MultiDiGraph:
 
 
 def _attribute(attribute: onnx.AttributeProto) -> str:
-    """An attribute's structural value: tensors (a Constant's weights) by shape and type."""
+    """An attribute's structural value: tensors (a Constant's weights) by shape."""
     if attribute.type == onnx.AttributeProto.TENSOR:
-        return repr((tuple(attribute.t.dims), attribute.t.data_type))
+        return repr(tuple(attribute.t.dims))
     return repr(helper.get_attribute_value(attribute))
 
 
 def isomorphic(a: onnx.ModelProto, b: onnx.ModelProto) -> bool:
     """Whether two models have the same graph structure: the same operators with the same
-    attributes wired the same way, initializers of the same shapes and types (their values,
-    the weights, may differ), inputs and outputs in the same positions. Names do not matter;
-    tensor attributes (weights in Constant nodes) count by shape and type only."""
+    attributes wired the same way, initializers of the same shapes (their values and element
+    types may differ), inputs and outputs in the same positions. Names do not matter;
+    tensor attributes (weights in Constant nodes) count by shape only."""
     first, second = _structure(a), _structure(b)
     if first.number_of_nodes() != second.number_of_nodes() or first.number_of_edges() != second.number_of_edges():
         return False

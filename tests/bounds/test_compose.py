@@ -114,3 +114,11 @@ def test_isomorphism_compares_constant_node_weights_by_shape_only() -> None:
 
     assert isomorphic(model(np.ones((2, 3), np.float32)), model(np.zeros((2, 3), np.float32)))
     assert not isomorphic(model(np.ones((2, 3), np.float32)), model(np.ones((2, 4), np.float32)))
+
+
+def test_isomorphism_ignores_element_types_of_weights() -> None:
+    a = _dense(3, 2)
+    b = onnx.ModelProto.FromString(a.SerializeToString())
+    weights = numpy_helper.to_array(b.graph.initializer[0]).astype(np.float64)
+    b.graph.initializer[0].CopyFrom(numpy_helper.from_array(weights, b.graph.initializer[0].name))
+    assert isomorphic(a, b)
