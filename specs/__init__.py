@@ -14,25 +14,31 @@ from specs.property import (
     Property,
     Variable,
 )
+from specs.query import Hidden, Network, Query
 from specs.read import read_property
 from specs.robustness import local_robustness
 from specs.vnnlib1 import parse_vnnlib1, read_vnnlib1
-from specs.vnnlib2 import parse_vnnlib2, read_vnnlib2
+from specs.vnnlib2 import parse_query, parse_vnnlib2, read_query, read_vnnlib2
 from specs.write import write_vnnlib1, write_vnnlib2
 
 __all__ = [
     "Box",
     "Case",
+    "Hidden",
     "InputRegion",
     "LinearConstraints",
+    "Network",
     "OutputCondition",
     "Property",
+    "Query",
     "SpecError",
     "Variable",
     "local_robustness",
+    "parse_query",
     "parse_vnnlib1",
     "parse_vnnlib2",
     "read_property",
+    "read_query",
     "read_vnnlib1",
     "read_vnnlib2",
     "write_vnnlib1",

@@ -1,10 +1,13 @@
 """Reader for VNN-LIB 2.0 queries, through the standard's reference parser (PyPI ``vnnlib``).
 
-The package parses and type-checks; this module walks its typed AST into a `Property`, with
-the same normalisation as the 1.0 reader (see `specs._normal`). Supported for now: one
-network with one input and one output, no hidden nodes, linear comparisons
+The package parses and type-checks; this module walks its typed AST into a `Query` (any
+number of networks, inputs, outputs, hidden nodes, comparisons relating any of them; see
+`specs.query`) or, for one network with one input and one output, a `Property`, with the
+same normalisation as the 1.0 reader (see `specs._normal`). Supported: linear comparisons
 (``<= < >= > ==``) under ``and`` / ``or``, and floating-point or ``real`` element types.
-Indexed variables ``X[i,j]`` are flattened row-major.
+Indexed variables ``X[i,j]`` are flattened row-major. The package names the
+``isomorphic-to`` target in ``Network.isometric_to`` and keeps the quotes around a hidden
+node's ONNX name.
 
 The package reports syntax errors as ``Parse error: syntax error at line L, column C: 'T'``
 (C 0-based) and type errors as a JSON report with line and offending symbol but no column;
@@ -24,10 +27,12 @@ import numpy as np
 import vnnlib
 
 from specs import _normal
+from specs._equalities import merge_equal_inputs
 from specs._normal import Dnf, Linear, Operator
 from specs._source import column_on_line, position, read_text
 from specs.errors import SpecError
 from specs.property import Property, Variable
+from specs.query import Hidden, Network, Query
 
 ELEMENT_TYPES: Final[dict[str, str]] = {
     "Real": "real",
@@ -60,8 +65,24 @@ def read_vnnlib2(path: str | os.PathLike[str]) -> Property:
     return parse_vnnlib2(read_text(path), source=str(path))
 
 
+def read_query(path: str | os.PathLike[str]) -> Query:
+    """Read a VNN-LIB 2.0 query file over any number of networks (see `specs.query`)."""
+    return parse_query(read_text(path), source=str(path))
+
+
+def parse_query(text: str, source: str | None = None) -> Query:
+    """Parse VNN-LIB 2.0 text over any number of networks, inputs, outputs and hidden nodes."""
+    return _Reader(text, source).read_query(_parse_package(text, source))
+
+
 def parse_vnnlib2(text: str, source: str | None = None) -> Property:
-    """Parse VNN-LIB 2.0 text; ``source`` names it in errors and in `Property.source`."""
+    """Parse VNN-LIB 2.0 text over one network with one input and one output; ``source``
+    names it in errors and in `Property.source`."""
+    return _Reader(text, source).read(_parse_package(text, source))
+
+
+def _parse_package(text: str, source: str | None) -> vnnlib.Query:
+    """The reference parser's typed AST, its errors as SpecError."""
     try:
         query = vnnlib.parse_query_string(text)
     except vnnlib.VNNLibException as error:
@@ -73,7 +94,7 @@ def parse_vnnlib2(text: str, source: str | None = None) -> Property:
         offset = next((i for i, c in enumerate(code) if not c.isascii()), 0)
         line, column = position(text, offset)
         raise SpecError("non-ASCII character", file=source, line=line, column=column, token=text[offset]) from None
-    return _Reader(text, source).read(query)
+    return query
 
 
 class _Reader:
@@ -83,9 +104,15 @@ class _Reader:
         self._text = text
         self._code = _blank_comments(text)
         self._source = source
-        self._variables: dict[str, tuple[bool, tuple[int, ...]]] = {}
+        self._variables: dict[str, tuple[bool, int, tuple[int, ...]]] = {}
+        """name -> (is in the output vector, offset there, shape)"""
+        self._n_inputs = 0
+        self._n_observed = 0
+        self._passthrough = False
+        self._mixing = True  # whether a comparison may relate inputs to other variables
 
     def read(self, query: vnnlib.Query) -> Property:
+        """The property of a query over one network with one input and one output."""
         if len(query.networks) != 1:
             raise self._unsupported(
                 f"{len(query.networks)} networks are declared; only one is supported",
@@ -100,26 +127,60 @@ class _Reader:
                 ("input", network.inputs[1].name) if len(network.inputs) != 1 else ("output", network.outputs[1].name)
             )
             raise self._unsupported(f"several {kind}s are declared; only one is supported", f"declare-{kind}", extra)
-        inputs = self._declare(network.inputs[0], False)
-        outputs = self._declare(network.outputs[0], True)
+        self._mixing = False
+        return self.read_query(query).prop
+
+    def read_query(self, query: vnnlib.Query) -> Query:
+        networks = tuple(self._network(network) for network in query.networks)
         try:
             dnf = _normal.conjoin((self._formula(a.expr) for a in query.assertions), self._error)
         except RecursionError:
             raise self._error("formula is nested too deeply") from None
+        inputs = [v for n in networks for v in n.inputs]
+        index = tuple(range(self._n_inputs))
+        if self._mixing:  # a Property of one network keeps its declared input as it is
+            dnf, index = merge_equal_inputs(dnf, self._n_inputs, self._n_observed)
+        n_flat = max(index, default=-1) + 1
 
-        def unbounded(index: int, side: str) -> SpecError:
-            element = _element(inputs.name, inputs.shape, index)
-            return self._unsupported(
-                f"input {element} has no {side} bound; the input box must be bounded",
-                "declare-input",
-                inputs.name,
-            )
+        def unbounded(flat: int, side: str) -> SpecError:
+            at = index.index(flat)
+            for variable in inputs:
+                if at < variable.size:
+                    return self._unsupported(
+                        f"input {_element(variable.name, variable.shape, at)} has no {side} bound; "
+                        "the input box must be bounded",
+                        "declare-input",
+                        variable.name,
+                    )
+                at -= variable.size
+            raise AssertionError("input index beyond the declared inputs")
 
-        cases = _normal.build_cases(dnf, inputs.size, outputs.size, unbounded)
-        return Property(inputs, outputs, cases, network=network.name, source=self._source)
+        n_outputs = self._n_observed + (n_flat if self._passthrough else 0)
+        cases = _normal.build_cases(dnf, n_flat, n_outputs, unbounded)
+        network = networks[0].name if len(networks) == 1 else None
+        single = len(networks) == 1 and not networks[0].hidden and len(inputs) == len(networks[0].outputs) == 1
+        if single and not self._passthrough and n_flat == self._n_inputs:
+            flat_in, flat_out = inputs[0], networks[0].outputs[0]
+        else:
+            types = {v.element_type for n in networks for v in (*n.inputs, *n.observed)}
+            common = types.pop() if len(types) == 1 else "real"
+            flat_in = Variable("inputs", common, (n_flat,))
+            flat_out = Variable("observed", common, (n_outputs,))
+        prop = Property(flat_in, flat_out, cases, network=network, source=self._source)
+        return Query(networks, prop, self._passthrough, index, source=self._source)
 
-    def _declare(self, declaration: vnnlib.InputDefinition | vnnlib.OutputDefinition, is_output: bool) -> Variable:
-        kind = "output" if is_output else "input"
+    def _network(self, network: vnnlib.Network) -> Network:
+        inputs = tuple(self._declare(d, False) for d in network.inputs)
+        hidden = tuple(Hidden(self._declare(d, True), (d.onnx_name or "").strip('"')) for d in network.hidden)
+        outputs = tuple(self._declare(d, True) for d in network.outputs)
+        return Network(network.name, inputs, hidden, outputs, network.equal_to or None, network.isometric_to or None)
+
+    def _declare(
+        self,
+        declaration: vnnlib.InputDefinition | vnnlib.HiddenDefinition | vnnlib.OutputDefinition,
+        is_output: bool,
+    ) -> Variable:
+        kind = "hidden" if isinstance(declaration, vnnlib.HiddenDefinition) else ("output" if is_output else "input")
         element_type = ELEMENT_TYPES.get(declaration.dtype.name)
         if element_type is None:
             raise self._unsupported(
@@ -128,9 +189,14 @@ class _Reader:
                 f"declare-{kind}",
                 declaration.name,
             )
-        shape = tuple(declaration.shape)
-        self._variables[declaration.name] = (is_output, shape)
-        return Variable(declaration.name, element_type, shape)
+        variable = Variable(declaration.name, element_type, tuple(declaration.shape))
+        if is_output:
+            self._variables[declaration.name] = (True, self._n_observed, variable.shape)
+            self._n_observed += variable.size
+        else:
+            self._variables[declaration.name] = (False, self._n_inputs, variable.shape)
+            self._n_inputs += variable.size
+        return variable
 
     def _formula(self, expr: vnnlib.BoolExpr) -> Dnf:
         if isinstance(expr, vnnlib.And):
@@ -140,15 +206,15 @@ class _Reader:
         if isinstance(expr, vnnlib.Comparison):
             for kind, operator, symbol in _COMPARISONS:
                 if isinstance(expr, kind):
-                    lhs, rhs = self._term(expr.lhs), self._term(expr.rhs)
+                    lhs, rhs = self._lifted(self._term(expr.lhs), self._term(expr.rhs), self._error_at(expr, symbol))
                     return _normal.compare(operator, lhs, rhs, self._error_at(expr, symbol))
             raise self._error_at(expr, "!=")("'!=' is not supported")
         raise self._error_at(expr)(f"unsupported formula {str(expr).strip()}")
 
     def _term(self, expr: vnnlib.ArithExpr) -> Linear:
         if isinstance(expr, vnnlib.Var):
-            is_output, shape = self._variables[expr.name]
-            return _normal.variable((is_output, _flat_index(expr.indices, shape)))
+            is_output, offset, shape = self._variables[expr.name]
+            return _normal.variable((is_output, offset + _flat_index(expr.indices, shape)))
         if isinstance(expr, vnnlib.Literal):
             return _normal.constant(float(expr.lexeme))
         if isinstance(expr, vnnlib.Negate):
@@ -162,6 +228,22 @@ class _Reader:
             factors = [self._term(a) for a in expr.args]
             return _normal.multiply(factors, self._error_at(expr, "*"))
         raise self._error_at(expr)(f"unsupported arithmetic term {str(expr).strip()}")
+
+    def _lifted(self, lhs: Linear, rhs: Linear, error: Callable[[str], SpecError]) -> tuple[Linear, Linear]:
+        """The two sides of a comparison; when it relates inputs to other variables, its
+        inputs are read from the output vector's copy of the input vector (``passthrough``)."""
+        sides = {is_output for is_output, _ in (*lhs.coeffs, *rhs.coeffs)}
+        if len(sides) < 2:
+            return lhs, rhs
+        if not self._mixing:
+            raise error("comparison mixes input and output variables, which is not supported")
+        self._passthrough = True
+
+        def lift(term: Linear) -> Linear:
+            coeffs = {(True, i if out else self._n_observed + i): c for (out, i), c in term.coeffs.items()}
+            return Linear(coeffs, term.constant)
+
+        return lift(lhs), lift(rhs)
 
     def _error_at(self, node: vnnlib.Node, token: str | None = None) -> Callable[[str], SpecError]:
         """Makes errors at the node's line (the package records lines only on leaves) and at

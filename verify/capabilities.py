@@ -9,7 +9,7 @@ from bounds.graph import Graph
 from bounds.onnx_import import SUPPORTED_OPSETS
 from bounds.ops import FOLDED_ONLY, OPERATORS, SPLITTERS
 from specs.property import Property
-from verify.errors import QueryError
+from verify.query import check_element_type, check_variable
 
 ELEMENT_TYPES = ("real",)  # bounds assume real arithmetic; float32 soundness is not claimed
 
@@ -24,10 +24,10 @@ _ANSWERS = {
     "onnx-element-types": lambda: list(ELEMENT_TYPES),
     "onnx-operators": lambda: sorted({*OPERATORS, *SPLITTERS, *FOLDED_ONLY}),
     "vnnlib-versions": lambda: ["1.0", "2.0"],
-    "hidden-node-theories": lambda: ["NH"],
-    "multiple-input-output-theories": lambda: ["SIO"],
-    "multiple-network-theories": lambda: ["SNET"],
-    "multiple-node-comparison-theories": lambda: ["SNC"],
+    "hidden-node-theories": lambda: ["NH", "H"],
+    "multiple-input-output-theories": lambda: ["SIO", "MIO"],
+    "multiple-network-theories": lambda: ["SNET", "MENET", "MINET", "MNET"],
+    "multiple-node-comparison-theories": lambda: ["SNC", "MNC"],
     "arithmetic-complexity-theories": lambda: ["BND", "COUT", "LIN"],
     "optimised-disjunctive-reasoning": lambda: ["false"],
     "serialise-assignments": lambda: ["true"],
@@ -37,24 +37,11 @@ CAPABILITIES = tuple(_ANSWERS)
 
 
 def check_declarations(prop: Property, graph: Graph, source: str) -> None:
-    """Refuse a VNN-LIB 2.0 query whose declared input or output shape differs from the
-    model's, or whose element types we cannot analyse soundly or that do not match the model
-    (only ``real`` consents to real-arithmetic analysis). VNN-LIB 1.0 declares flat ``Real``
-    variables: only their number is checked, by the pipeline."""
+    """Refuse a single-network query whose declared input or output does not fit the model
+    (see `verify.query.check_variable`). VNN-LIB 1.0 declares flat ``Real`` variables: only
+    their number is checked, by the pipeline."""
     for variable, tensor in ((prop.input, graph.input), (prop.output, graph.output)):
-        if prop.network is not None and variable.shape != tensor.shape:
-            raise QueryError(
-                f"{source}: {variable.name} is declared with shape {list(variable.shape)} but the model's "
-                f"{tensor.name!r} has shape {list(tensor.shape)}"
-            )
-        if variable.element_type == "real":
-            continue
-        if variable.element_type != tensor.element_type:
-            raise QueryError(
-                f"{source}: {variable.name} is declared {variable.element_type} but the model's "
-                f"{tensor.name!r} is {tensor.element_type}"
-            )
-        raise QueryError(
-            f"{source}: {variable.name} is declared {variable.element_type}; nnverify analyses in real "
-            f"arithmetic and cannot guarantee soundness for {variable.element_type}: declare it 'real' to consent"
-        )
+        if prop.network is not None:
+            check_variable(variable, tensor, source)
+        else:
+            check_element_type(variable, tensor, source)

@@ -2,14 +2,21 @@
 
 A candidate from the search is rounded to the model's input element type without leaving
 the case's box, run through onnxruntime, and accepted only if the query's assertions hold
-exactly for that input and the output onnxruntime computed.
+exactly for that input and the output onnxruntime computed. For a query composed of
+several models (`bounds.compose`), `observe` runs each model as given, so the answer is
+re-checked on the original models too (`verify.query.recheck`).
 """
 
 from __future__ import annotations
 
-import numpy as np
-import onnxruntime as ort
+from collections.abc import Sequence
 
+import numpy as np
+import onnx
+import onnxruntime as ort
+from onnx import helper
+
+from bounds.compose import variable_inputs
 from bounds.errors import ModelError
 from bounds.graph import TensorInfo
 from specs.property import Box, Property
@@ -29,17 +36,38 @@ def round_into_box(x: np.ndarray, box: Box, dtype: np.dtype) -> np.ndarray | Non
     return rounded if bool(inside.all()) else None
 
 
+def _session(model: bytes) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    except Exception as error:  # onnxruntime raises its own exception hierarchy
+        raise ModelError(f"onnxruntime cannot load the model: {error}") from error
+
+
+def observe(model: onnx.ModelProto, inputs: Sequence[np.ndarray], observed: Sequence[str]) -> list[np.ndarray]:
+    """The flat values of the ``observed`` tensors (outputs or any intermediate tensor) when
+    onnxruntime runs the model as given on ``inputs`` (one per variable input, in order)."""
+    copy = onnx.ModelProto.FromString(model.SerializeToString())
+    present = {o.name for o in copy.graph.output}
+    copy.graph.output.extend(
+        helper.make_empty_tensor_value_info(n) for n in dict.fromkeys(observed) if n not in present
+    )
+    session = _session(copy.SerializeToString())
+    feeds = {}
+    for value, x in zip(variable_inputs(copy), inputs, strict=True):
+        dtype = helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type)
+        feeds[value.name] = np.asarray(x).astype(dtype)
+    results = session.run(list(observed), feeds)
+    return [np.asarray(r).reshape(-1) for r in results]
+
+
 class OnnxChecker:
     """Runs a model in onnxruntime and confirms candidates against a property."""
 
     def __init__(self, model: bytes, input_info: TensorInfo, prop: Property) -> None:
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.log_severity_level = 3
-        try:
-            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-        except Exception as error:  # onnxruntime raises its own exception hierarchy
-            raise ModelError(f"onnxruntime cannot load the model: {error}") from error
+        self.session = _session(model)
         self.input = input_info
         self.dtype = np.dtype(input_info.element_type)
         self.prop = prop

@@ -22,12 +22,14 @@ import torch
 from bounds.errors import ModelError
 from bounds.kernels import CHOICES as KERNELS
 from solvers.bounders import METHODS
-from specs import SpecError, read_property
+from specs import Query, SpecError, read_property
+from specs.read import read_query_or_property
 from verify import __version__, capabilities
 from verify.assignments import write_assignments
 from verify.errors import QueryError
 from verify.limits import Limits, WorkerError, check_within
 from verify.pipeline import ENGINES, Model, Options, load_model
+from verify.query import query_model, recheck
 from verify.result import Result, Status
 
 NAME = "nnverify"
@@ -182,7 +184,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _verify_command(args: argparse.Namespace) -> int:
-    prop = read_property(args.query)
+    spec = read_query_or_property(args.query)
     mappings = {}
     for item in args.network:
         name, sep, model_path = item.partition("=")
@@ -191,18 +193,27 @@ def _verify_command(args: argparse.Namespace) -> int:
         if name in mappings:
             raise QueryError(f"--network {name} given twice")
         mappings[name] = model_path
-    if len(mappings) != 1:
-        raise QueryError(f"{args.query}: the query declares 1 network, {len(mappings)} --network mappings given")
-    ((name, model_path),) = mappings.items()
-    if prop.network is not None and name != prop.network:
-        raise QueryError(f"{args.query}: no network named {name!r} is declared (declared: {prop.network})")
-    model = load_model(model_path)
-    capabilities.check_declarations(prop, model.graph, args.query)
+    if isinstance(spec, Query):
+        if args.json and not spec.is_single:
+            raise QueryError(f"{args.query}: --json records are written for single-network queries only")
+        fitted = query_model(spec, mappings, args.query)
+        model, prop = fitted.model, spec.prop
+    else:  # VNN-LIB 1.0: one unnamed network
+        if len(mappings) != 1:
+            raise QueryError(f"{args.query}: the query declares 1 network, {len(mappings)} --network mappings given")
+        ((_, model_path),) = mappings.items()
+        model, prop = load_model(model_path), spec
+        capabilities.check_declarations(prop, model.graph, args.query)
     result = check_within(model, prop, _options(args), _limits(args))
+    if isinstance(spec, Query):
+        result = recheck(spec, fitted.parts, result)
+    found = result.counterexample if result.status is Status.SAT else None
     assignment = (
-        [(prop.input, result.counterexample.input), (prop.output, result.counterexample.output)]
-        if result.status is Status.SAT and result.counterexample is not None
-        else []
+        []
+        if found is None
+        else spec.assignment(found.input, found.output)
+        if isinstance(spec, Query)
+        else [(prop.input, found.input), (prop.output, found.output)]
     )
     if assignment and args.serialise_assignments:
         write_assignments(args.serialise_assignments, assignment)  # before the verdict: a failure prints none

@@ -7,7 +7,17 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from specs import Property, SpecError, local_robustness, parse_vnnlib1, parse_vnnlib2, write_vnnlib1, write_vnnlib2
+from specs import (
+    Property,
+    Query,
+    SpecError,
+    local_robustness,
+    parse_query,
+    parse_vnnlib1,
+    parse_vnnlib2,
+    write_vnnlib1,
+    write_vnnlib2,
+)
 
 V1_SEED = """; a comment
 (declare-const X_0 Real)
@@ -27,8 +37,16 @@ V2_SEED = """(vnnlib-version <2.0>)
 (assert (and (>= X[0,0] -1.0) (<= X[0,0] 1.0) (>= X[0,1] 0.0) (<= X[0,1] 0.5)))
 (assert (or (and (>= Y[0,0] Y[0,1]) (<= (+ Y[0,0] (* -2.0 Y[0,1])) 3.0)) (> (- Y[0,1]) 0.25)))
 """
+V2_MULTI_SEED = """(vnnlib-version <2.0>)
+(declare-network f (declare-input X real [2]) (declare-hidden H real [3] "h") (declare-output Y real [1]))
+(declare-network g (equal-to f) (declare-input A real [2]) (declare-output B real [1]))
+(declare-network k (isomorphic-to f) (declare-input C real [2]) (declare-output D real [1]))
+(assert (and (>= X[0] -1.0) (<= X[0] 1.0) (>= X[1] 0.0) (<= X[1] 0.5) (== A[0] X[0]) (== A[1] X[1])))
+(assert (and (>= C[0] -1.0) (<= C[0] 1.0) (>= C[1] 0.0) (<= C[1] 0.5)))
+(assert (or (>= (- Y[0] B[0]) X[1]) (<= (+ H[2] D[0]) C[0])))
+"""
 _ROBUST = local_robustness(np.array([0.1, 0.2, 0.3]), 0.05, label=1, num_classes=3)
-SEEDS = (V1_SEED, V2_SEED, write_vnnlib1(_ROBUST), write_vnnlib2(_ROBUST))
+SEEDS = (V1_SEED, V2_SEED, V2_MULTI_SEED, write_vnnlib1(_ROBUST), write_vnnlib2(_ROBUST))
 
 TOKENS = (
     "(", ")", " ", "\n", ";", "assert", "and", "or", "not", "declare-const", "declare-input", "declare-output",
@@ -80,11 +98,20 @@ def test_mutated_text_to_the_2_0_reader(text: str) -> None:
         assert str(error).startswith("fuzz.vnnlib")
 
 
+@_FUZZ
+@given(mutated())
+def test_mutated_text_to_the_2_0_query_reader(text: str) -> None:
+    try:
+        assert isinstance(parse_query(text, source="fuzz.vnnlib"), Query)
+    except SpecError as error:
+        assert str(error).startswith("fuzz.vnnlib")
+
+
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_arbitrary_text_to_both_readers(text: str) -> None:
-    for parse in (parse_vnnlib1, parse_vnnlib2):
+    for parse in (parse_vnnlib1, parse_vnnlib2, parse_query):
         try:
-            assert isinstance(parse(text, source="fuzz.vnnlib"), Property)
+            assert isinstance(parse(text, source="fuzz.vnnlib"), (Property, Query))
         except SpecError as error:
             assert str(error).startswith("fuzz.vnnlib")

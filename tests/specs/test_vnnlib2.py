@@ -5,10 +5,11 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from specs.errors import SpecError
-from specs.vnnlib2 import parse_vnnlib2, read_vnnlib2
+from specs.vnnlib2 import parse_query, parse_vnnlib2, read_vnnlib2
 
 HEADER = """(vnnlib-version <2.0>)
 (declare-network acc
@@ -158,3 +159,70 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
     deep = "(assert (<= " + "(+ 0.0 " * 2000 + "Y[0,0]" + ")" * 2000 + " 1.0))"
     with pytest.raises(SpecError, match="nested too deeply"):
         parse_vnnlib2(HEADER + BOX + deep)
+
+
+MULTI = """(vnnlib-version <2.0>)
+(declare-network f (declare-input X real [2]) (declare-hidden H real [3] "layer/out") (declare-output Y real [1]))
+(declare-network g (isomorphic-to f) (declare-input A real [2]) (declare-output B real [1]))
+(declare-network k (equal-to f) (declare-input C real [2]) (declare-output D real [1]))
+(assert (and (<= X[0] 1.0) (>= X[0] 0.0) (<= X[1] 1.0) (>= X[1] 0.0)))
+(assert (and (<= A[0] 1.0) (>= A[0] 0.0) (<= A[1] 1.0) (>= A[1] 0.0)))
+(assert (and (<= C[0] 1.0) (>= C[0] 0.0) (<= C[1] 1.0) (>= C[1] 0.0)))
+"""
+
+
+def test_query_concatenates_inputs_and_observed_variables_in_declaration_order() -> None:
+    query = parse_query(MULTI + "(assert (<= (- B[0] H[2]) D[0]))\n", source="q.vnnlib")
+    f, g, k = query.networks
+    assert (f.hidden[0].onnx_name, g.isomorphic_to, k.equal_to, f.equal_to) == ("layer/out", "f", "f", None)
+    assert not query.passthrough and not query.is_single
+    prop = query.prop
+    assert (prop.input.size, prop.output.size) == (6, 6)  # inputs X, A, C; observed H, Y, B, D
+    (case,) = prop.cases
+    assert case.region.box.lower.tolist() == [0.0] * 6 and case.region.box.upper.tolist() == [1.0] * 6
+    (clause,) = case.condition.clauses
+    assert clause.A.tolist() == [[0.0, 0.0, -1.0, 0.0, 1.0, -1.0]] and clause.b.tolist() == [0.0]
+    x, y = np.arange(6.0), 10 + np.arange(6.0)
+    assignment = query.assignment(x, y)
+    assert [(v.name, values.tolist()) for v, values in assignment] == [
+        ("X", [0.0, 1.0]),
+        ("H", [10.0, 11.0, 12.0]),
+        ("Y", [13.0]),
+        ("A", [2.0, 3.0]),
+        ("B", [14.0]),
+        ("C", [4.0, 5.0]),
+        ("D", [15.0]),
+    ]
+    assert [v.name for v in query.variables()] == [v.name for v, _ in assignment]
+
+
+def test_comparison_of_inputs_and_outputs_reads_the_inputs_after_the_observed_ones() -> None:
+    text = HEADER + BOX + "(assert (<= (+ X[1,0] Y[0,2]) (* 2.0 X[0,1])))\n"
+    query = parse_query(text)
+    assert query.passthrough and not query.is_single
+    assert (query.prop.input.size, query.prop.output.size) == (4, 3 + 4)
+    (case,) = query.prop.cases
+    (clause,) = case.condition.clauses
+    assert clause.A.tolist() == [[0.0, 0.0, 1.0, 0.0, -2.0, 1.0, 0.0]]
+    assert parse_query(HEADER + BOX).is_single and parse_query(HEADER + BOX).prop == parse_vnnlib2(HEADER + BOX)
+
+
+def test_inputs_asserted_equal_share_one_place() -> None:
+    text = MULTI + "(assert (== X[1] A[0]))\n(assert (and (<= A[1] C[1]) (>= A[1] C[1])))\n"
+    text += "(assert (or (<= X[0] A[1]) (>= X[0] C[0])))\n(assert (<= (+ X[0] D[0]) 3.0))\n"
+    query = parse_query(text)
+    assert query.input_index == (0, 1, 1, 2, 3, 2) and not query.is_single
+    assert query.prop.input.size == 4 and query.prop.output.size == 6 + 4  # H, Y, B, D; X[0] + D[0]: inputs too
+    first, second = query.prop.cases  # the disjunction stays: it is not an equality
+    assert first.region.constraints.A.tolist() == [[1.0, 0.0, -1.0, 0.0]]
+    assert second.region.constraints.A.tolist() == [[-1.0, 0.0, 0.0, 1.0]]
+    assert first.condition.clauses[0].A.tolist() == [[0.0] * 5 + [1.0, 1.0] + [0.0] * 3]
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+    assert [values.tolist() for v, values in query.assignment(x, np.zeros(10)) if v.name in "XAC"] == [
+        [1.0, 2.0],
+        [2.0, 3.0],
+        [4.0, 3.0],
+    ]
+    conditional = parse_query(MULTI + "(assert (or (== X[1] A[0]) (<= X[0] 0.5)))\n")
+    assert conditional.input_index == tuple(range(6)), "only unconditional equalities merge"
+    assert parse_vnnlib2(HEADER + BOX + "(assert (== X[0,0] X[0,1]))\n").input.size == 4

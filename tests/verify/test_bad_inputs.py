@@ -303,7 +303,7 @@ def test_usage_errors_are_one_line(
 @pytest.mark.parametrize(
     "network_args, message",
     [
-        ([], "the query declares 1 network, 0 --network mappings given"),
+        ([], "the query declares 1 network needing a model (f), 0 --network mappings given"),
         (["--network", "f=MODEL", "--network", "g=MODEL"], "2 --network mappings given"),
         (["--network", "g=MODEL"], "no network named 'g'"),
         (["--network", "f=MODEL", "--network", "f=MODEL"], "--network f given twice"),
