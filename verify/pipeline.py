@@ -30,7 +30,8 @@ class Options:
 
     timeout: float = 60.0
     bounds: str = "auto"  # one of solvers.bounders.METHODS; auto: alpha-CROWN where the graph allows it
-    attack_share: float = 0.1  # share of the budget for falsification before proving
+    attack_share: float = 0.1  # share of the budget for falsification before proving...
+    attack_max: float = 2.0  # ...but at most this many seconds: the search tries points too
     attack: AttackOptions = field(default_factory=AttackOptions)
     split: SplitOptions = field(default_factory=SplitOptions)
     activation_split: ActivationSplitOptions = field(default_factory=ActivationSplitOptions)
@@ -129,7 +130,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
 
     if not options.search:
         return done(*_decide_by_bounds(model.graph, cases, options.bounds))
-    attack_deadline = start + options.attack_share * options.timeout
+    attack_deadline = start + min(options.attack_share * options.timeout, options.attack_max)
     for index, case in enumerate(cases):
         found = falsify(
             model.graph, case, confirmer, options=options.attack, deadline=attack_deadline, seed=options.seed + index
