@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+import torch
 
+from bounds.float_error import output_error, refusals
 from bounds.graph import Graph
 from bounds.onnx_import import parse_onnx, read_model_bytes
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
@@ -35,6 +37,7 @@ class Options:
     activation_split: ActivationSplitOptions = field(default_factory=ActivationSplitOptions)
     engine: str = "auto"  # one of ENGINES
     seed: int = 0
+    float_rounding: bool = False  # prove for float execution (also when the query declares a float type)
 
 
 SEARCHES = ("input-split", "activation-split")
@@ -110,14 +113,21 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     """Decide the property on the model within ``options.timeout`` seconds.
 
     SAT only with a counterexample onnxruntime confirmed; UNSAT only when every case's box
-    was covered by bounds that refute all its clauses (real arithmetic, see ARCHITECTURE.md).
+    was covered by bounds that refute all its clauses: for the real network, or, with
+    ``options.float_rounding`` or a query declaring a float element type, for the model
+    executed in its float type (``bounds.float_error``; QueryError when the model has ops
+    without float error rules). See ARCHITECTURE.md, "Soundness and floating point".
     """
     start = time.monotonic()
     deadline = start + options.timeout
     _check_fits(model, prop)
+    if prop.input.element_type != "real" or prop.output.element_type != "real":
+        options = replace(options, float_rounding=True)
+    if options.float_rounding:
+        _check_float_rules(model)
     confirmer = _Confirmer(OnnxChecker(model.onnx, model.graph.input, prop))
     cases = [c for c in prop.cases if not c.region.box.is_empty() and c.condition.clauses]
-    stats: dict[str, float] = {"cases": len(prop.cases)}
+    stats: dict[str, float] = {"cases": len(prop.cases), "float_rounding": float(options.float_rounding)}
 
     def done(status: Status, reason: str) -> Result:
         stats["candidates_checked"] = confirmer.tried
@@ -132,7 +142,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
             return done(Status.SAT, "counterexample found by falsification")
     engine = choose_engine(model.graph, options.engine)
     if engine in EXACT_ENGINES:
-        return done(*_decide_exactly(model.graph, cases, confirmer, engine, deadline))
+        return done(*_decide_exactly(model.graph, cases, confirmer, engine, deadline, options.float_rounding))
     open_reason = ""
     timed_out = False
     for case in cases:
@@ -166,20 +176,33 @@ def _search(
     graph: Graph, case: Case, confirmer: _Confirmer, deadline: float, engine: str, options: Options
 ) -> SearchResult:
     if engine == "activation-split":
-        return activation_split_search(graph, case, confirmer, deadline=deadline, options=options.activation_split)
-    bounder = make_bounder(graph, Objective.of(case), options.bounds)
+        search = replace(options.activation_split, float_rounding=options.float_rounding)
+        return activation_split_search(graph, case, confirmer, deadline=deadline, options=search)
+    bounder = make_bounder(graph, Objective.of(case), options.bounds, float_rounding=options.float_rounding)
     return input_split_search(graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder)
 
 
+def _check_float_rules(model: Model) -> None:
+    reasons = refusals(model.graph)
+    if reasons:
+        raise QueryError(f"{model.source}: cannot bound the model's float execution: {'; '.join(reasons)}")
+
+
 def _decide_exactly(
-    graph: Graph, cases: list[Case], confirmer: _Confirmer, name: str, deadline: float
+    graph: Graph, cases: list[Case], confirmer: _Confirmer, name: str, deadline: float, float_rounding: bool
 ) -> tuple[Status, str]:
     """Every case by one exact engine alone (``Options.engine``); its candidates are
-    confirmed by onnxruntime like any other."""
+    confirmed by onnxruntime like any other. Under float rounding, the error bound over
+    the case's box widens each clause."""
     solve = engine(name)
     undecided = ""
     for case in cases:
-        result = solve(graph, case.region.box, case.region.constraints, Objective.of(case), deadline=deadline)
+        objective = Objective.of(case)
+        if float_rounding:
+            box = case.region.box
+            error = output_error(graph, torch.tensor(box.lower)[None], torch.tensor(box.upper)[None])
+            objective = objective.with_rounding(error[0])
+        result = solve(graph, case.region.box, case.region.constraints, objective, deadline=deadline)
         if result.outcome is ExactOutcome.FOUND and result.candidate is not None:
             if confirmer(result.candidate):
                 return Status.SAT, f"counterexample found by {name}"
