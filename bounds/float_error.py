@@ -15,8 +15,9 @@ Stability of Numerical Algorithms*, 2002, ch. 3):
 - a dot product of length n plus bias, in any summation order, with or without FMA:
   ``|fl(w.x^ + b) - (w.x + b)| <= |w|.|x^ - x| + gamma_{n+1} (|w|.|x^| + |b|)``
   (Gemm and MatMul with constant weights; Conv computed as dot products, as onnxruntime's
-  CPU kernels do, not by Winograd or FFT). Weights must be float values: a folded
-  BatchNormalization or a Gemm ``alpha`` gives weights the file does not hold, and no claim.
+  CPU kernels do, not by Winograd or FFT). Gemm's ``alpha`` and ``beta``, folded into its
+  weights and rounded, count as two more roundings each. Weights must be float values, and
+  a BatchNormalization folded into a layer (``Graph.folded``) makes no claim.
 - sums over windows or axes (AveragePool, GlobalAveragePool, ReduceSum, ReduceMean): a dot
   product with 0/1 weights of length at most the input size, then a division.
 - one correctly rounded operation (Add, Sub, Mul, Div, Neg with a constant, Add and Sub
@@ -138,7 +139,8 @@ def _relu(node: Node, f: Arithmetic, xs: tuple[_Value, ...], out: Interval) -> T
 def _dot_length(node: Node) -> int:
     op = node.op
     if isinstance(op, Dense):
-        return int(op.weight.shape[0]) + (2 if node.op_type == "Gemm" else 0)  # alpha, beta
+        # Gemm: alpha * (A @ B) and beta * C round, and so did the folded weights alpha * B, beta * C.
+        return int(op.weight.shape[0]) + (4 if node.op_type == "Gemm" else 0)
     if isinstance(op, LeftMultiply):
         return int(op.weight.shape[-1])
     if isinstance(op, Conv):
@@ -237,18 +239,18 @@ class _NoRule(Exception):
 
 def refusals(graph: Graph) -> list[str]:
     """Why float execution of the graph is not covered: one line per reason; empty when every
-    node has a rule for its form, weights are values of the format, and the element type
-    is a format with rules. Forms are checked by one propagation over the zero point."""
-    dtype = graph.input.element_type
-    if dtype not in ARITHMETIC:
-        return [f"input element type {dtype} has no float error rules"]
-    missing = sorted({node.op_type for node in graph.nodes if node.op_type not in RULES})
+    node has a rule for its form, weights are values of the format, and the inputs have one
+    element type with rules. Forms are checked by one propagation over the zero point."""
+    types = sorted({info.element_type for info in graph.inputs})
+    if len(types) != 1 or types[0] not in ARITHMETIC:
+        return [f"input element types {', '.join(types)} have no float error rules"]
+    missing = sorted({node.op_type for node in graph.nodes if node.op_type not in RULES} | graph.folded)
     if missing:
         return [f"no float error rule for {', '.join(missing)}"]
-    reasons = [r for node in graph.nodes if node.op_type in _WEIGHTED and (r := _weights_exact(node, dtype))]
-    zero = torch.zeros(1, graph.input.size, dtype=DTYPE)
+    reasons = [r for node in graph.nodes if node.op_type in _WEIGHTED and (r := _weights_exact(node, types[0]))]
+    zero = {info.name: Interval.point(torch.zeros(1, *info.shape, dtype=DTYPE)) for info in graph.inputs}
     try:
-        _propagate(graph, ARITHMETIC[dtype], zero, zero, None)
+        _propagate(graph, ARITHMETIC[types[0]], zero, {})
     except _NoRule as error:
         reasons.append(str(error))
     return reasons
@@ -257,43 +259,60 @@ def refusals(graph: Graph) -> list[str]:
 def output_error(
     graph: Graph, lower: Tensor, upper: Tensor, node_bounds: Mapping[str, Interval] | None = None
 ) -> Tensor:
-    """Bounds (batch, n_out) on ``|f_float(x) - f(x)|`` at the flat output, for every input x
-    of the element type in each flat box (batch, n_in); ``inf`` where nothing can be
+    """Bounds (batch, n_out) on ``|f_float(x) - f(x)|`` at the flat output of a
+    single-input graph, for every input x of the element type in each flat box
+    (batch, n_in); see ``tensor_errors``."""
+    info = graph.input
+    batch = lower.shape[0]
+    box = Interval(lower.to(DTYPE).reshape(batch, *info.shape), upper.to(DTYPE).reshape(batch, *info.shape))
+    return tensor_errors(graph, {info.name: box}, node_bounds)[graph.output.name].reshape(batch, -1)
+
+
+def tensor_errors(
+    graph: Graph, boxes: Mapping[str, Interval], node_bounds: Mapping[str, Interval] | None = None
+) -> dict[str, Tensor]:
+    """Bounds on ``|v_float - v_real|`` for every tensor, each (batch, *shape), for every
+    float input within the input boxes (name -> batched box); ``inf`` where nothing can be
     claimed (``refusals`` says why) or values may overflow.
 
     Real bounds come from interval propagation, intersected with ``node_bounds`` (tensor
     name -> bounds, batch as the boxes, any layout of the right size) where given: tighter
     bounds (CROWN's) give a smaller error.
     """
-    dtype = graph.input.element_type
-    unknown = torch.full((lower.shape[0], graph.output.size), torch.inf, dtype=DTYPE)
-    if dtype not in ARITHMETIC or any(node.op_type not in RULES for node in graph.nodes):
-        return unknown
-    if any(_weights_exact(node, dtype) for node in graph.nodes if node.op_type in _WEIGHTED):
-        return unknown
-    try:
-        return _propagate(graph, ARITHMETIC[dtype], lower, upper, node_bounds)
-    except _NoRule:
-        return unknown
+    types = {info.element_type for info in graph.inputs}
+    dtype = types.pop() if len(types) == 1 else ""
+    if (
+        dtype in ARITHMETIC
+        and not graph.folded
+        and all(node.op_type in RULES for node in graph.nodes)
+        and not any(_weights_exact(node, dtype) for node in graph.nodes if node.op_type in _WEIGHTED)
+    ):
+        try:
+            return _propagate(graph, ARITHMETIC[dtype], boxes, node_bounds or {})
+        except _NoRule:
+            pass
+    return _unknown(graph, boxes)
+
+
+def _unknown(graph: Graph, boxes: Mapping[str, Interval]) -> dict[str, Tensor]:
+    batch = next(iter(boxes.values())).lower.shape[0]
+    return {name: torch.full((batch, *shape), torch.inf, dtype=DTYPE) for name, shape in graph.shapes.items()}
 
 
 @torch.no_grad()
 def _propagate(
-    graph: Graph, f: Arithmetic, lower: Tensor, upper: Tensor, node_bounds: Mapping[str, Interval] | None
-) -> Tensor:
-    info = graph.input
-    batch = lower.shape[0]
-    box = Interval(lower.to(DTYPE).reshape(batch, *info.shape), upper.to(DTYPE).reshape(batch, *info.shape))
-    bounds = propagate(graph, {info.name: box})
-    for name, given in (node_bounds or {}).items():
+    graph: Graph, f: Arithmetic, boxes: Mapping[str, Interval], node_bounds: Mapping[str, Interval]
+) -> dict[str, Tensor]:
+    bounds = propagate(graph, boxes)
+    for name, given in node_bounds.items():
         if name in bounds:
             own = bounds[name]
             shaped = Interval(given.lower.reshape(own.lower.shape), given.upper.reshape(own.upper.shape))
             bounds[name] = Interval(torch.maximum(own.lower, shaped.lower), torch.minimum(own.upper, shaped.upper))
-    errors = {info.name: torch.zeros_like(box.lower)}
+    errors = {name: torch.zeros_like(box.lower) for name, box in boxes.items()}
     for node in graph.nodes:
         xs = tuple(_Value(bounds[name], errors[name]) for name in node.inputs)
         out = bounds[node.output]
         error = RULES[node.op_type](node, f, xs, out).expand_as(out.lower)
         errors[node.output] = torch.where(_magnitude(out) + error < f.largest, error, torch.inf)
-    return errors[graph.output.name].reshape(batch, -1)
+    return errors

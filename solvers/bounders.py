@@ -35,6 +35,7 @@ def make_bounder(graph: Graph, objective: Objective, method: str, *, float_round
     real = _real_bounder(graph, objective, method)
     if not float_rounding:
         return real
+
     def rounded(lower: Tensor, upper: Tensor) -> Tensor:
         return real(lower, upper) - objective.row_slack(output_error(graph, lower, upper))
 
