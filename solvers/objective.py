@@ -101,9 +101,13 @@ class Objective:
         also makes strict and non-strict rows alike (a sound simplification). Under float
         arithmetic the rounding slack is added to ``d`` first.
         """
-        row_fails = (~self.open_rows(lower)).to(torch.float64)
+        row_fails = (lower > self._threshold).to(torch.float64)  # NaN never refutes
         return (self._per_clause_max(row_fails) > 0).all(dim=1)
 
     def open_rows(self, lower: Tensor) -> Tensor:
         """(batch, m): rows whose lower bound does not refute them (see ``refuted``)."""
-        return ~(lower > self.proof_d + PROOF_MARGIN * (1 + self.d.abs()))
+        return lower <= self._threshold
+
+    @property
+    def _threshold(self) -> Tensor:
+        return self.proof_d + PROOF_MARGIN * (1 + self.d.abs())

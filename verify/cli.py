@@ -82,6 +82,12 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         "or an exact engine (milp, smt) alone, for cross-checking",
     )
     command.add_argument(
+        "--float-rounding",
+        action="store_true",
+        help="prove for the model as executed in its float type (float32), as a VNN-LIB 2.0 query "
+        "declaring float32 also asks; default: over the reals",
+    )
+    command.add_argument(
         "--max-memory",
         type=_memory,
         metavar="SIZE",
@@ -101,7 +107,12 @@ def _write_record(args: argparse.Namespace, result: Result, model: Model, query_
 
 
 def _options(args: argparse.Namespace) -> Options:
-    return Options(timeout=args.timeout, bounds=args.bounds, engine=args.engine)
+    return Options(
+        timeout=args.timeout,
+        bounds=args.bounds,
+        engine=args.engine,
+        float_rounding=args.float_rounding,
+    )
 
 
 def _limits(args: argparse.Namespace) -> Limits:

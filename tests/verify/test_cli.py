@@ -72,9 +72,9 @@ def test_supports_lists_the_eleven_standard_capabilities():
     assert standard <= set(CAPABILITIES)
 
 
-def test_supports_reports_real_only(capsys):
+def test_supports_reports_real_and_float32(capsys):
     main(["supports", "--onnx-element-types"])
-    assert capsys.readouterr().out.split() == ["real"]
+    assert capsys.readouterr().out.split() == ["real", "float32"]
 
 
 def test_run_unsat_writes_result_file(abs_model_path, tmp_path, capsys):
@@ -116,12 +116,14 @@ def test_verify_v2_real_unsat(abs_model_path, tmp_path, capsys):
     assert capsys.readouterr().out == "unsat\n"
 
 
-def test_verify_refuses_float32_query(abs_model_path, tmp_path, capsys):
+def test_verify_v2_float32_decides_for_float_execution(abs_model_path, tmp_path, capsys):
     query = _write(tmp_path, "q.vnnlib", _v2("float32", 1.5))
-    assert main(["verify", str(query), "--network", f"f={abs_model_path}"]) == EXIT_INPUT
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "real" in captured.err and captured.err.count("\n") == 1
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}"]) == EXIT_OK
+    assert capsys.readouterr().out == "unsat\n"
+    query = _write(tmp_path, "q.vnnlib", _v2("float32", 0.9))
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}", "--timeout", "20"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "sat" and lines[1] == "X float32 [1,1]"
 
 
 @pytest.mark.parametrize(
