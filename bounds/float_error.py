@@ -93,7 +93,7 @@ class _Value:
     @property
     def magnitude(self) -> Tensor:
         """A bound on ``|v_float|``."""
-        return torch.maximum(self.bounds.lower.abs(), self.bounds.upper.abs()) + self.error
+        return _magnitude(self.bounds) + self.error
 
 
 _Rule = Callable[[Node, Arithmetic, tuple[_Value, ...], Interval], Tensor]
@@ -101,6 +101,7 @@ _Rule = Callable[[Node, Arithmetic, tuple[_Value, ...], Interval], Tensor]
 
 
 def _magnitude(bounds: Interval) -> Tensor:
+    """A bound on ``|v|`` for v within the bounds."""
     return torch.maximum(bounds.lower.abs(), bounds.upper.abs())
 
 

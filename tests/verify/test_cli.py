@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -83,6 +84,16 @@ def test_run_unsat_writes_result_file(abs_model_path, tmp_path, capsys):
     assert main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--out", str(out)]) == EXIT_OK
     assert capsys.readouterr().out.splitlines()[0] == "unsat"
     assert out.read_text() == "unsat\n"
+
+
+def test_run_float_rounding_writes_its_arithmetic_to_the_record(abs_model_path, tmp_path, capsys):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    record = tmp_path / "r.json"
+    args = ["run", str(abs_model_path), str(prop), "--timeout", "20", "--float-rounding", "--json", str(record)]
+    assert main(args) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[0] == "unsat"
+    document = json.loads(record.read_text())
+    assert document["options"]["float_rounding"] is True and document["reason"].endswith("(float execution)")
 
 
 def test_run_sat_writes_checked_counterexample(abs_model_path, tmp_path, capsys):
