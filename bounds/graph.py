@@ -51,6 +51,9 @@ class Graph:
     nodes: tuple[Node, ...]
     shapes: Mapping[str, Shape]
     opset: int
+    folded: frozenset[str] = frozenset()
+    """ONNX op types the importer merged into other nodes (BatchNormalization into a Conv or
+    Gemm): the graph computes them exactly, the model's float execution does not."""
 
     @property
     def input(self) -> TensorInfo:

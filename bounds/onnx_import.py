@@ -164,8 +164,10 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
         onnx.checker.check_model(model)
     except Exception as error:  # ValidationError, or e.g. UnicodeDecodeError on a garbled name
         raise ModelError(f"ONNX checker rejected the model: {_one_line(error)}") from error
+    types_before = {node.op_type for node in model.graph.node}
     model = fold_batchnorm(model)
     graph = model.graph
+    folded = frozenset(types_before - {node.op_type for node in graph.node})
     constants: dict[str, np.ndarray] = {}
     for init in graph.initializer:
         try:
@@ -264,4 +266,4 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
             kept.append(node)
             needed.update(node.inputs)
     live = {i.name for i in inputs} | {node.output for node in kept}
-    return Graph(tuple(inputs), tuple(outputs), tuple(reversed(kept)), {n: shapes[n] for n in live}, opset)
+    return Graph(tuple(inputs), tuple(outputs), tuple(reversed(kept)), {n: shapes[n] for n in live}, opset, folded)

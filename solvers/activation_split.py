@@ -21,19 +21,21 @@ decide in time make the search end EXHAUSTED rather than PROVED.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from bounds.crown import Analysis, CrownBounds
+from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
 from solvers.exact import ExactOutcome
 from solvers.falsify import Confirm
 from solvers.input_split import Outcome, SearchResult, SearchStats
-from solvers.objective import PROOF_MARGIN, Objective
+from solvers.objective import Objective
 from specs.property import Case
 
 Tensor = torch.Tensor
@@ -46,6 +48,7 @@ class ActivationSplitOptions:
     batch: int = 64  # domains bounded per step; the deadline is checked between steps
     alpha_steps: int = 8  # alpha/beta-CROWN steps on domains CROWN leaves open (0: CROWN only)
     root_alpha_steps: int = 20  # alpha steps per intermediate bound, once, for the root box
+    float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
 
 
 def activation_split_search(
@@ -69,6 +72,8 @@ def activation_split_search(
     stats = SearchStats()
     root = {name: torch.zeros(1, int(np.prod(graph.shapes[name])), dtype=torch.int8) for name in relus}
     base = crown.analyse(lower, upper, alpha_steps=options.root_alpha_steps)
+    if options.float_rounding:
+        objective = objective.with_rounding(_rounding(graph, lower, upper, base.bounds))
     stack: list[_Batch] = [_Batch(root, 1, 0)]
     exhausted = False
     while stack:
@@ -110,6 +115,12 @@ def activation_split_search(
             stats.splits += int(chosen.sum())
             stack.append(_children(open_batch.select(torch.nonzero(chosen).flatten()), tensor[chosen], neuron[chosen]))
     return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)
+
+
+def _rounding(graph: Graph, lower: Tensor, upper: Tensor, node_bounds: Mapping[str, Interval]) -> Tensor:
+    """The float error bound at the output over the root box (CROWN's node bounds make it
+    tighter than intervals alone)."""
+    return output_error(graph, lower, upper, node_bounds)[0]
 
 
 @dataclass(frozen=True)
@@ -177,11 +188,6 @@ def _clamps(domains: Domains) -> dict[str, Interval]:
     }
 
 
-def _open_rows(objective: Objective, bounds: Tensor) -> Tensor:
-    """(batch, m): rows whose lower bound does not yet refute them."""
-    return bounds <= objective.d + PROOF_MARGIN * (1 + objective.d.abs())
-
-
 def _try_minimisers(
     graph: Graph,
     objective: Objective,
@@ -195,7 +201,7 @@ def _try_minimisers(
     bound (where the relaxation is exact, that is the domain's worst point)."""
     if input_coefficients is None:
         return None
-    slack = torch.where(_open_rows(objective, bounds[keep]), bounds[keep] - objective.d, torch.inf)
+    slack = torch.where(objective.open_rows(bounds[keep]), bounds[keep] - objective.proof_d, torch.inf)
     row = slack.argmin(dim=1)
     A = input_coefficients[keep, row]  # (k, n_in)
     points = torch.where(A > 0, analysis.lower[keep], analysis.upper[keep])
@@ -221,7 +227,7 @@ def _branch(
     is unstable. Score: sum over the open rows of |negative coefficient| on the ReLU's
     output x the intercept ``-l u / (u - l)`` of its upper relaxation (a small multiple of
     the intercept alone breaks ties, so an unstable neuron is chosen while one remains)."""
-    rows_open = _open_rows(objective, bounds[keep]).to(torch.float64)  # (k, m)
+    rows_open = objective.open_rows(bounds[keep]).to(torch.float64)  # (k, m)
     scores = []
     for name, output in relus.items():
         value = analysis.bounds[name]

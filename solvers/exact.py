@@ -109,9 +109,10 @@ def affine_parts(graph: Graph, node: Node) -> tuple[tuple[np.ndarray, ...], np.n
 
 
 def clause_rows(objective: Objective, clause: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rows ``C``, ``d`` and ``strict`` of one clause, as numpy."""
+    """Rows ``C``, ``d`` and ``strict`` of one clause, as numpy; ``d`` includes the float
+    rounding slack, if any (a real point within it may still be a float counterexample)."""
     rows = (objective.clause_of_row == clause).numpy()
-    return objective.C.numpy()[rows], objective.d.numpy()[rows], objective.strict.numpy()[rows]
+    return objective.C.numpy()[rows], objective.proof_d.numpy()[rows], objective.strict.numpy()[rows]
 
 
 def remaining(deadline: float) -> float:

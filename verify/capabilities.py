@@ -9,9 +9,7 @@ from bounds.graph import Graph
 from bounds.onnx_import import SUPPORTED_OPSETS
 from bounds.ops import FOLDED_ONLY, OPERATORS, SPLITTERS
 from specs.property import Property
-from verify.query import check_element_type, check_variable
-
-ELEMENT_TYPES = ("real",)  # bounds assume real arithmetic; float32 soundness is not claimed
+from verify.query import ELEMENT_TYPES, check_element_type, check_variable
 
 
 def answer(capability: str) -> list[str]:
@@ -38,10 +36,12 @@ CAPABILITIES = tuple(_ANSWERS)
 
 def check_declarations(prop: Property, graph: Graph, source: str) -> None:
     """Refuse a single-network query whose declared input or output does not fit the model
-    (see `verify.query.check_variable`). VNN-LIB 1.0 declares flat ``Real`` variables: only
-    their number is checked, by the pipeline."""
+    (see `verify.query.check_variable`): shapes, and element types we cannot analyse soundly
+    (``real`` consents to real-arithmetic analysis; ``float32`` needs a float error rule for
+    every op of the model). VNN-LIB 1.0 declares flat ``Real`` variables: only their number
+    is checked, by the pipeline."""
     for variable, tensor in ((prop.input, graph.input), (prop.output, graph.output)):
         if prop.network is not None:
-            check_variable(variable, tensor, source)
+            check_variable(variable, tensor, source, graph)
         else:
-            check_element_type(variable, tensor, source)
+            check_element_type(variable, tensor, source, graph)

@@ -103,6 +103,12 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         help="back-substitution kernels (default auto: numba on cpu, torch on cuda; numba and numpy need cpu)",
     )
     command.add_argument(
+        "--float-rounding",
+        action="store_true",
+        help="prove for the model as executed in its float type (float32), as a VNN-LIB 2.0 query "
+        "declaring float32 also asks; default: over the reals",
+    )
+    command.add_argument(
         "--max-memory",
         type=_memory,
         metavar="SIZE",
@@ -129,6 +135,7 @@ def _options(args: argparse.Namespace) -> Options:
         search=args.search,
         device=args.device,
         kernels=args.kernels,
+        float_rounding=args.float_rounding,
     )
 
 

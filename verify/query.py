@@ -18,6 +18,7 @@ import onnx
 
 from bounds.compose import Part, compose_models, isomorphic, variable_inputs
 from bounds.errors import ModelError
+from bounds.float_error import refusals
 from bounds.graph import Graph, TensorInfo
 from bounds.onnx_import import parse_onnx, read_model_bytes
 from specs.property import Variable
@@ -26,6 +27,10 @@ from verify.check import observe
 from verify.errors import QueryError
 from verify.pipeline import Model
 from verify.result import Counterexample, Result, Status
+
+ELEMENT_TYPES = ("real", "float32")
+"""``real``: the network over the reals. ``float32``: the model as executed in float32, by a
+proven error bound (``bounds.float_error``), for models whose every op has a rule."""
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,7 @@ def query_model(query: Query, mappings: Mapping[str, str], source: str) -> Query
     protos = {network.name: loaded[paths[network.name]] for network in query.networks}
     graphs = {
         network.name: _check_network(
-            network, protos[network.name], data[paths[network.name]], paths[network.name], source
+            network, protos[network.name], data[paths[network.name]], paths[network.name], source, query.is_single
         )
         for network in query.networks
     }
@@ -140,9 +145,11 @@ def _model_paths(query: Query, mappings: Mapping[str, str], source: str) -> dict
     return {n.name: mappings[n.equal_to if n.equal_to is not None else n.name] for n in query.networks}
 
 
-def _check_network(network: Network, proto: onnx.ModelProto, data: bytes, path: str, source: str) -> Graph:
+def _check_network(
+    network: Network, proto: onnx.ModelProto, data: bytes, path: str, source: str, single: bool
+) -> Graph:
     """The model's graph, its inputs and outputs checked against the declaration: count,
-    order, shape, element type."""
+    order, shape, element type (float ones only for a ``single``-network query)."""
     inputs, outputs = variable_inputs(proto), list(proto.graph.output)
     for kind, declared, actual in (("inputs", network.inputs, inputs), ("outputs", network.outputs, outputs)):
         if len(declared) != len(actual):
@@ -152,7 +159,7 @@ def _check_network(network: Network, proto: onnx.ModelProto, data: bytes, path: 
     graph = parse_onnx(data, path, input_shapes={v.name: d.shape for v, d in zip(inputs, network.inputs, strict=True)})
     pairs = (*zip(network.inputs, graph.inputs, strict=True), *zip(network.outputs, graph.outputs, strict=True))
     for variable, tensor in pairs:
-        check_variable(variable, tensor, source)
+        check_variable(variable, tensor, source, graph if single else None)
     for hidden in network.hidden:
         check_element_type(hidden.variable, None, source)
     return graph
@@ -169,19 +176,21 @@ def _check_hidden(query: Query, shapes: Mapping[str, tuple[int, ...]], source: s
                 )
 
 
-def check_variable(variable: Variable, tensor: TensorInfo, source: str) -> None:
+def check_variable(variable: Variable, tensor: TensorInfo, source: str, graph: Graph | None = None) -> None:
     """A declared input or output against the model's tensor: shape and element type."""
     if variable.shape != tensor.shape:
         raise QueryError(
             f"{source}: {variable.name} is declared with shape {list(variable.shape)} but the model's "
             f"{tensor.name!r} has shape {list(tensor.shape)}"
         )
-    check_element_type(variable, tensor, source)
+    check_element_type(variable, tensor, source, graph)
 
 
-def check_element_type(variable: Variable, tensor: TensorInfo | None, source: str) -> None:
-    """Only ``real`` consents to our real-arithmetic analysis; a float type is refused, with
-    a mismatch against the model's type reported first."""
+def check_element_type(variable: Variable, tensor: TensorInfo | None, source: str, graph: Graph | None = None) -> None:
+    """``real`` consents to real-arithmetic analysis. ``float32`` asks for proofs about the
+    model as executed (``bounds.float_error``): accepted for a single network (``graph``)
+    whose every op has a float error rule and whose tensor is float32; refused otherwise,
+    with a mismatch against the model's type reported first."""
     if variable.element_type == "real":
         return
     if tensor is not None and variable.element_type != tensor.element_type:
@@ -189,7 +198,19 @@ def check_element_type(variable: Variable, tensor: TensorInfo | None, source: st
             f"{source}: {variable.name} is declared {variable.element_type} but the model's "
             f"{tensor.name!r} is {tensor.element_type}"
         )
-    raise QueryError(
-        f"{source}: {variable.name} is declared {variable.element_type}; nnverify analyses in real "
-        f"arithmetic and cannot guarantee soundness for {variable.element_type}: declare it 'real' to consent"
-    )
+    if variable.element_type not in ELEMENT_TYPES:
+        raise QueryError(
+            f"{source}: {variable.name} is declared {variable.element_type}; nnverify cannot guarantee "
+            f"soundness for {variable.element_type} (supported: {', '.join(ELEMENT_TYPES)})"
+        )
+    if graph is None:
+        raise QueryError(
+            f"{source}: {variable.name} is declared {variable.element_type}; float execution is analysed for "
+            "single-network queries only: declare it 'real' to consent to real arithmetic"
+        )
+    reasons = refusals(graph)
+    if reasons:
+        raise QueryError(
+            f"{source}: {variable.name} is declared {variable.element_type}, but nnverify cannot bound the "
+            f"model's {variable.element_type} execution ({'; '.join(reasons)}): declare it 'real' to consent"
+        )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from bounds.ops.base import Interval, NodeContext, Op, Relaxation, Shape, Tensor, single_variable
@@ -28,4 +29,5 @@ class LeakyRelu(Op):
 
 
 def build(ctx: NodeContext) -> Op:
-    return LeakyRelu(single_variable(ctx).shape, float(ctx.attr("alpha", 0.01)))
+    # ONNX float attributes are float32, and so is the default onnxruntime uses.
+    return LeakyRelu(single_variable(ctx).shape, float(np.float32(ctx.attr("alpha", 0.01))))

@@ -49,3 +49,23 @@ def test_refutation_needs_a_margin_beyond_rounding():
     obj = Objective.of(_case(_rows([[1.0]], [1.0])))
     assert not bool(obj.refuted(torch.tensor([[1.0 + 1e-12]], dtype=torch.float64))[0])
     assert bool(obj.refuted(torch.tensor([[1.0 + 1e-6]], dtype=torch.float64))[0])
+
+
+def test_rounding_slack_must_be_cleared_to_refute():
+    # clause: y0 - y1 <= 0 ; outputs within 0.1 (y0) and 0.2 (y1) of the real network
+    obj = Objective.of(_case(_rows([[1.0, -1.0]], [0.0])))
+    rounded = obj.with_rounding(torch.tensor([0.1, 0.2], dtype=torch.float64))
+    assert torch.allclose(rounded.rounding, torch.tensor([0.3], dtype=torch.float64))
+    lower = torch.tensor([[0.25], [0.35]], dtype=torch.float64)
+    assert obj.refuted(lower).tolist() == [True, True]
+    assert rounded.refuted(lower).tolist() == [False, True]
+    assert torch.allclose(rounded.slack(lower), torch.tensor([-0.05, 0.05], dtype=torch.float64))
+    # the satisfaction test (counterexamples) is not widened
+    y = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
+    assert bool(rounded.satisfied(y)[0]) and bool(obj.satisfied(y)[0])
+
+
+def test_infinite_error_counts_only_where_an_output_is_used():
+    obj = Objective.of(_case(_rows([[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])))
+    slack = obj.row_slack(torch.tensor([[torch.inf, 0.5]], dtype=torch.float64))
+    assert slack[0, 0] == torch.inf and slack[0, 1] == 0.5

@@ -4,9 +4,11 @@ import time
 
 import numpy as np
 import pytest
+import torch
 from known_nets import abs_network
 
 from bounds import import_model
+from bounds.float_error import output_error
 from solvers.bounders import make_bounder
 from solvers.falsify import AttackOptions, falsify
 from solvers.input_split import Outcome, SplitOptions, input_split_search
@@ -77,3 +79,16 @@ def test_falsify_returns_none_when_nothing_is_confirmed(graph):
         graph, case, lambda _: False, options=AttackOptions(samples=16, steps=5), deadline=time.monotonic() + 10
     )
     assert x is None
+
+
+@pytest.mark.parametrize("method", ["interval", "crown", "alpha"])
+def test_float_rounding_lowers_bounds_by_the_error_slack(graph, method):
+    objective = Objective.of(_case(-1.0, 1.0, [[1, 0], [0, -1]], [0.5, -0.2]))
+    lower = torch.tensor([[-1.0], [0.2]], dtype=torch.float64)
+    upper = torch.tensor([[-0.5], [1.0]], dtype=torch.float64)
+    real = make_bounder(graph, objective, method)(lower, upper)
+    rounded = make_bounder(graph, objective, method, float_rounding=True)(lower, upper)
+    slack = objective.row_slack(output_error(graph, lower, upper))
+    assert bool((slack > 0).all()) and bool((rounded <= real).all())
+    if method == "interval":
+        torch.testing.assert_close(real - rounded, slack)

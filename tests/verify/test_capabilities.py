@@ -299,20 +299,58 @@ def test_claimed_theories_decide_known_answers(
 
 
 def test_claimed_element_types() -> None:
-    """The queries above are NH, SIO, SNET and SNC with element type real; the other
-    theories' claims are tested in test_vnnlib2_theories.py."""
-    assert answer("onnx-element-types") == ["real"]
+    """The queries above are NH, SIO, SNET and SNC with element types real and float32; the
+    other theories' claims are tested in test_vnnlib2_theories.py."""
+    assert answer("onnx-element-types") == ["real", "float32"]
+
+
+@pytest.mark.parametrize("theory", sorted(THEORY_QUERIES))
+def test_claimed_float32_type_decides_known_answers(
+    theory: str, abs_model_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """float32 declarations: the same answers, proved for the model as executed in float32."""
+    _, v2, unsat, sat = THEORY_QUERIES[theory]
+    verdicts = []
+    for threshold in (unsat, sat):
+        query = tmp_path / "q.vnnlib"
+        query.write_text(V2_HEADER.replace("real", "float32") + V2_BOX + v2.format(t=threshold) + "\n")
+        assert main(["verify", str(query), "--network", f"f={abs_model_path}", "--timeout", "20"]) == EXIT_OK
+        verdicts.append(capsys.readouterr().out.splitlines()[0])
+    assert verdicts == ["unsat", "sat"]
+
+
+def test_float32_is_refused_for_models_without_float_rules(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    softmax = helper.make_graph(
+        [helper.make_node("Softmax", ["x"], ["y"], axis=1)],
+        "softmax",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+    )
+    model = helper.make_model(softmax, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    path = tmp_path / "softmax.onnx"
+    onnx.save(model, path)
+    query = tmp_path / "q.vnnlib"
+    query.write_text(
+        V2_HEADER.replace("real", "float32").replace("[1,1]", "[1,2]")
+        + "(assert (and (>= X[0,0] -1.0) (<= X[0,0] 1.0) (>= X[0,1] -1.0) (<= X[0,1] 1.0)))\n"
+        + "(assert (>= Y[0,0] 2.0))\n"
+    )
+    assert main(["verify", str(query), "--network", f"f={path}"]) == EXIT_INPUT
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert "no float error rule for Softmax" in captured.err and "declare it 'real'" in captured.err
 
 
 UNCLAIMED = {
     "POLY (product of variables)": V2_HEADER + V2_BOX + "(assert (>= (* Y[0,0] Y[0,1]) 0.1))\n",
-    "float32 element type": V2_HEADER.replace("real", "float32") + V2_BOX,
+    "float16 element type": V2_HEADER.replace("real", "float16") + V2_BOX,
 }
 
 
 REFUSALS = {
     "POLY (product of variables)": "product of variables is not linear",
-    "float32 element type": "declare it 'real' to consent",
+    "float16 element type": "is declared float16",
 }
 
 

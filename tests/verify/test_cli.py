@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -73,9 +74,9 @@ def test_supports_lists_the_eleven_standard_capabilities():
     assert standard <= set(CAPABILITIES)
 
 
-def test_supports_reports_real_only(capsys):
+def test_supports_reports_real_and_float32(capsys):
     main(["supports", "--onnx-element-types"])
-    assert capsys.readouterr().out.split() == ["real"]
+    assert capsys.readouterr().out.split() == ["real", "float32"]
 
 
 def test_run_unsat_writes_result_file(abs_model_path, tmp_path, capsys):
@@ -84,6 +85,16 @@ def test_run_unsat_writes_result_file(abs_model_path, tmp_path, capsys):
     assert main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--out", str(out)]) == EXIT_OK
     assert capsys.readouterr().out.splitlines()[0] == "unsat"
     assert out.read_text() == "unsat\n"
+
+
+def test_run_float_rounding_writes_its_arithmetic_to_the_record(abs_model_path, tmp_path, capsys):
+    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
+    record = tmp_path / "r.json"
+    args = ["run", str(abs_model_path), str(prop), "--timeout", "20", "--float-rounding", "--json", str(record)]
+    assert main(args) == EXIT_OK
+    assert capsys.readouterr().out.splitlines()[0] == "unsat"
+    document = json.loads(record.read_text())
+    assert document["options"]["float_rounding"] is True and document["reason"].endswith("(float execution)")
 
 
 def test_run_sat_writes_checked_counterexample(abs_model_path, tmp_path, capsys):
@@ -117,12 +128,14 @@ def test_verify_v2_real_unsat(abs_model_path, tmp_path, capsys):
     assert capsys.readouterr().out == "unsat\n"
 
 
-def test_verify_refuses_float32_query(abs_model_path, tmp_path, capsys):
+def test_verify_v2_float32_decides_for_float_execution(abs_model_path, tmp_path, capsys):
     query = _write(tmp_path, "q.vnnlib", _v2("float32", 1.5))
-    assert main(["verify", str(query), "--network", f"f={abs_model_path}"]) == EXIT_INPUT
-    captured = capsys.readouterr()
-    assert captured.out == ""
-    assert "real" in captured.err and captured.err.count("\n") == 1
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}"]) == EXIT_OK
+    assert capsys.readouterr().out == "unsat\n"
+    query = _write(tmp_path, "q.vnnlib", _v2("float32", 0.9))
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}", "--timeout", "20"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "sat" and lines[1] == "X float32 [1,1]"
 
 
 @pytest.mark.parametrize(

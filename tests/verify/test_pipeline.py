@@ -5,10 +5,12 @@ import itertools
 import numpy as np
 import onnx
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from known_nets import abs_network
 
+from bounds.float_error import output_error
 from bounds.onnx_build import dense_network
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
 from verify.errors import QueryError
@@ -86,3 +88,50 @@ def test_exact_engines_alone(tmp_path, engine):
     sat = check_property(model, _prop([-0.3], [1.0], [[1, 0]], [1e-6]), options)
     assert sat.status is Status.SAT and sat.counterexample is not None
     assert sat.counterexample.output[0] <= 1e-6
+
+
+def _margin_net(n_in: int) -> onnx.ModelProto:
+    """y = relu(sum x) + 0: one ReLU between two Gemms (activation split needs a ReLU)."""
+    return dense_network([np.ones((1, n_in)), np.ones((1, 1))], [np.zeros(1), np.zeros(1)])
+
+
+@pytest.mark.parametrize(("n_in", "engine"), [(1, "input-split"), (100, "activation-split"), (100, "milp")])
+def test_float_rounding_refuses_proofs_closer_than_the_float_error(tmp_path, n_in, engine):
+    """Over x in [1, 1.001]^n, y >= n. The query "y <= n - e/2", e the float32 error bound,
+    holds by less than e: proved over the reals, not under float rounding; "y <= n / 2" is
+    far from the boundary and proved either way."""
+    model = _model(_margin_net(n_in), tmp_path)
+    lo, hi = [1.0] * n_in, [1.001] * n_in
+    error = output_error(model.graph, torch.tensor([lo]), torch.tensor([hi])).item()
+    assert 1e-7 * n_in < error < 1e-4 * n_in
+    near, far = _prop(lo, hi, [[1.0]], [n_in - error / 2], n_out=1), _prop(lo, hi, [[1.0]], [n_in / 2], n_out=1)
+    real, rounded = Options(timeout=20, engine=engine), Options(timeout=20, engine=engine, float_rounding=True)
+    assert check_property(model, near, real).status is Status.UNSAT
+    assert check_property(model, near, rounded).status in (Status.UNKNOWN, Status.TIMEOUT)
+    assert check_property(model, far, real).status is Status.UNSAT
+    result = check_property(model, far, rounded)
+    assert result.status is Status.UNSAT and result.statistics["float_rounding"] == 1.0
+
+
+def test_float_rounding_does_not_prove_what_float32_violates(tmp_path):
+    """y = x + 5e-8 over x in [1, 2]: over the reals y > 1, but float32 rounds 1 + 5e-8 to 1,
+    so x = 1 violates "y > 1" as onnxruntime runs the model."""
+    model = _model(dense_network([np.ones((1, 1))], [np.full(1, 5e-8)]), tmp_path)
+    query = _prop([1.0], [2.0], [[1.0]], [1.0], n_out=1)
+    assert check_property(model, query, Options(timeout=10, float_rounding=True)).status is not Status.UNSAT
+
+
+def test_float_rounding_needs_rules_for_every_op(tmp_path):
+    """Softmax has no float error rule: the default proof is for the reals (and says so);
+    asking for float rounding is a query error."""
+    softmax = onnx.helper.make_node("Softmax", ["h"], ["y"], axis=1)
+    proto = dense_network([np.ones((2, 1))], [np.zeros(2)])
+    proto.graph.node[0].output[0] = "h"
+    proto.graph.node.append(softmax)
+    proto.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 2
+    model = _model(proto, tmp_path)
+    query = _prop([0.0], [1.0], [[1.0, 0.0]], [-1.0])
+    result = check_property(model, query, Options(timeout=5))
+    assert result.status is Status.UNSAT and result.reason.endswith("(real arithmetic)")
+    with pytest.raises(QueryError, match="no float error rule for Softmax"):
+        check_property(model, query, Options(timeout=5, float_rounding=True))
