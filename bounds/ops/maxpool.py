@@ -8,6 +8,7 @@ in the window, else it is at most the largest upper bound (a constant).
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from bounds.ops.base import (
@@ -28,9 +29,13 @@ ONNX_TYPE = "MaxPool"
 
 
 class MaxPool(Monotone):
+    """``windows`` is (n_out, kernel size): for each flat output, the flat input positions it
+    takes the maximum of, -1 for padding (the exact engines encode the op from it)."""
+
     def __init__(self, input_shape: Shape, windows: Windows) -> None:
         self.n_in = int(torch.Size(input_shape).numel())
         self.output_shape = windows.output_shape
+        self.windows: np.ndarray = np.where(windows.index >= 0, windows.index, -1)
         index = torch.as_tensor(windows.index)
         self.valid = index >= 0
         self.index = torch.where(self.valid, index, torch.full_like(index, self.n_in))
