@@ -9,7 +9,10 @@ is convex, so a plane above it at every corner of the box is above it on the who
 at a corner with the inputs ``S`` at their upper bounds the plane is ``L + sum_{i in S}
 max(u_i - L, 0) >= max(L, max_{i in S} u_i) >= max(x)``. It is ReLU's chord for ``max(x, 0)``
 and exact (``y <= x_j``) when one input's lower bound dominates every other upper bound.
-Windows with an infinite bound fall back to the constant ``max_i u_i``.
+It is not always tighter than the constant ``max_i u_i``; as CROWN picks ReLU's lower
+slope, each window takes whichever has the smaller mean over the box (the plane's is
+``L + sum_i max(u_i - L, 0) / 2``, the constant's ``L + max_i (u_i - L)``); windows with an
+infinite bound take the constant.
 """
 
 from __future__ import annotations
@@ -73,11 +76,13 @@ class MaxPool(Monotone):
         high = torch.where(valid, upper, torch.zeros_like(upper))
         top = torch.where(finite, best_lower, torch.zeros_like(best_lower)).unsqueeze(-1)
         width = high - low
-        reach = (high - top).clamp_min(0.0)
+        reach = torch.where(valid, (high - top).clamp_min(0.0), torch.zeros_like(high))
         slope = torch.where(valid & (width > 0), reach / width.clamp_min(1e-300), torch.zeros_like(width))
-        slope = torch.where(finite.unsqueeze(-1), slope, torch.zeros_like(slope))
+        # The plane's mean over the box is L + sum(reach) / 2, the constant's L + max(reach).
+        plane = finite & (reach.sum(dim=-1) <= 2 * reach.amax(dim=-1))
+        slope = torch.where(plane.unsqueeze(-1), slope, torch.zeros_like(slope))
         plane_bias = top.squeeze(-1) - (slope * low).sum(dim=-1)
-        upper_bias = torch.where(finite, plane_bias, upper.amax(dim=-1))
+        upper_bias = torch.where(plane, plane_bias, upper.amax(dim=-1))
         upper_weight = torch.zeros(batch, n_out, self.n_in + 1, dtype=DTYPE)
         upper_weight.scatter_add_(-1, index, slope)
         return LinearRelaxation(
