@@ -8,7 +8,8 @@ engine cannot decide (an op it cannot encode, an optimum too close to the constr
 call); TIMEOUT: the deadline came first.
 
 Each engine encodes piecewise-linear ops through its own table keyed by ONNX op type (one
-function per op); affine ops (``Op.affine``) need no entry. An op without an entry makes
+function per op: Relu, LeakyRelu, Abs, Clip, MaxPool in both; Sign in z3 only, since its
+jump at 0 needs strict inequalities); affine ops (``Op.affine``) need no entry. An op without an entry makes
 the engine answer UNKNOWN with a ``CannotEncode`` reason naming op and engine, never a guess.
 """
 
@@ -18,7 +19,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -51,6 +52,16 @@ class CannotEncode(Exception):
 
     def __init__(self, node: Node, engine: str) -> None:
         super().__init__(f"{engine} has no exact encoding for {node.op_type} (node {node.name!r})")
+
+
+OpT = TypeVar("OpT")
+
+
+def op_of(node: Node, kind: type[OpT]) -> OpT:
+    """The node's op as the class its op type registers (its parameters: alpha, windows...)."""
+    if not isinstance(node.op, kind):
+        raise TypeError(f"node {node.name!r} of type {node.op_type} holds a {type(node.op).__name__}")
+    return node.op
 
 
 class UnboundedInput(Exception):

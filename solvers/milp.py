@@ -4,7 +4,13 @@ The network becomes linear constraints over flat tensors: affine nodes are their
 matrices (``bounds.ops.base.affine_matrices``); piecewise-linear nodes are encoded by the
 functions in ``ENCODERS``, keyed by ONNX op type. ReLU on pre-activation bounds ``[l, u]``:
 ``z = x`` where ``l >= 0``, ``z = 0`` where ``u <= 0``, else the big-M form with a binary
-``a`` (Tjeng et al. 2019): ``z >= 0, z >= x, z <= u a, z <= x - l (1 - a)``. The node
+``a`` (Tjeng et al. 2019): ``z >= 0, z >= x, z <= u a, z <= x - l (1 - a)``. Abs, LeakyRelu
+and Clip are ReLUs in disguise: ``|x| = 2 relu(x) - x``, ``leaky(x) = alpha x + (1 - alpha)
+relu(x)``, ``clip(x) = lo + relu(x - lo) - relu(x - hi)``. MaxPool: each window's output
+``y`` is at least every candidate ``x_i`` (inputs whose upper bound reaches the window's
+largest lower bound; the others can never be its maximum); one candidate is ``y = x_i``,
+several get one binary each, exactly one set, with ``y <= x_i + M_i (1 - a_i)`` and ``M_i``
+the largest upper bound of the other candidates less ``l_i`` (Tjeng et al. 2019). The node
 bounds must be valid over the whole region; tighter bounds make a tighter program.
 
 Each clause of the objective is one program: minimise ``t`` subject to ``C_i y - d_i <= t``
@@ -36,6 +42,9 @@ import scipy.sparse as sp
 
 from bounds.graph import Graph, Node
 from bounds.ops.base import Interval
+from bounds.ops.clip import Clip
+from bounds.ops.leakyrelu import LeakyRelu
+from bounds.ops.maxpool import MaxPool
 from solvers.exact import (
     CannotEncode,
     ExactOutcome,
@@ -45,6 +54,7 @@ from solvers.exact import (
     clause_rows,
     flat_bounds,
     interval_node_bounds,
+    op_of,
     remaining,
 )
 from solvers.objective import Objective
@@ -89,6 +99,48 @@ class MilpModel:
             self.constraints += [zs >= 0, zs >= xs, zs <= sp.diags(hi) @ a, zs <= xs - sp.diags(lo) @ (1 - a)]
         return z
 
+    def maximum(self, x: cp.Expression, lower: np.ndarray, upper: np.ndarray, windows: np.ndarray) -> cp.Expression:
+        """``y_o = max_k x[windows[o, k]]`` for each row ``o`` of ``windows`` (entries < 0 are
+        padding), given bounds ``lower <= x <= upper`` (see the module docstring)."""
+        valid = windows >= 0
+        if not valid.any(axis=1).all():
+            raise UnboundedInput("a MaxPool window holds only padding")
+        at = np.where(valid, windows, 0)
+        lo = np.where(valid, lower[at], -np.inf)
+        hi = np.where(valid, upper[at], -np.inf)
+        candidate = valid & (hi >= lo.max(axis=1, keepdims=True))
+        several = candidate.sum(axis=1) > 1
+        rows, ks = np.nonzero(candidate)
+        n_out, n_in = windows.shape[0], x.shape[0]
+        y = cp.Variable(n_out)
+        pick = sp.csr_matrix((np.ones(rows.size), (np.arange(rows.size), at[rows, ks])), shape=(rows.size, n_in))
+        out = sp.csr_matrix((np.ones(rows.size), (np.arange(rows.size), rows)), shape=(rows.size, n_out))
+        self.constraints.append(out @ y >= pick @ x)
+        single = ~several[rows]
+        if single.any():
+            self.constraints.append(out[single] @ y <= pick[single] @ x)
+        if several.any():
+            multi = several[rows]
+            m_rows, m_ks = rows[multi], ks[multi]
+            if not (np.isfinite(lo[m_rows, m_ks]).all() and np.isfinite(hi[m_rows, m_ks]).all()):
+                raise UnboundedInput("a MaxPool input has an infinite bound")
+            reach = np.where(candidate, hi, -np.inf)
+            order = np.argsort(-reach, axis=1)
+            first, second = reach[np.arange(n_out), order[:, 0]], reach[np.arange(n_out), order[:, 1]]
+            others = np.where(m_ks == order[m_rows, 0], second[m_rows], first[m_rows])
+            big_m = np.maximum(others - lo[m_rows, m_ks], 0.0)
+            a = cp.Variable(int(multi.sum()), boolean=True)
+            self.binaries += int(multi.sum())
+            window = np.searchsorted(np.flatnonzero(several), m_rows)
+            group = sp.csr_matrix(
+                (np.ones(m_rows.size), (window, np.arange(m_rows.size))), shape=(int(several.sum()), m_rows.size)
+            )
+            self.constraints += [
+                out[multi] @ y <= pick[multi] @ x + sp.diags(big_m) @ (1 - a),
+                group @ a == 1,
+            ]
+        return y
+
 
 MilpEncoder = Callable[[MilpModel, Node, tuple[cp.Expression, ...], tuple[Bounds, ...]], cp.Expression]
 """Encodes one node: the model to add to, the node, its flat input expressions and their bounds."""
@@ -98,7 +150,39 @@ def _relu(model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bound
     return model.relu(inputs[0], *bounds[0])
 
 
-ENCODERS: Mapping[str, MilpEncoder] = MappingProxyType({"Relu": _relu})
+def _abs(model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]) -> cp.Expression:
+    out: cp.Expression = model.relu(inputs[0], *bounds[0]) * 2 - inputs[0]
+    return out
+
+
+def _leaky_relu(
+    model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]
+) -> cp.Expression:
+    alpha = op_of(node, LeakyRelu).alpha
+    out: cp.Expression = inputs[0] * alpha + model.relu(inputs[0], *bounds[0]) * (1 - alpha)
+    return out
+
+
+def _clip(model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]) -> cp.Expression:
+    op = op_of(node, Clip)
+    (x,), ((lower, upper),) = inputs, bounds
+    out = x
+    if op.low is not None:  # max(x, lo) = lo + relu(x - lo)
+        out = model.relu(x - op.low, lower - op.low, upper - op.low) + op.low
+    if op.high is not None:  # then less relu(x - hi), as lo <= hi
+        out = out - model.relu(x - op.high, lower - op.high, upper - op.high)
+    return out
+
+
+def _max_pool(
+    model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]
+) -> cp.Expression:
+    return model.maximum(inputs[0], *bounds[0], op_of(node, MaxPool).windows)
+
+
+ENCODERS: Mapping[str, MilpEncoder] = MappingProxyType(
+    {"Relu": _relu, "Abs": _abs, "LeakyRelu": _leaky_relu, "Clip": _clip, "MaxPool": _max_pool}
+)
 """Piecewise-linear ops by ONNX op type; affine ops need no entry."""
 
 

@@ -3,8 +3,13 @@
 Every float64 weight, bias and bound is converted to the rational it denotes exactly, so
 z3's answer is exact for the network over the reals. Affine nodes are their dense matrices;
 piecewise-linear nodes are encoded by the functions in ``ENCODERS`` keyed by ONNX op type.
-ReLU is ``z = x`` or ``z = 0`` where the node bounds fix its phase, else the disjunction
-``(x >= 0 and z = x) or (x <= 0 and z = 0)``.
+ReLU, Abs, LeakyRelu and Clip are continuous piecewise-linear: where the node bounds meet
+one piece the output is that piece (ReLU: ``x`` or ``0``), else a fresh ``z`` with the
+disjunction of ``(x in segment k and z = piece_k(x))``, e.g. ReLU's ``(x >= 0 and z = x) or
+(x <= 0 and z = 0)``. MaxPool's output is at least every candidate of its window (inputs
+whose upper bound reaches the window's largest lower bound) and equal to one of them (a
+disjunction; a window with one candidate is that input). Sign is ``If(x > 0, 1, If(x < 0,
+-1, 0))``, exact at 0.
 
 The node bounds come from float64 computations without outward rounding, so they are used
 only widened by ``bound_slack`` (relative): a neuron counts as stable only when its bound
@@ -18,6 +23,7 @@ z3 gets the time left as its timeout, and a timer interrupts its context at the 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,14 +34,19 @@ import z3
 
 from bounds.graph import Graph, Node
 from bounds.ops.base import Interval
+from bounds.ops.clip import Clip
+from bounds.ops.leakyrelu import LeakyRelu
+from bounds.ops.maxpool import MaxPool
 from solvers.exact import (
     CannotEncode,
     ExactOutcome,
     ExactResult,
+    UnboundedInput,
     affine_parts,
     clause_rows,
     flat_bounds,
     interval_node_bounds,
+    op_of,
     remaining,
 )
 from solvers.objective import Objective
@@ -50,6 +61,7 @@ class SmtOptions:
     bound_slack: float = 1e-9  # relative widening of the float64 node bounds (see module docstring)
     interior: float = 1e-5  # on sat, look again this far (relative) inside the condition, so that
     # the witness survives rounding to the model's float32 input (z3 likes boundary points)
+    interior_time: float = 1.0  # seconds that second look may take, or twice the first check's if longer
 
 
 class SmtModel:
@@ -60,7 +72,7 @@ class SmtModel:
         self.options = options
         self.assertions: list[z3.BoolRef] = []
         self.fresh = 0
-        self.splits = 0  # ReLUs encoded as a disjunction
+        self.splits = 0  # case splits: ReLUs and MaxPool windows encoded as a disjunction, Signs
 
     def rational(self, value: float) -> z3.RatNumRef:
         """The exact rational value of a float."""
@@ -76,26 +88,72 @@ class SmtModel:
         slack = self.options.bound_slack * (1 + np.maximum(np.abs(lower), np.abs(upper)))
         return lower - slack, upper + slack
 
-    def relu(self, x: Terms, lower: np.ndarray, upper: np.ndarray) -> Terms:
-        """``max(x, 0)`` elementwise (see module docstring)."""
+    def bounded(self, x: Terms, lower: np.ndarray, upper: np.ndarray) -> Bounds:
+        """Assert the widened bounds on ``x`` as facts and return them."""
         lower, upper = self.widened(lower, upper)
-        z = self.variables("relu", len(x))
-        zero = z3.RealVal(0, self.context)
-        for xi, zi, lo, hi in zip(x, z, lower, upper, strict=True):
+        for xi, lo, hi in zip(x, lower, upper, strict=True):
             if np.isfinite(lo):
                 self.assertions.append(xi >= self.rational(lo))
             if np.isfinite(hi):
                 self.assertions.append(xi <= self.rational(hi))
-            if lo >= 0:
-                self.assertions.append(zi == xi)
-            elif hi <= 0:
-                self.assertions.append(zi == zero)
-            else:
-                self.splits += 1
-                self.assertions.append(
-                    z3.Or(z3.And(xi >= zero, zi == xi), z3.And(xi <= zero, zi == zero), self.context)
-                )
+        return lower, upper
+
+    def piecewise(
+        self,
+        x: Terms,
+        lower: np.ndarray,
+        upper: np.ndarray,
+        kinks: Sequence[float],
+        pieces: Sequence[Callable[[z3.ArithRef], z3.ArithRef]],
+    ) -> Terms:
+        """A continuous piecewise-linear function elementwise: ``pieces[k]`` between
+        ``kinks[k - 1]`` and ``kinks[k]`` (ascending; the first and last pieces run on to
+        infinity). Each output is a fresh variable: equal to the one piece its bounds meet, else
+        to the piece of whichever segment holds x (a disjunction)."""
+        lower, upper = self.bounded(x, lower, upper)
+        ends = [-np.inf, *kinks, np.inf]
+        z = self.variables("pwl", len(x))
+        for xi, zi, lo, hi in zip(x, z, lower, upper, strict=True):
+            meets = [k for k in range(len(pieces)) if ends[k] <= hi and lo <= ends[k + 1]]
+            if len(meets) == 1:
+                self.assertions.append(zi == pieces[meets[0]](xi))
+                continue
+            self.splits += 1
+            options = []
+            for k in meets:
+                segment = [zi == pieces[k](xi)]
+                if np.isfinite(ends[k]):
+                    segment.append(xi >= self.rational(ends[k]))
+                if np.isfinite(ends[k + 1]):
+                    segment.append(xi <= self.rational(ends[k + 1]))
+                options.append(z3.And(segment, self.context))
+            self.assertions.append(z3.Or(options, self.context))
         return z
+
+    def relu(self, x: Terms, lower: np.ndarray, upper: np.ndarray) -> Terms:
+        """``max(x, 0)`` elementwise (see module docstring)."""
+        zero = z3.RealVal(0, self.context)
+        return self.piecewise(x, lower, upper, [0.0], [lambda _: zero, lambda v: v])
+
+    def maximum(self, x: Terms, lower: np.ndarray, upper: np.ndarray, windows: np.ndarray) -> Terms:
+        """``y_o = max_k x[windows[o, k]]`` per row of ``windows`` (entries < 0 are padding)."""
+        lower, upper = self.bounded(x, lower, upper)
+        out = []
+        for window in windows:
+            positions = window[window >= 0]
+            if positions.size == 0:
+                raise UnboundedInput("a MaxPool window holds only padding")
+            best = lower[positions].max()
+            candidates = [x[int(i)] for i in positions if upper[i] >= best]
+            if len(candidates) == 1:
+                out.append(candidates[0])
+                continue
+            (y,) = self.variables("max", 1)
+            self.splits += 1
+            self.assertions += [y >= xi for xi in candidates]
+            self.assertions.append(z3.Or([y == xi for xi in candidates], self.context))
+            out.append(y)
+        return out
 
 
 SmtEncoder = Callable[[SmtModel, Node, tuple[Terms, ...], tuple[Bounds, ...]], Terms]
@@ -106,7 +164,48 @@ def _relu(model: SmtModel, node: Node, inputs: tuple[Terms, ...], bounds: tuple[
     return model.relu(inputs[0], *bounds[0])
 
 
-ENCODERS: Mapping[str, SmtEncoder] = MappingProxyType({"Relu": _relu})
+def _abs(model: SmtModel, node: Node, inputs: tuple[Terms, ...], bounds: tuple[Bounds, ...]) -> Terms:
+    return model.piecewise(inputs[0], *bounds[0], [0.0], [lambda v: -v, lambda v: v])
+
+
+def _leaky_relu(model: SmtModel, node: Node, inputs: tuple[Terms, ...], bounds: tuple[Bounds, ...]) -> Terms:
+    alpha = model.rational(op_of(node, LeakyRelu).alpha)
+    return model.piecewise(inputs[0], *bounds[0], [0.0], [lambda v: alpha * v, lambda v: v])
+
+
+def _clip(model: SmtModel, node: Node, inputs: tuple[Terms, ...], bounds: tuple[Bounds, ...]) -> Terms:
+    op = op_of(node, Clip)
+    kinks = [k for k in (op.low, op.high) if k is not None]
+    pieces: list[Callable[[z3.ArithRef], z3.ArithRef]] = [lambda v: v]
+    if op.low is not None:
+        low = model.rational(op.low)
+        pieces.insert(0, lambda _: low)
+    if op.high is not None:
+        high = model.rational(op.high)
+        pieces.append(lambda _: high)
+    return model.piecewise(inputs[0], *bounds[0], kinks, pieces)
+
+
+def _max_pool(model: SmtModel, node: Node, inputs: tuple[Terms, ...], bounds: tuple[Bounds, ...]) -> Terms:
+    return model.maximum(inputs[0], *bounds[0], op_of(node, MaxPool).windows)
+
+
+def _sign(model: SmtModel, node: Node, inputs: tuple[Terms, ...], bounds: tuple[Bounds, ...]) -> Terms:
+    lower, upper = model.bounded(inputs[0], *bounds[0])
+    one, zero = z3.RealVal(1, model.context), z3.RealVal(0, model.context)
+    out: Terms = []
+    for xi, lo, hi in zip(inputs[0], lower, upper, strict=True):
+        if lo > 0 or hi < 0:
+            out.append(one if lo > 0 else -one)
+            continue
+        model.splits += 1
+        out.append(z3.If(xi > zero, one, z3.If(xi < zero, -one, zero, model.context), model.context))
+    return out
+
+
+ENCODERS: Mapping[str, SmtEncoder] = MappingProxyType(
+    {"Relu": _relu, "Abs": _abs, "LeakyRelu": _leaky_relu, "Clip": _clip, "MaxPool": _max_pool, "Sign": _sign}
+)
 """Piecewise-linear ops by ONNX op type; affine ops need no entry."""
 
 
@@ -176,7 +275,7 @@ def solve(
     facts += _rows(model, constraints.A, constraints.b, constraints.strict, x)
     try:
         y = encode_network(graph, x, bounds, model)
-    except CannotEncode as error:
+    except (CannotEncode, UnboundedInput) as error:
         return ExactResult(ExactOutcome.UNKNOWN, reason=str(error))
 
     def condition(tighten: float) -> z3.BoolRef:
@@ -194,18 +293,22 @@ def solve(
     solver.set("timeout", max(int(left * 1000), 1))
     timer = threading.Timer(left, context.interrupt)
     timer.start()
+    started = time.monotonic()
     try:
         answer = solver.check()
     finally:
         timer.cancel()
+    first_check = time.monotonic() - started
     if answer == z3.unsat:
-        return ExactResult(ExactOutcome.PROVED, reason=f"z3: unsat ({model.splits} ReLU disjunctions)")
+        return ExactResult(ExactOutcome.PROVED, reason=f"z3: unsat ({model.splits} case splits)")
     if answer == z3.sat:
         witness = solver.model()
         interior = ""
         if options.interior > 0 and remaining(deadline) > 0:
             solver.add(condition(options.interior))
-            timer = threading.Timer(max(remaining(deadline), 0), context.interrupt)
+            budget = min(remaining(deadline), max(options.interior_time, 2 * first_check))
+            solver.set("timeout", max(int(budget * 1000), 1))
+            timer = threading.Timer(budget, context.interrupt)
             timer.start()
             try:
                 if solver.check() == z3.sat:

@@ -39,3 +39,78 @@ def residual_network() -> onnx.ModelProto:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8
     return model
+
+
+def _model(nodes, shape_in, shape_out, inits, opset=13) -> onnx.ModelProto:
+    graph = helper.make_graph(
+        nodes,
+        "piecewise",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape_in)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape_out)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def difference_through(op_type: str, *, opset: int = 13, bounds=(), **attributes) -> onnx.ModelProto:
+    """y = op(x0 - x1) for x of size 2; ``bounds`` are Clip's optional min/max inputs."""
+    inits = {"W": np.array([[1.0, -1.0]], np.float32), "B": np.zeros(1, np.float32)}
+    names = []
+    for name, value in zip(("lo", "hi"), bounds, strict=False):
+        if value is not None:
+            inits[name] = np.array(value, np.float32)
+        names.append(name if value is not None else "")
+    nodes = [
+        helper.make_node("Gemm", ["x", "W", "B"], ["h"], transB=1),
+        helper.make_node(op_type, ["h", *names], ["y"], **attributes),
+    ]
+    return _model(nodes, [1, 2], [1, 1], inits, opset)
+
+
+def max_pool_less_input() -> onnx.ModelProto:
+    """y_i = max(x_{i-1}, x_i, x_{i+1}) - x_i for x of shape (1, 1, 4): a 1-D MaxPool of
+    kernel 3, stride 1 and padding 1 (the end windows hold padding). Always y >= 0."""
+    nodes = [
+        helper.make_node("MaxPool", ["x"], ["p"], kernel_shape=[3], pads=[1, 1]),
+        helper.make_node("Sub", ["p", "x"], ["d"]),
+        helper.make_node("Flatten", ["d"], ["y"]),
+    ]
+    return _model(nodes, [1, 1, 4], [1, 4], {})
+
+
+def random_piecewise_network(rng: np.random.Generator, n_in: int, n_out: int) -> onnx.ModelProto:
+    """A random fully connected network whose hidden layers end in Relu, LeakyRelu, Abs or
+    Clip, picked at random, some followed by a 1-D MaxPool (kernel 2 or 3, stride 1 or 2)."""
+    nodes, inits = [], {}
+    current, width = "x", n_in
+    for i in range(int(rng.integers(1, 4))):
+        out = int(rng.integers(3, 9))
+        inits[f"W{i}"] = (rng.normal(size=(out, width)) / np.sqrt(width)).astype(np.float32)
+        inits[f"B{i}"] = (rng.normal(size=out) * 0.3).astype(np.float32)
+        nodes.append(helper.make_node("Gemm", [current, f"W{i}", f"B{i}"], [f"h{i}"], transB=1))
+        kind = str(rng.choice(["Relu", "LeakyRelu", "Abs", "Clip"]))
+        attributes: dict = {"alpha": float(rng.uniform(-0.5, 0.5))} if kind == "LeakyRelu" else {}
+        operands = [f"h{i}"]
+        if kind == "Clip":
+            low = float(rng.uniform(-1.0, 0.0))
+            inits[f"lo{i}"] = np.array(low, np.float32)
+            inits[f"hi{i}"] = np.array(low + rng.uniform(0.2, 1.5), np.float32)
+            operands += [f"lo{i}", f"hi{i}"]
+        nodes.append(helper.make_node(kind, operands, [f"a{i}"], **attributes))
+        current, width = f"a{i}", out
+        if rng.random() < 0.5:
+            kernel, stride = int(rng.integers(2, 4)), int(rng.integers(1, 3))
+            inits[f"s{i}"] = np.array([1, 1, width], np.int64)
+            inits[f"f{i}"] = np.array([1, -1], np.int64)
+            nodes += [
+                helper.make_node("Reshape", [current, f"s{i}"], [f"r{i}"]),
+                helper.make_node("MaxPool", [f"r{i}"], [f"m{i}"], kernel_shape=[kernel], strides=[stride]),
+                helper.make_node("Reshape", [f"m{i}", f"f{i}"], [f"p{i}"]),
+            ]
+            current, width = f"p{i}", (width - kernel) // stride + 1
+    inits["Wout"] = (rng.normal(size=(n_out, width)) / np.sqrt(width)).astype(np.float32)
+    nodes.append(helper.make_node("Gemm", [current, "Wout"], ["y"], transB=1))
+    return _model(nodes, [1, n_in], [1, n_out], inits)

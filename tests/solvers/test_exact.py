@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 import pytest
-from exact_cases import case, residual_network
+from exact_cases import case, difference_through, max_pool_less_input, residual_network
 from known_nets import abs_network
 
 from bounds import import_model
@@ -65,6 +65,92 @@ def test_residual_sum_of_two_variables(name):
     assert graph.run_numpy(found.candidate[None])[0, 0] >= 2.4 - 1e-6
     c_unsat = case([-1.0, -1.0], [1.0, 1.0], [([[-1, 0]], [-2.6])])
     assert _solve(name, graph, c_unsat).outcome is ExactOutcome.PROVED
+
+
+def _found_at(name, graph, c, low, high):
+    """The engine finds a candidate whose output (on the graph) lies in [low, high]."""
+    result = _solve(name, graph, c)
+    assert result.outcome is ExactOutcome.FOUND, result.reason
+    value = graph.run_numpy(result.candidate[None])[0, 0]
+    assert low - 1e-6 <= value <= high + 1e-6, value
+
+
+BOX = ([-1.0, -1.0], [1.0, 1.0])  # x0 - x1 ranges over [-2, 2]
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_abs(name):
+    graph = import_model(difference_through("Abs"))  # |x0 - x1| in [0, 2]
+    assert _solve(name, graph, case(*BOX, [([[-1]], [-2.1])])).outcome is ExactOutcome.PROVED
+    assert _solve(name, graph, case(*BOX, [([[1]], [-0.01])])).outcome is ExactOutcome.PROVED
+    _found_at(name, graph, case(*BOX, [([[-1]], [-1.9])]), 1.9, 2.0)
+    _found_at(name, graph, case(*BOX, [([[1]], [0.05])]), 0.0, 0.05)
+
+
+@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize(("alpha", "least"), [(0.1, -0.2), (-0.5, 0.0), (1.5, -3.0)])
+def test_leaky_relu(name, alpha, least):
+    graph = import_model(difference_through("LeakyRelu", alpha=alpha))  # max(h, alpha h) for h >= 0...
+    assert _solve(name, graph, case(*BOX, [([[1]], [least - 0.01])])).outcome is ExactOutcome.PROVED
+    _found_at(name, graph, case(*BOX, [([[1]], [least + 0.01])]), least, least + 0.01)
+    assert _solve(name, graph, case(*BOX, [([[-1]], [-2.01])])).outcome is ExactOutcome.PROVED
+    _found_at(name, graph, case(*BOX, [([[-1]], [-1.99])]), 1.99, 2.0)
+
+
+@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize(
+    ("opset", "bounds", "attributes", "low", "high"),
+    [
+        (13, (-0.5, 0.25), {}, -0.5, 0.25),
+        (13, (-0.5, None), {}, -0.5, 2.0),
+        (13, (None, 0.25), {}, -2.0, 0.25),
+        (13, (3.0, 3.0), {}, 3.0, 3.0),  # min = max, beyond the input's range
+        (10, (), {"min": -0.5, "max": 0.25}, -0.5, 0.25),  # bounds as attributes before opset 11
+    ],
+)
+def test_clip(name, opset, bounds, attributes, low, high):
+    graph = import_model(difference_through("Clip", opset=opset, bounds=bounds, **attributes))
+    assert _solve(name, graph, case(*BOX, [([[-1]], [-(high + 0.01)])])).outcome is ExactOutcome.PROVED
+    assert _solve(name, graph, case(*BOX, [([[1]], [low - 0.01])])).outcome is ExactOutcome.PROVED
+    _found_at(name, graph, case(*BOX, [([[-1]], [-(high - 0.01)])]), high - 0.01, high)
+    _found_at(name, graph, case(*BOX, [([[1]], [low + 0.01])]), low, low + 0.01)
+
+
+@pytest.mark.parametrize("name", ENGINES)
+def test_max_pool(name):
+    graph = import_model(max_pool_less_input())  # max of a window of 3 (padded) less its centre
+    box = ([-1.0] * 4, [1.0] * 4)
+    every = [([np.eye(4)[i]], [-0.01]) for i in range(4)]  # some y_i < 0: never
+    assert _solve(name, graph, case(*box, every)).outcome is ExactOutcome.PROVED
+    assert _solve(name, graph, case(*box, [([[-1, 0, 0, 0]], [-2.01])])).outcome is ExactOutcome.PROVED
+    _found_at(name, graph, case(*box, [([[-1, 0, 0, 0]], [-1.99])]), 1.99, 2.0)
+    # y_0 + y_3 = max(x0, x1) - x0 + max(x2, x3) - x3 reaches 4; with x1 <= 0.5, only 3.5.
+    narrow = ([-1.0, -1.0, -1.0, -1.0], [1.0, 0.5, 1.0, 1.0])
+    assert _solve(name, graph, case(*narrow, [([[-1, 0, 0, -1]], [-3.51])])).outcome is ExactOutcome.PROVED
+    found = _solve(name, graph, case(*narrow, [([[-1, 0, 0, -1]], [-3.49])]))
+    assert found.outcome is ExactOutcome.FOUND
+    outputs = graph.run_numpy(found.candidate[None])[0]
+    assert outputs[0] + outputs[3] >= 3.49 - 1e-6
+
+
+def test_max_pool_windows_with_one_candidate_need_no_binaries():
+    graph = import_model(max_pool_less_input())
+    # x1 dominates windows 0-2 (x1 >= 0.6 > every other upper bound); window 3 holds x2, x3.
+    box = ([-1.0, 0.6, -1.0, -1.0], [0.5, 1.0, 0.5, 0.5])
+    result = _solve("milp", graph, case(*box, [([[0, 1, 0, 0]], [-0.01])]))  # y_1 = 0 always: y_1 <= -0.01 never
+    assert result.outcome is ExactOutcome.PROVED and "(1 binaries)" not in result.reason
+    assert "(2 binaries)" in result.reason  # window 3 only: one binary per candidate
+
+
+def test_sign_is_exact_in_smt_and_left_to_it_by_milp():
+    graph = import_model(difference_through("Sign"))
+    zero = _solve("smt", graph, case(*BOX, [([[1], [-1]], [0.0, 0.0])]))  # sign = 0: x0 = x1
+    assert zero.outcome is ExactOutcome.FOUND and zero.candidate[0] == zero.candidate[1]
+    between = case(*BOX, [([[-1], [1]], [0.0, 1.0])], strict=True)  # 0 < sign < 1: never
+    assert _solve("smt", graph, between).outcome is ExactOutcome.PROVED
+    _found_at("smt", graph, case(*BOX, [([[1]], [-0.5])]), -1, -1)
+    milp = _solve("milp", graph, between)
+    assert milp.outcome is ExactOutcome.UNKNOWN and "Sign" in milp.reason and "milp" in milp.reason
 
 
 @pytest.mark.parametrize("name", ENGINES)

@@ -1,7 +1,8 @@
 """End to end on networks exported from PyTorch in the default way: a CNN with
 Conv/BatchNorm/ReLU/MaxPool/Flatten/Linear and a ResNet-style block (residual Add) are
 proved robust in a tiny ball, and a query whose centre already violates it is answered sat
-with a counterexample onnxruntime confirmed."""
+with a counterexample onnxruntime confirmed; the same with the weights left in the
+exporter's side file (``net.onnx.data``), read from the model's folder."""
 
 from __future__ import annotations
 
@@ -48,7 +49,9 @@ def _cnn() -> nn.Module:
     )
 
 
-def _exported(network: nn.Module, path: Path) -> Model:
+def _exported(network: nn.Module, path: Path, *, inline: bool = True) -> Model:
+    """Export in the default way and load from the path; ``inline`` first moves the weights
+    from the exporter's side file (``net.onnx.data``) into the model file."""
     pytest.importorskip("onnxscript", reason="the default torch.onnx exporter needs onnxscript")
     torch.manual_seed(0)
     for module in network.modules():
@@ -59,7 +62,8 @@ def _exported(network: nn.Module, path: Path) -> Model:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(network, (torch.zeros(IMAGE),), str(path), input_names=["X"], output_names=["Y"])
-    onnx.save(onnx.load(str(path)), str(path))  # weights from the side file into the model file
+    if inline:
+        onnx.save(onnx.load(str(path)), str(path))
     return load_model(path)
 
 
@@ -81,3 +85,21 @@ def test_exported_network_is_verified_and_falsified(build: Callable[[], nn.Modul
     assert found.status is Status.SAT, found.reason
     assert found.counterexample is not None
     assert np.all(np.abs(np.asarray(found.counterexample.input).reshape(-1) - image.reshape(-1)) <= 0.01 + 1e-7)
+
+
+def test_weights_in_the_exporters_side_file_are_read_from_the_models_folder(tmp_path: Path) -> None:
+    torch.manual_seed(1)
+    model = _exported(_cnn(), tmp_path / "net.onnx", inline=False)
+    if not (tmp_path / "net.onnx.data").exists():
+        pytest.skip("this torch exporter keeps the weights in the model file")
+    stored = onnx.load(str(tmp_path / "net.onnx"), load_external_data=False).graph.initializer
+    assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in stored)
+    image = np.random.default_rng(0).uniform(size=IMAGE)
+    scores = model.graph.run_numpy(image.reshape(1, -1))[0]
+    label, runner_up = int(np.argmax(scores)), int(np.argsort(scores)[-2])
+    options = Options(timeout=20.0)
+    proved = check_property(model, local_robustness(image, 1e-4, label, num_classes=3, lower=0.0, upper=1.0), options)
+    assert proved.status is Status.UNSAT, proved.reason
+    wrong = local_robustness(image, 0.01, runner_up, num_classes=3, lower=0.0, upper=1.0)
+    found = check_property(model, wrong, options)  # onnxruntime confirms on the inlined bytes
+    assert found.status is Status.SAT and found.counterexample is not None, found.reason
