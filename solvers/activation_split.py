@@ -71,6 +71,13 @@ def activation_split_search(
     upper = torch.tensor(box.upper, dtype=torch.float64)[None]
     stats = SearchStats()
     root = {name: torch.zeros(1, int(np.prod(graph.shapes[name])), dtype=torch.int8) for name in relus}
+    base = crown.analyse(lower, upper)
+    quick = (
+        objective.with_rounding(_rounding(graph, lower, upper, base.bounds)) if options.float_rounding else objective
+    )
+    if bool(quick.refuted(crown.final(base)).all()):  # plain CROWN decides it: skip the costly root alpha
+        stats.bounded = 1
+        return SearchResult(Outcome.PROVED, None, stats)
     base = crown.analyse(lower, upper, alpha_steps=options.root_alpha_steps)
     if options.float_rounding:
         objective = objective.with_rounding(_rounding(graph, lower, upper, base.bounds))
