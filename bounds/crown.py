@@ -82,12 +82,8 @@ class CrownBounds:
     flat input boxes. Every bound, final and intermediate, is intersected with its interval
     bound, so it is never looser than interval propagation."""
 
-    def __init__(
-        self, graph: Graph, C: Tensor, *, refine_stable: bool = True, kernels: Kernels | str | None = None
-    ) -> None:
-        """``refine_stable=False`` refines only neurons whose relaxation is inexact on their
-        interval bounds: cheaper, somewhat looser (the choice for many small subdomains).
-        ``kernels``: a backend, or a choice's name (on CPU); default ``auto``.
+    def __init__(self, graph: Graph, C: Tensor, *, kernels: Kernels | str | None = None) -> None:
+        """``kernels``: a backend, or a choice's name (on CPU); default ``auto``.
         Analyses and ``final``/``optimise`` bounds live on the backend's device;
         ``__call__`` and ``optimised`` answer on their inputs' device."""
         self.kernels = (
@@ -106,10 +102,6 @@ class CrownBounds:
         cpu_nodes = _fuse_affine_chains(graph, keep=relaxed_inputs | {self.output}, sizes=self.sizes)
         self._cpu_ops = {node.output: node.op for node in cpu_nodes}  # dense maps are built on CPU
         self.nodes = tuple(Node(n.name, n.op_type, op_to(n.op, self.device), n.inputs, n.output) for n in cpu_nodes)
-        self.refine_stable = refine_stable
-        self.readers = {
-            name: [n for n in self.nodes if n.inputs == (name,) and not n.op.affine] for name in relaxed_inputs
-        }
         # tensors whose bounds set relaxations, except those one affine map of the input
         # produces (their interval bounds are exact already)
         self.refined = {
@@ -294,40 +286,17 @@ class CrownBounds:
     def _tightened(self, name: str, value: Interval, analysis: Analysis, alpha_steps: int) -> Interval:
         """Interval ``value`` of tensor ``name`` intersected with its CROWN bounds.
 
-        By default every neuron is refined, stable ones too: their tighter bounds tighten the
-        interval bounds of later layers, which the intersection keeps (on ACAS Xu refining
-        only the unstable neurons gave final bounds up to 6% looser)."""
-        rows = (
-            torch.arange(self.sizes[name], device=self.device)
-            if self.refine_stable
-            else torch.nonzero(~self._stable(name, value))[:, 0]
-        )
-        k = int(rows.numel())
-        if k == 0:
-            return value
-        eye = torch.eye(self.sizes[name], dtype=DTYPE, device=self.device)[rows]
+        Every neuron is refined, stable ones too: their tighter bounds tighten the interval
+        bounds of later layers, which the intersection keeps (on ACAS Xu refining only the
+        unstable neurons gave final bounds up to 6% looser)."""
+        n = self.sizes[name]
+        eye = torch.eye(n, dtype=DTYPE, device=self.device)
         A = torch.cat([eye, -eye]).expand(value.lower.shape[0], -1, -1)
         if alpha_steps:
             both = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
         else:
             both = self._backward(name, A, analysis, None, self.kernels)
-        lower, upper = value.lower.clone(), value.upper.clone()
-        lower[:, rows] = torch.maximum(lower[:, rows], both[:, :k])
-        upper[:, rows] = torch.minimum(upper[:, rows], -both[:, k:])
-        return Interval(lower, upper)
-
-    def _stable(self, name: str, value: Interval) -> Tensor:
-        """Per neuron of ``name``: whether every elementwise relaxation reading it is exact on
-        ``value`` in every box (stable ReLUs), so tighter bounds would not change them."""
-        stable = torch.ones(value.lower.shape[1], dtype=torch.bool, device=self.device)
-        for node in self.readers[name]:
-            relax = node.op.relaxation(value.lower, value.upper)
-            if relax is None:
-                return torch.zeros_like(stable)
-            batch = value.lower.shape[0]
-            exact = (relax.lower_slope == relax.upper_slope) & (relax.lower_offset == relax.upper_offset)
-            stable &= exact.reshape(batch, -1).all(dim=0)
-        return stable
+        return Interval(torch.maximum(value.lower, both[:, :n]), torch.minimum(value.upper, -both[:, n:]))
 
     def _relax(self, node: Node, analysis: Analysis) -> Relaxation | LinearRelaxation | None:
         if len(node.inputs) == 1:
