@@ -29,3 +29,14 @@ def abs_network() -> onnx.ModelProto:
     w1 = np.array([[1.0], [-1.0]])
     w2 = np.array([[1.0, 1.0], [-1.0, -1.0]])
     return dense_network([w1, w2], [np.zeros(2), np.array([0.0, 1.0])])
+
+
+ABS_UNSAT_VNNLIB = """
+(declare-const X_0 Real)
+(declare-const Y_0 Real)
+(declare-const Y_1 Real)
+(assert (>= X_0 -1))
+(assert (<= X_0 1))
+(assert (>= Y_0 1.5))
+"""
+"""A VNN-LIB 1.0 property unsat on ``abs_network``: over x in [-1, 1], y0 = |x| <= 1 < 1.5."""

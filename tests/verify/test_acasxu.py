@@ -7,6 +7,7 @@ with figures, through ``nnverify bench``).
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
 import pytest
 from known_nets import SHARED, shared_or_skip
@@ -24,10 +25,13 @@ FAST = [  # each decided in under 10 s in the benchmark runs (see the closing no
 ]
 
 
-def _expected() -> dict[tuple[str, str], str]:
-    path = shared_or_skip("acasxu", "expected.csv")
+def _read_expected(path: Path) -> dict[tuple[str, str], str]:
     with path.open() as handle:
         return {(row["onnx"], row["vnnlib"]): row["expected"] for row in csv.DictReader(handle)}
+
+
+def _expected() -> dict[tuple[str, str], str]:
+    return _read_expected(shared_or_skip("acasxu", "expected.csv"))
 
 
 def _check(model_name: str, prop_name: str, timeout: float) -> Status:
@@ -51,10 +55,7 @@ def _every_instance() -> list[tuple[str, str]]:
     """All 186 instances when ../shared is present (collected as one test each, so each gets
     pytest's per-test timeout), else none (the test is then skipped as empty)."""
     path = SHARED / "acasxu" / "expected.csv"
-    if not path.exists():
-        return []
-    with path.open() as handle:
-        return sorted((row["onnx"], row["vnnlib"]) for row in csv.DictReader(handle))
+    return sorted(_read_expected(path)) if path.exists() else []
 
 
 @pytest.mark.slow

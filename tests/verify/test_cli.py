@@ -11,20 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from known_nets import ABS_UNSAT_VNNLIB as UNSAT_V1
 
 from verify import __version__
 from verify.capabilities import CAPABILITIES
 from verify.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
 
 # Over x in [-1, 1] the abs network (tests/conftest.py) gives y0 = |x| in [0, 1].
-UNSAT_V1 = """
-(declare-const X_0 Real)
-(declare-const Y_0 Real)
-(declare-const Y_1 Real)
-(assert (>= X_0 -1))
-(assert (<= X_0 1))
-(assert (>= Y_0 1.5))
-"""
 SAT_V1 = UNSAT_V1.replace("(>= Y_0 1.5)", "(>= Y_0 0.9)")
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
+from known_nets import ABS_UNSAT_VNNLIB as ABS_UNSAT
 
 from bounds.onnx_build import dense_network
 from specs import parse_vnnlib1
@@ -26,15 +27,6 @@ from verify.result import Result, Status
 
 STOP = 0.5
 """Seconds allowed beyond the deadline plus GRACE for killing the worker and reporting (README)."""
-
-ABS_UNSAT = """
-(declare-const X_0 Real)
-(declare-const Y_0 Real)
-(declare-const Y_1 Real)
-(assert (>= X_0 -1))
-(assert (<= X_0 1))
-(assert (>= Y_0 1.5))
-"""
 
 
 def _hard_instance(folder: Path) -> tuple[Path, Path]:
