@@ -33,6 +33,7 @@ from dataclasses import dataclass, field, fields
 
 import torch
 
+from bounds.adam import Adam
 from bounds.graph import Graph, Node, op_to
 from bounds.kernels import Kernels, TorchKernels, make_kernels
 from bounds.ops.base import DTYPE, Affine, Interval, LinearRelaxation, Relaxation, Reshaped, Shape, Tensor
@@ -231,7 +232,7 @@ class CrownBounds:
                 name: torch.zeros(batch, m, sign.shape[-1], dtype=DTYPE, device=self.device, requires_grad=True)
                 for name, sign in signs.items()
             }
-            optimiser = torch.optim.Adam([*alphas.values(), *betas.values()], lr=learning_rate)
+            optimiser = Adam([*alphas.values(), *betas.values()], lr=learning_rate)
             for _ in range(steps):
                 slopes = {
                     name: torch.minimum(
@@ -244,9 +245,7 @@ class CrownBounds:
                 best = torch.maximum(best, bound.detach())
                 if (done is not None and bool(done(best).all())) or not bound.requires_grad:
                     break  # done, or no parameter reaches the bound (cut off by interval-only nodes)
-                optimiser.zero_grad()
-                (-bound[torch.isfinite(bound)].sum()).backward()  # type: ignore[no-untyped-call]
-                optimiser.step()
+                optimiser.step(-bound[torch.isfinite(bound)].sum())
         return best
 
     def restrict(self, analysis: Analysis, clamps: Clamps) -> Analysis:
