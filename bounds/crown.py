@@ -103,6 +103,9 @@ class CrownBounds:
         cpu_nodes = _fuse_affine_chains(graph, keep=relaxed_inputs | {self.output}, sizes=self.sizes)
         self._cpu_ops = {node.output: node.op for node in cpu_nodes}  # dense maps are built on CPU
         self.nodes = tuple(Node(n.name, n.op_type, op_to(n.op, self.device), n.inputs, n.output) for n in cpu_nodes)
+        self._readers = {
+            name: [n for n in self.nodes if name in n.inputs and not n.op.affine] for name in relaxed_inputs
+        }
         # tensors whose bounds set relaxations, except those one affine map of the input
         # produces (their interval bounds are exact already)
         self.refined = {
@@ -135,9 +138,10 @@ class CrownBounds:
                 value = node.op.interval(*shaped)
                 flat = Interval(value.lower.reshape(batch, -1), value.upper.reshape(batch, -1))
                 if node.output in self.refined:
-                    if clamps is not None and node.output in clamps:
-                        flat = _intersect(flat, clamps[node.output])
-                    flat = self._tightened(node.output, flat, analysis, alpha_steps)
+                    inherited = None if clamps is None else clamps.get(node.output)
+                    if inherited is not None:
+                        flat, _ = _meet(flat, inherited)
+                    flat = self._tightened(node.output, flat, analysis, alpha_steps, every=inherited is None)
                 self._bound(analysis, node.output, flat, clamps)
             return analysis
 
@@ -259,8 +263,8 @@ class CrownBounds:
             else torch.zeros(len(analysis.lower), dtype=torch.bool, device=self.device)
         )
         for name, extra in clamps.items():
-            bounds[name] = _intersect(bounds[name], self._here(extra))
-            empty |= (bounds[name].lower > bounds[name].upper).any(dim=1)
+            bounds[name], void = _meet(bounds[name], self._here(extra))
+            empty |= void
         restricted = Analysis(analysis.lower, analysis.upper, bounds, dict(analysis.relaxations), empty)
         for node in self.nodes:
             if not node.op.affine and any(name in clamps for name in node.inputs):
@@ -277,25 +281,55 @@ class CrownBounds:
 
     def _bound(self, analysis: Analysis, name: str, value: Interval, clamps: Clamps | None) -> None:
         if clamps is not None and name in clamps:
-            value = _intersect(value, clamps[name])
+            value, void = _meet(value, clamps[name])
             assert analysis.empty is not None
-            analysis.empty |= (value.lower > value.upper).any(dim=1)
+            analysis.empty |= void
         analysis.bounds[name] = value
 
-    def _tightened(self, name: str, value: Interval, analysis: Analysis, alpha_steps: int) -> Interval:
-        """Interval ``value`` of tensor ``name`` intersected with its CROWN bounds.
+    def _tightened(self, name: str, value: Interval, analysis: Analysis, alpha_steps: int, every: bool) -> Interval:
+        """Interval ``value`` of tensor ``name`` intersected with its CROWN bounds: for
+        ``every`` neuron, or (when ``value`` holds bounds inherited from a parent box, which
+        CROWN refined there) for the neurons whose relaxation tighter bounds can change
+        (``_inexact``), per box.
 
-        Every neuron is refined, stable ones too: their tighter bounds tighten the interval
-        bounds of later layers, which the intersection keeps (on ACAS Xu refining only the
-        unstable neurons gave final bounds up to 6% looser)."""
-        n = self.sizes[name]
-        eye = torch.eye(n, dtype=DTYPE, device=self.device)
-        A = torch.cat([eye, -eye]).expand(value.lower.shape[0], -1, -1)
+        Every neuron counts at first, stable ones too: their bounds tighten the bounds of
+        later layers and the concretisations at them (on ACAS Xu, refining only unstable
+        neurons at the root made final bounds up to 30% looser). A sub-box inherits those
+        bounds, so it refines only what is still unstable: deep in an input-split search
+        few neurons are, and each box back-substitutes only as many rows as its batch's
+        neediest box (ACAS Xu: about 6x the boxes per second)."""
+        needed = torch.ones_like(value.lower, dtype=torch.bool) if every else self._inexact(name, value)
+        batch, n = needed.shape
+        k = int(needed.sum(dim=1).max()) if batch else 0
+        if k == 0:
+            return value
+        # per box, its needed neurons first; rows past a box's own count are padding
+        order = torch.argsort(needed.to(torch.int8), dim=1, descending=True, stable=True)[:, :k]
+        valid = torch.gather(needed, 1, order)
+        rows = torch.zeros(batch, k, n, dtype=DTYPE, device=self.device).scatter_(2, order[..., None], 1.0)
+        A = torch.cat([rows, -rows], dim=1)
         if alpha_steps:
             both = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
         else:
             both = self._backward(name, A, analysis, None, self.kernels)
-        return Interval(torch.maximum(value.lower, both[:, :n]), torch.minimum(value.upper, -both[:, n:]))
+        lower, upper = value.lower.gather(1, order), value.upper.gather(1, order)
+        lower = torch.where(valid, torch.maximum(lower, both[:, :k]), lower)
+        upper = torch.where(valid, torch.minimum(upper, -both[:, k:]), upper)
+        return Interval(value.lower.scatter(1, order, lower), value.upper.scatter(1, order, upper))
+
+    def _inexact(self, name: str, value: Interval) -> Tensor:
+        """Per box and neuron of ``name`` (batch, n): whether some node reading it relaxes it
+        inexactly on ``value`` (an unstable ReLU), so tighter bounds could tighten the
+        relaxation. Readers without an elementwise relaxation need every neuron."""
+        needed = torch.zeros_like(value.lower, dtype=torch.bool)
+        for node in self._readers[name]:
+            relax = node.op.relaxation(value.lower, value.upper) if len(node.inputs) == 1 else None
+            if relax is None:
+                return torch.ones_like(needed)
+            batch = value.lower.shape[0]
+            exact = (relax.lower_slope == relax.upper_slope) & (relax.lower_offset == relax.upper_offset)
+            needed |= ~exact.reshape(batch, -1)
+        return needed
 
     def _relax(self, node: Node, analysis: Analysis) -> Relaxation | LinearRelaxation | None:
         if len(node.inputs) == 1:
@@ -467,6 +501,24 @@ def _fuse_affine_chains(graph: Graph, keep: set[str], sizes: Mapping[str, int]) 
 
 def _intersect(a: Interval, b: Interval) -> Interval:
     return Interval(torch.maximum(a.lower, b.lower), torch.minimum(a.upper, b.upper))
+
+
+VOID_MARGIN = 1e-9
+"""Relative amount by which an intersection must cross before it proves a box void (``_meet``)."""
+
+
+def _meet(a: Interval, b: Interval) -> tuple[Interval, Tensor]:
+    """The intersection of two enclosures of a tensor (batch, n), and per box whether it is
+    empty, which proves the box holds no point. Bounds are float64 without outward
+    rounding, so two enclosures of a value met exactly (a constant, a split at a neuron
+    that only touches zero) can cross by a few ulps: only a crossing by more than
+    ``VOID_MARGIN`` (relative) counts; a smaller one becomes the hull of the crossed pair."""
+    lower, upper = torch.maximum(a.lower, b.lower), torch.minimum(a.upper, b.upper)
+    crossed = lower > upper
+    tolerance = VOID_MARGIN * (1 + lower.abs() + upper.abs())
+    void = (lower > upper + tolerance).any(dim=1)
+    hull = Interval(torch.where(crossed, upper, lower), torch.where(crossed, lower, upper))
+    return hull, void
 
 
 def _informative(node: Node, start: str) -> bool:

@@ -106,3 +106,50 @@ def test_alpha_tightens_crown_somewhere():
     lower = lower + 0.1 * torch.arange(8, dtype=torch.float64)[:, None]
     bounds = CrownBounds(graph, C)
     assert torch.any(bounds.optimised(lower, upper, steps=20) > bounds(lower, upper) + 1e-6)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 100_000), sizes=st.lists(st.integers(2, 8), min_size=3, max_size=5))
+def test_sub_boxes_clamped_by_their_parents_bounds_are_sound_and_no_looser(seed, sizes):
+    """A sub-box analysed with its parent's bounds as clamps (as the input-split search does)
+    refines only the neurons still unstable: its bounds stay sound, never come out looser
+    than the parent's, and are no looser than a fresh analysis's where the parent already
+    knew a neuron to be stable (it keeps the parent's bounds there)."""
+    graph = _network(seed, sizes)
+    rng = np.random.default_rng(seed + 2)
+    C = torch.tensor(rng.normal(size=(2, sizes[-1])))
+    crown = CrownBounds(graph, C)
+    lower = torch.tensor(rng.normal(size=(1, sizes[0])))
+    upper = lower + 1.0
+    parent = crown.analyse(lower, upper)
+    cut = lower + torch.tensor(rng.uniform(0.2, 0.8, size=(1, sizes[0])))  # two sub-boxes
+    sub_lower, sub_upper = torch.cat([lower, cut]), torch.cat([cut, upper])
+    clamps = {name: parent.bounds[name] for name in crown.refined}
+    twice = {name: type(v)(v.lower.repeat(2, 1), v.upper.repeat(2, 1)) for name, v in clamps.items()}
+    clamped = crown.analyse(sub_lower, sub_upper, twice)
+    points = sub_lower[:, None] + (sub_upper - sub_lower)[:, None] * torch.rand(2, 200, sizes[0], dtype=torch.float64)
+    flat = points.reshape(400, -1)
+    values = graph.evaluate({graph.input.name: flat.reshape(400, *graph.input.shape)})
+    final = crown.final(clamped)
+    assert torch.all((values[graph.output.name].reshape(400, -1) @ C.T).reshape(2, 200, -1) >= final[:, None] - 1e-9)
+    for name, bound in clamped.bounds.items():
+        sampled = values[name].reshape(2, 200, -1)
+        assert torch.all(sampled >= bound.lower[:, None] - 1e-9) and torch.all(sampled <= bound.upper[:, None] + 1e-9)
+    for name in crown.refined:
+        assert torch.all(clamped.bounds[name].lower >= twice[name].lower)
+        assert torch.all(clamped.bounds[name].upper <= twice[name].upper)
+
+
+def test_meeting_enclosures_that_cross_by_rounding_is_no_proof_of_a_void_box():
+    from bounds.crown import _meet
+    from bounds.ops.base import Interval
+
+    value = torch.tensor([[0.3, -2.0]], dtype=torch.float64)
+    ulp = torch.nextafter(value, torch.full_like(value, torch.inf)) - value
+    fresh = Interval(value + ulp, value + ulp)  # the same exact value, rounded differently
+    inherited = Interval(value - 1.0, value)
+    met, void = _meet(fresh, inherited)
+    assert not bool(void.any())
+    assert torch.all(met.lower <= met.upper) and torch.all(met.lower <= value) and torch.all(met.upper >= value)
+    _, void = _meet(Interval(value + 1e-3, value + 1.0), inherited)  # really disjoint
+    assert bool(void.all())
