@@ -33,7 +33,7 @@ from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
 from solvers.exact import ExactOutcome
-from solvers.falsify import Confirm
+from solvers.falsify import Attack, Confirm
 from solvers.input_split import Outcome, SearchResult, SearchStats
 from solvers.objective import Objective
 from specs.property import Case
@@ -59,10 +59,13 @@ def activation_split_search(
     deadline: float,
     options: ActivationSplitOptions = ActivationSplitOptions(),
     kernels: str = "auto",
+    attack: Attack | None = None,
 ) -> SearchResult:
     """Decide the case over its input box by splitting ReLUs (extra linear input
     constraints are relaxed away, sound for PROVED; ``confirm`` checks candidates fully).
-    ``kernels`` names the CPU backend of the back-substitution (``bounds.kernels``)."""
+    ``kernels`` names the CPU backend of the back-substitution (``bounds.kernels``);
+    ``attack`` is called after each batch that leaves domains open (falsification beside
+    the search)."""
     objective = Objective.of(case)
     crown = CrownBounds(graph, objective.C, kernels=make_kernels(kernels, "cpu"))
     relus = {node.inputs[0]: node.output for node in graph.nodes if node.op_type == "Relu"}
@@ -105,6 +108,8 @@ def activation_split_search(
             continue
         keep = torch.nonzero(open_).flatten()
         found = _try_minimisers(graph, objective, confirm, record.get(graph.input.name), analysis, bounds, keep)
+        if found is None and attack is not None:
+            found = attack()
         if found is not None:
             return SearchResult(Outcome.FOUND, found, stats)
         open_batch = batch.select(keep)

@@ -1,21 +1,48 @@
 """Bound methods as the branch and bound uses them: lower bounds on a case's objective rows
-``C @ y`` over batches of input boxes (batch, n_in) -> (batch, m)."""
+``C @ y`` over batches of input boxes (batch, n_in) -> (batch, m), and the bounds of the
+network's tensors found on the way, which a box's sub-boxes take as clamps."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 
-from bounds.crown import CrownBounds
+from bounds.crown import Clamps, CrownBounds
 from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.interval import LinearTermBounds
 from bounds.kernels import make_kernels
+from bounds.ops.base import Interval
 from solvers.objective import Objective
 
 Tensor = torch.Tensor
-Bounder = Callable[[Tensor, Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """Lower bounds (batch, m) on the objective rows, and the bounds of the tensors whose
+    tightness sets the relaxations (flat (batch, n), on the boxes' device; empty for
+    interval bounds): valid on every sub-box, so they clamp the sub-boxes' analyses."""
+
+    bounds: Tensor
+    nodes: Clamps
+
+    def twice(self) -> Bounded:
+        """The same for both halves of every box, in the order ``torch.cat([first, second])``."""
+        nodes = {
+            name: Interval(torch.cat([v.lower, v.lower]), torch.cat([v.upper, v.upper]))
+            for name, v in self.nodes.items()
+        }
+        return Bounded(torch.cat([self.bounds, self.bounds]), nodes)
+
+
+class Bounder(Protocol):
+    def __call__(self, lower: Tensor, upper: Tensor, clamps: Clamps | None = None) -> Bounded:
+        """Bounds for boxes (batch, n_in); ``clamps`` are bounds known for the same boxes
+        (their parents' ``Bounded.nodes``), intersected in."""
+
 
 METHODS = ("auto", "interval", "crown", "alpha")
 ALPHA_STEPS = 8  # 20 steps were slower overall on ACAS Xu and decided nothing more
@@ -49,17 +76,17 @@ def make_bounder(
     if method == "interval":
         interval = LinearTermBounds(graph, objective.C)
 
-        def interval_bounds(lower: Tensor, upper: Tensor) -> Tensor:
+        def interval_bounds(lower: Tensor, upper: Tensor, clamps: Clamps | None = None) -> Bounded:
             bounds = interval(lower, upper).lower
             if float_rounding:
                 bounds = bounds - objective.row_slack(output_error(graph, lower, upper))
-            return bounds
+            return Bounded(bounds, {})
 
         return interval_bounds
     crown = CrownBounds(graph, objective.C, kernels=make_kernels(kernels, device))
 
-    def crown_bounds(lower: Tensor, upper: Tensor) -> Tensor:
-        analysis = crown.analyse(lower, upper)
+    def crown_bounds(lower: Tensor, upper: Tensor, clamps: Clamps | None = None) -> Bounded:
+        analysis = crown.analyse(lower, upper, clamps)
         with torch.no_grad():
             bounds = crown.final(analysis).to(lower.device)
         slack = torch.zeros_like(bounds)
@@ -73,7 +100,10 @@ def make_bounder(
                     steps=ALPHA_STEPS,
                     done=lambda b: objective.refuted(b.to(lower.device) - slack[rows]),
                 ).to(lower.device)
-        return bounds - slack
+        nodes = {name: analysis.bounds[name] for name in crown.refined}
+        if crown.device != lower.device:
+            nodes = {name: Interval(v.lower.to(lower.device), v.upper.to(lower.device)) for name, v in nodes.items()}
+        return Bounded(bounds - slack, nodes)
 
     return crown_bounds
 
@@ -94,7 +124,7 @@ def root_bounds(
     affordable once and tighter than the search's per-box alpha."""
     if method not in ("auto", "alpha"):
         with torch.no_grad():
-            return make_bounder(graph, objective, method, float_rounding=float_rounding)(lower, upper)
+            return make_bounder(graph, objective, method, float_rounding=float_rounding)(lower, upper).bounds
     crown = CrownBounds(graph, objective.C)
     analysis = crown.analyse(lower, upper, alpha_steps=ROOT_ALPHA_STEPS)
     slack = torch.zeros(1, objective.C.shape[0], dtype=torch.float64)

@@ -21,6 +21,9 @@ from specs.property import Case
 Confirm = Callable[[np.ndarray], bool]
 """Checks a candidate input (flat float64) on the real model; True means a real violation."""
 
+Attack = Callable[[], "np.ndarray | None"]
+"""What a search calls between batches: a confirmed counterexample, or None (see ``Rounds``)."""
+
 
 @dataclass(frozen=True)
 class AttackOptions:
@@ -31,6 +34,7 @@ class AttackOptions:
     steps: int = 60
     step_fraction: float = 0.05  # initial PGD step as a fraction of the box width
     candidates: int = 4  # best points per round handed to ``confirm``
+    box_steps: int = 10  # PGD steps inside each box a branch and bound leaves open
 
 
 def _best(graph: Graph, objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -79,9 +83,27 @@ def falsify(
     starts = torch.cat(
         [x[torch.argsort(score)[: options.restarts // 2]], uniform(options.restarts - options.restarts // 2)]
     )
+    x, score = descend(graph, objective, starts, lower, upper, steps=options.steps, deadline=deadline, options=options)
+    return _try(x, score, options.candidates, confirm)
+
+
+def descend(
+    graph: Graph,
+    objective: Objective,
+    starts: torch.Tensor,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    *,
+    steps: int,
+    deadline: float,
+    options: AttackOptions,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """PGD with sign steps on the smallest clause margin from each of ``starts`` (k, n_in),
+    each kept in its own box (``lower``/``upper`` (k, n_in), or (n_in,) for one box for
+    all); stops early once some point violates. Returns the points and their margins."""
     x = starts.clone().requires_grad_(True)
-    step = width * options.step_fraction
-    for _ in range(options.steps):
+    step = (upper - lower) * options.step_fraction
+    for _ in range(steps):
         if time.monotonic() > deadline:
             break
         score = objective.margins(graph.run(x)).amin(dim=1)
@@ -93,4 +115,55 @@ def falsify(
             x.copy_(torch.maximum(torch.minimum(x, upper), lower))
         step = step * 0.95
     score, x = _best(graph, objective, x.detach())
+    return x, score
+
+
+def attack_boxes(
+    graph: Graph,
+    objective: Objective,
+    confirm: Confirm,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    options: AttackOptions,
+) -> np.ndarray | None:
+    """A confirmed counterexample found by a short PGD inside each of the boxes (k, n_in)
+    from its centre, or None: what a branch and bound tries on the boxes it leaves open."""
+    x, score = descend(
+        graph,
+        objective,
+        (lower + upper) / 2,
+        lower,
+        upper,
+        steps=options.box_steps,
+        deadline=float("inf"),
+        options=options,
+    )
     return _try(x, score, options.candidates, confirm)
+
+
+class Rounds:
+    """Falsification rounds beside a search: ``round_(seed, deadline)`` runs one (for
+    example ``falsify`` with a fresh seed). The n-th round is due after about ``first`` x
+    2^n seconds of search and gets ``share`` of the time spent so far (at least ``least``
+    seconds), so a search that ends quickly pays nothing and a long one at most about
+    ``share`` of its time. Calling the object runs a round when one is due."""
+
+    def __init__(
+        self,
+        round_: Callable[[int, float], np.ndarray | None],
+        *,
+        first: float = 2.0,
+        share: float = 0.1,
+        least: float = 0.25,
+    ) -> None:
+        self.round_, self.first, self.share, self.least = round_, first, share, least
+        self.start = time.monotonic()
+        self.done = 0
+
+    def __call__(self) -> np.ndarray | None:
+        now = time.monotonic()
+        elapsed = now - self.start
+        if elapsed < self.first * 2**self.done:
+            return None
+        self.done += 1
+        return self.round_(self.done, now + max(self.least, self.share * elapsed))

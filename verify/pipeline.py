@@ -16,13 +16,18 @@ from solvers.activation_split import ActivationSplitOptions, activation_split_se
 from solvers.bounders import make_bounder, root_bounds, trial_method
 from solvers.exact import ENGINES as EXACT_ENGINES
 from solvers.exact import ExactOutcome, engine
-from solvers.falsify import AttackOptions, falsify
+from solvers.falsify import AttackOptions, Rounds, falsify
 from solvers.input_split import Outcome, SearchResult, SplitOptions, input_split_search
 from solvers.objective import Objective
 from specs.property import Case, Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
 from verify.result import Counterexample, Result, Status
+
+ROUND_ATTACK = AttackOptions(samples=4096, restarts=1024, steps=200, step_fraction=0.02)
+"""Each falsification round beside a search: many restarts, small steps (ACAS Xu 1_5 prop_2
+and 5_3 prop_2: the up-front attack's 8 restarts miss their counterexamples, 1024 find them
+within a few rounds)."""
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,7 @@ class Options:
     attack_share: float = 0.1  # share of the budget for falsification before proving...
     attack_max: float = 2.0  # ...but at most this many seconds: the search tries points too
     attack: AttackOptions = field(default_factory=AttackOptions)
+    attack_rounds: AttackOptions = field(default_factory=lambda: ROUND_ATTACK)  # beside a search (falsify.Rounds)
     split: SplitOptions = field(default_factory=SplitOptions)
     activation_split: ActivationSplitOptions = field(default_factory=ActivationSplitOptions)
     engine: str = "auto"  # one of ENGINES
@@ -185,10 +191,16 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
 def _search(
     graph: Graph, case: Case, confirmer: _Confirmer, deadline: float, engine: str, options: Options
 ) -> SearchResult:
+    def round_(number: int, round_deadline: float) -> np.ndarray | None:
+        seed = options.seed + 7919 * number  # apart from the up-front attack's seeds
+        attack_deadline = min(round_deadline, deadline)
+        return falsify(graph, case, confirmer, options=options.attack_rounds, deadline=attack_deadline, seed=seed)
+
+    attack = Rounds(round_)
     if engine == "activation-split":
         search = replace(options.activation_split, float_rounding=options.float_rounding)
         return activation_split_search(
-            graph, case, confirmer, deadline=deadline, options=search, kernels=options.kernels
+            graph, case, confirmer, deadline=deadline, options=search, kernels=options.kernels, attack=attack
         )
     objective = Objective.of(case)
     bounder = make_bounder(
@@ -208,7 +220,14 @@ def _search(
         float_rounding=options.float_rounding,
     )
     return input_split_search(
-        graph, case, confirmer, deadline=deadline, options=options.split, bounder=bounder, trial_bounder=trial_bounder
+        graph,
+        case,
+        confirmer,
+        deadline=deadline,
+        options=options.split,
+        bounder=bounder,
+        trial_bounder=trial_bounder,
+        attack=attack,
     )
 
 

@@ -86,9 +86,51 @@ def test_float_rounding_lowers_bounds_by_the_error_slack(graph, method):
     objective = Objective.of(_case(-1.0, 1.0, [[1, 0], [0, -1]], [0.5, -0.2]))
     lower = torch.tensor([[-1.0], [0.2]], dtype=torch.float64)
     upper = torch.tensor([[-0.5], [1.0]], dtype=torch.float64)
-    real = make_bounder(graph, objective, method)(lower, upper)
-    rounded = make_bounder(graph, objective, method, float_rounding=True)(lower, upper)
+    real = make_bounder(graph, objective, method)(lower, upper).bounds
+    rounded = make_bounder(graph, objective, method, float_rounding=True)(lower, upper).bounds
     slack = objective.row_slack(output_error(graph, lower, upper))
     assert bool((slack > 0).all()) and bool((rounded <= real).all())
     if method == "interval":
         torch.testing.assert_close(real - rounded, slack)
+
+
+def test_trial_split_skips_flat_dimensions_and_falls_back_to_the_widest():
+    from solvers.bounders import Bounded
+    from solvers.input_split import _Boxes, _trial_dimension
+
+    objective = Objective.of(_case(-1, 1, [[1, 0]], [-1.0]))
+
+    def no_gain(lower, upper, clamps=None):  # halves bound exactly as the box did
+        return Bounded(torch.zeros(lower.shape[0], 1, dtype=torch.float64), {})
+
+    lower = torch.tensor([[0.0, 0.0, 0.0]], dtype=torch.float64)
+    upper = torch.tensor([[0.0, 0.5, 0.1]], dtype=torch.float64)  # dimension 0 is a point
+    boxes = _Boxes(lower, upper, no_gain(lower, upper), 3)
+    root = torch.tensor([[1.0, 4.0, 0.1]], dtype=torch.float64)  # relative widths: -, 1/8, 1
+    assert _trial_dimension(no_gain, objective, boxes, root).tolist() == [2]
+
+
+def test_box_attack_finds_a_violation_inside_each_box(graph):
+    from solvers.falsify import attack_boxes
+
+    case = _case(-1, 1, [[1, 0]], [0.05])  # |x| <= 0.05
+    objective = Objective.of(case)
+    lower = torch.tensor([[-0.9], [0.02]], dtype=torch.float64)
+    upper = torch.tensor([[-0.5], [0.9]], dtype=torch.float64)  # only the second box holds one
+    found = attack_boxes(graph, objective, _exact(graph, case), lower, upper, AttackOptions(box_steps=40))
+    assert found is not None and 0.02 <= found[0] <= 0.05
+
+
+def test_falsification_rounds_come_at_doubling_times():
+    from solvers.falsify import Rounds
+
+    calls = []
+    rounds = Rounds(lambda seed, deadline: calls.append((seed, deadline)), first=0.05, share=0.1, least=0.01)
+    assert rounds() is None and calls == []  # none due yet
+    time.sleep(0.06)
+    rounds()
+    rounds()  # the second is due only after 0.1 s
+    assert [seed for seed, _ in calls] == [1]
+    time.sleep(0.05)
+    rounds()
+    assert [seed for seed, _ in calls] == [1, 2]
