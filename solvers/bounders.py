@@ -1,5 +1,7 @@
 """Bound methods as the branch and bound uses them: lower bounds on a case's objective rows
-``C @ y`` over batches of input boxes (batch, n_in) -> (batch, m)."""
+over batches of input boxes (batch, n_in) -> (batch, m). The methods bound the objective's
+``bound_rows @ y``; ``Objective.row_lower`` turns that into bounds on the rows (the rows
+themselves when all are linear, plus interval arithmetic on the products otherwise)."""
 
 from __future__ import annotations
 
@@ -47,16 +49,16 @@ def make_bounder(
     if float_rounding and device != "cpu":
         raise ValueError("float rounding bounds run on the CPU only")
     if method == "interval":
-        interval = LinearTermBounds(graph, objective.C)
+        interval = LinearTermBounds(graph, objective.bound_rows)
 
         def interval_bounds(lower: Tensor, upper: Tensor) -> Tensor:
             bounds = interval(lower, upper).lower
             if float_rounding:
                 bounds = bounds - objective.row_slack(output_error(graph, lower, upper))
-            return bounds
+            return objective.row_lower(bounds)
 
         return interval_bounds
-    crown = CrownBounds(graph, objective.C, kernels=make_kernels(kernels, device))
+    crown = CrownBounds(graph, objective.bound_rows, kernels=make_kernels(kernels, device))
 
     def crown_bounds(lower: Tensor, upper: Tensor) -> Tensor:
         analysis = crown.analyse(lower, upper)
@@ -66,14 +68,14 @@ def make_bounder(
         if float_rounding:  # CROWN's node bounds make the error bound tighter than intervals'
             slack = objective.row_slack(output_error(graph, lower, upper, analysis.bounds))
         if method != "crown":
-            rows = torch.nonzero(~objective.refuted(bounds - slack)).flatten()
+            rows = torch.nonzero(~objective.refuted(objective.row_lower(bounds - slack))).flatten()
             if rows.numel():
                 bounds[rows] = crown.optimise(
                     analysis.select(rows.to(crown.device)),
                     steps=ALPHA_STEPS,
-                    done=lambda b: objective.refuted(b.to(lower.device) - slack[rows]),
+                    done=lambda b: objective.refuted(objective.row_lower(b.to(lower.device) - slack[rows])),
                 ).to(lower.device)
-        return bounds - slack
+        return objective.row_lower(bounds - slack)
 
     return crown_bounds
 
@@ -95,10 +97,12 @@ def root_bounds(
     if method not in ("auto", "alpha"):
         with torch.no_grad():
             return make_bounder(graph, objective, method, float_rounding=float_rounding)(lower, upper)
-    crown = CrownBounds(graph, objective.C)
+    crown = CrownBounds(graph, objective.bound_rows)
     analysis = crown.analyse(lower, upper, alpha_steps=ROOT_ALPHA_STEPS)
-    slack = torch.zeros(1, objective.C.shape[0], dtype=torch.float64)
+    slack = torch.zeros(1, objective.bound_rows.shape[0], dtype=torch.float64)
     if float_rounding:
         slack = objective.row_slack(output_error(graph, lower, upper, analysis.bounds))
-    bounds = crown.optimise(analysis, steps=ROOT_ALPHA_STEPS, done=lambda b: objective.refuted(b - slack))
-    return bounds - slack
+    bounds = crown.optimise(
+        analysis, steps=ROOT_ALPHA_STEPS, done=lambda b: objective.refuted(objective.row_lower(b - slack))
+    )
+    return objective.row_lower(bounds - slack)
