@@ -20,7 +20,6 @@ from specs.errors import SpecError
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-IntArray = npt.NDArray[np.int64]
 Monomial = tuple[int, ...]
 """A product of variables by index, ascending, an index repeated for a power: (0, 0, 2) is v0² v2."""
 
@@ -45,9 +44,8 @@ class PolynomialConstraints:
 
     Every row has a term of degree >= 2 (a row without one is linear and belongs in a
     `LinearConstraints` matrix); a row's monomials are distinct, their indices in range, its
-    coefficients and bound finite.
-    Monomials are stored ascending and terms by degree, then indices, so equal constraints
-    compare equal whatever order they were given in.
+    coefficients and bound finite. Monomials are stored ascending and terms by degree, then
+    indices, so equal constraints compare equal whatever order they were given in.
     """
 
     size: int
@@ -60,24 +58,6 @@ class PolynomialConstraints:
 
     def __len__(self) -> int:
         return len(self.rows)
-
-    @property
-    def degree(self) -> int:
-        """The largest degree of a term (0 without rows)."""
-        return max((len(m) for row in self.rows for m, _ in row.terms), default=0)
-
-    def terms(self) -> tuple[IntArray, FloatArray, IntArray]:
-        """Every term as arrays: its row (t,), its coefficient (t,) and its monomial's indices
-        (t, degree), padded with -1 after the last variable (a factor of 1)."""
-        flat = [(r, c, m) for r, row in enumerate(self.rows) for m, c in row.terms]
-        monomial = np.full((len(flat), self.degree), -1, dtype=np.int64)
-        for t, (_, _, m) in enumerate(flat):
-            monomial[t, : len(m)] = m
-        return (
-            np.array([r for r, _, _ in flat], dtype=np.int64),
-            np.array([c for _, c, _ in flat], dtype=np.float64),
-            monomial,
-        )
 
     def holds(self, v: npt.ArrayLike) -> bool:
         """Whether every row holds at the point v, in exact rational arithmetic; a row over a
