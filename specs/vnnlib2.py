@@ -59,6 +59,8 @@ _COMPARISONS: Final[tuple[tuple[type[vnnlib.Comparison], Operator, str], ...]] =
     (vnnlib.Equal, "=", "=="),
 )
 _SYNTAX_ERROR: Final = re.compile(r"Parse error: syntax error at line (\d+), column (\d+): '(.*)'")
+_OTHER_ARITHMETIC: Final = frozenset({"/", "^", "**", "pow", "expt", "exp", "div", "mod", "sqrt", "abs", "min", "max"})
+"""Operators queries try that the grammar lacks: its arithmetic is ``-``, ``+`` and ``*``."""
 _COMMENT: Final = re.compile(r";[^\n]*")
 _DECIMAL: Final = re.compile(r"\d+\.\d+")
 
@@ -311,8 +313,11 @@ def _package_error(message: str, text: str, source: str | None) -> SpecError:
     syntax = _SYNTAX_ERROR.fullmatch(message.strip())
     if syntax is not None:
         token = syntax[3]
+        reason = "syntax error" if token else "syntax error: unexpected end of input"
+        if token in _OTHER_ARITHMETIC:
+            reason = "syntax error: VNN-LIB 2.0 arithmetic has only -, + and * (polynomials)"
         return SpecError(
-            "syntax error" if token else "syntax error: unexpected end of input",
+            reason,
             file=source,
             line=int(syntax[1]),
             column=int(syntax[2]) + 1,
