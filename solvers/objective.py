@@ -49,6 +49,7 @@ class Objective:
 
     @staticmethod
     def of(case: Case) -> Objective:
+        """Every clause's linear rows, then its polynomial rows (degree-1 terms in ``C``)."""
         clauses = case.condition.clauses
         n_out = clauses[0].size if clauses else 0
         C: list[np.ndarray] = [np.zeros((0, n_out))]
@@ -60,8 +61,8 @@ class Objective:
             C.append(clause.A)
             d.append(clause.b)
             strict.append(clause.strict)
-            rows = clause.polynomial.rows if clause.polynomial is not None else ()
             if clause.polynomial is not None:
+                rows = clause.polynomial.rows
                 polynomial.append((sum(len(b) for b in d), clause.polynomial))
                 linear = np.zeros((len(rows), n_out))
                 for r, row in enumerate(rows):

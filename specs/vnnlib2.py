@@ -244,7 +244,7 @@ class _Reader:
         sides = {is_output for is_output, _ in keys}
         polynomial = bool(lhs.products or rhs.products)
         if not (len(sides) == 2 or (polynomial and False in sides)) or not self._mixing:
-            return lhs, rhs  # a Property of one network refuses these in _normal.compare
+            return lhs, rhs  # nothing to lift, or a one-network Property: _normal.compare refuses those
         self._passthrough = True
 
         def place(key: tuple[bool, int]) -> tuple[bool, int]:
