@@ -65,8 +65,10 @@ def activation_split_search(
     constraints are relaxed away, sound for PROVED; ``confirm`` checks candidates fully).
     ``kernels`` names the CPU backend of the back-substitution (``bounds.kernels``);
     ``attack`` is called after each batch that leaves domains open (falsification beside
-    the search)."""
+    the search). Linear output rows only: ValueError for a case with polynomial rows."""
     objective = Objective.of(case)
+    if objective.products is not None:
+        raise ValueError("the activation-split search decides linear output constraints only")
     crown = CrownBounds(graph, objective.C, kernels=make_kernels(kernels, "cpu"))
     relus = {node.inputs[0]: node.output for node in graph.nodes if node.op_type == "Relu"}
     box = case.region.box

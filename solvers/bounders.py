@@ -1,6 +1,8 @@
 """Bound methods as the branch and bound uses them: lower bounds on a case's objective rows
-``C @ y`` over batches of input boxes (batch, n_in) -> (batch, m), and the bounds of the
-network's tensors found on the way, which a box's sub-boxes take as clamps."""
+over batches of input boxes (batch, n_in) -> (batch, m), and the bounds of the network's
+tensors found on the way, which a box's sub-boxes take as clamps. The methods bound the
+objective's ``bound_rows @ y``; ``Objective.row_lower`` turns that into bounds on the rows
+(the rows themselves when all are linear, plus interval arithmetic on the products otherwise)."""
 
 from __future__ import annotations
 
@@ -74,16 +76,16 @@ def make_bounder(
     if float_rounding and device != "cpu":
         raise ValueError("float rounding bounds run on the CPU only")
     if method == "interval":
-        interval = LinearTermBounds(graph, objective.C)
+        interval = LinearTermBounds(graph, objective.bound_rows)
 
         def interval_bounds(lower: Tensor, upper: Tensor, clamps: Clamps | None = None) -> Bounded:
             bounds = interval(lower, upper).lower
             if float_rounding:
                 bounds = bounds - objective.row_slack(output_error(graph, lower, upper))
-            return Bounded(bounds, {})
+            return Bounded(objective.row_lower(bounds), {})
 
         return interval_bounds
-    crown = CrownBounds(graph, objective.C, kernels=make_kernels(kernels, device))
+    crown = CrownBounds(graph, objective.bound_rows, kernels=make_kernels(kernels, device))
 
     def crown_bounds(lower: Tensor, upper: Tensor, clamps: Clamps | None = None) -> Bounded:
         analysis = crown.analyse(lower, upper, clamps)
@@ -93,17 +95,17 @@ def make_bounder(
         if float_rounding:  # CROWN's node bounds make the error bound tighter than intervals'
             slack = objective.row_slack(output_error(graph, lower, upper, analysis.bounds))
         if method != "crown":
-            rows = torch.nonzero(~objective.refuted(bounds - slack)).flatten()
+            rows = torch.nonzero(~objective.refuted(objective.row_lower(bounds - slack))).flatten()
             if rows.numel():
                 bounds[rows] = crown.optimise(
                     analysis.select(rows.to(crown.device)),
                     steps=ALPHA_STEPS,
-                    done=lambda b: objective.refuted(b.to(lower.device) - slack[rows]),
+                    done=lambda b: objective.refuted(objective.row_lower(b.to(lower.device) - slack[rows])),
                 ).to(lower.device)
         nodes = {name: analysis.bounds[name] for name in crown.refined}
         if crown.device != lower.device:
             nodes = {name: Interval(v.lower.to(lower.device), v.upper.to(lower.device)) for name, v in nodes.items()}
-        return Bounded(bounds - slack, nodes)
+        return Bounded(objective.row_lower(bounds - slack), nodes)
 
     return crown_bounds
 
@@ -125,10 +127,12 @@ def root_bounds(
     if method not in ("auto", "alpha"):
         with torch.no_grad():
             return make_bounder(graph, objective, method, float_rounding=float_rounding)(lower, upper).bounds
-    crown = CrownBounds(graph, objective.C)
+    crown = CrownBounds(graph, objective.bound_rows)
     analysis = crown.analyse(lower, upper, alpha_steps=ROOT_ALPHA_STEPS)
-    slack = torch.zeros(1, objective.C.shape[0], dtype=torch.float64)
+    slack = torch.zeros(1, objective.bound_rows.shape[0], dtype=torch.float64)
     if float_rounding:
         slack = objective.row_slack(output_error(graph, lower, upper, analysis.bounds))
-    bounds = crown.optimise(analysis, steps=ROOT_ALPHA_STEPS, done=lambda b: objective.refuted(b - slack))
-    return bounds - slack
+    bounds = crown.optimise(
+        analysis, steps=ROOT_ALPHA_STEPS, done=lambda b: objective.refuted(objective.row_lower(b - slack))
+    )
+    return objective.row_lower(bounds - slack)

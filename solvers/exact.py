@@ -2,7 +2,8 @@
 
 Both decide one case's output condition over an input region exactly: is there an input x
 in ``box`` satisfying the linear input constraints whose network output y satisfies some
-clause ``C_j y <= d_j`` of the objective (strict rows ``<``)? PROVED: none exists; FOUND: a
+clause ``C_j y + P_j(y) <= d_j`` of the objective (strict rows ``<``; ``P`` the product terms
+of polynomial rows, which z3 encodes exactly and the MILP refuses as UNKNOWN)? PROVED: none exists; FOUND: a
 candidate x (only a candidate: callers re-check it on the model as executed); UNKNOWN: the
 engine cannot decide (an op it cannot encode, an optimum too close to the constraint to
 call); TIMEOUT: the deadline came first.
@@ -124,6 +125,29 @@ def clause_rows(objective: Objective, clause: int) -> tuple[np.ndarray, np.ndarr
     rounding slack, if any (a real point within it may still be a float counterexample)."""
     rows = (objective.clause_of_row == clause).numpy()
     return objective.C.numpy()[rows], objective.proof_d.numpy()[rows], objective.strict.numpy()[rows]
+
+
+Factors = tuple[tuple[int, int], ...]
+"""A product of outputs as (output index, power) pairs."""
+
+
+def clause_products(objective: Objective, clause: int) -> list[list[tuple[float, Factors]]]:
+    """The product terms (coefficient, factors) of each row of one clause, in the order of
+    ``clause_rows``; empty lists for linear rows."""
+    rows = torch.nonzero(objective.clause_of_row == clause).flatten().tolist()
+    terms: dict[int, list[tuple[float, Factors]]] = {r: [] for r in rows}
+    products = objective.products
+    if products is not None:
+        for r, c, variables, powers in zip(
+            products.row.tolist(),
+            products.coeff.tolist(),
+            products.variable.tolist(),
+            products.power.tolist(),
+            strict=True,
+        ):
+            if r in terms:
+                terms[r].append((c, tuple((v, int(p)) for v, p in zip(variables, powers, strict=True) if v >= 0)))
+    return [terms[r] for r in rows]
 
 
 def remaining(deadline: float) -> float:

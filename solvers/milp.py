@@ -239,6 +239,8 @@ def solve(
     """Decide whether some x in the box meeting the constraints has an output satisfying a
     clause of the objective (see ``solvers.exact``). ``node_bounds`` default to interval
     bounds over the box."""
+    if objective.products is not None:
+        return ExactResult(ExactOutcome.UNKNOWN, reason="milp has no exact encoding for polynomial output constraints")
     bounds = node_bounds if node_bounds is not None else interval_node_bounds(graph, box)
     model = MilpModel()
     x = cp.Variable(box.size)

@@ -1,10 +1,16 @@
 """A case's output condition in the form the solvers work with.
 
-All rows of all clauses are stacked into ``C @ y <= d``; clause ``j`` owns the rows in
-``slices[j]``. A clause holds when all its rows hold; the case is violated when some
-clause holds. The *margin* of a clause is ``max_i (C_i y - d_i)``: it holds iff the margin
-is <= 0 (< 0 on strict rows), so minimising the smallest clause margin searches for a
-violation.
+All rows of all clauses are stacked into ``C @ y + P(y) <= d``; ``clause_of_row`` says
+which clause owns each row. ``P`` holds the product terms of polynomial rows
+(`solvers.polynomial.Products`; None when every row is linear), whose degree-1 terms are
+in ``C``. A clause holds when all its rows hold; the case is violated when some clause
+holds. The *margin* of a clause is ``max_i (C_i y + P_i(y) - d_i)``: it holds iff the
+margin is <= 0 (< 0 on strict rows), so minimising the smallest clause margin searches for
+a violation.
+
+Bound methods bound ``bound_rows @ y``: ``C``, and for polynomial rows also ``y_i`` and
+``-y_i`` for every output in a product; ``row_lower`` turns those into lower bounds on the
+rows, by interval arithmetic on the products.
 
 Under float arithmetic (``with_rounding``) each row also carries a slack ``|C_i| @ e`` for a
 bound ``e`` on how far the model executed in float can be from the real network
@@ -18,6 +24,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import torch
 
+from solvers.polynomial import Products
 from specs.property import Case
 
 Tensor = torch.Tensor
@@ -30,40 +37,91 @@ PROOF_MARGIN = 1e-9
 class Objective:
     """Stacked rows of a case's clauses (see module docstring)."""
 
-    C: Tensor  # (m, n_out)
+    C: Tensor  # (m, n_out): each row's linear part
     d: Tensor  # (m,)
     strict: Tensor  # (m,) bool
     clause_of_row: Tensor  # (m,) int64: which clause each row belongs to
     clauses: int
     rounding: Tensor | None = None
     """(m,) slack per row for float execution (see module docstring); None: real arithmetic."""
+    products: Products | None = None
+    """The product terms of polynomial rows; None when every row is linear."""
 
     @staticmethod
     def of(case: Case) -> Objective:
+        """Every clause's linear rows, then its polynomial rows (degree-1 terms in ``C``)."""
         clauses = case.condition.clauses
-        n_out = clauses[0].size
-        C = np.concatenate([c.A for c in clauses]) if clauses else np.zeros((0, n_out))
-        d = np.concatenate([c.b for c in clauses]) if clauses else np.zeros(0)
-        strict = np.concatenate([c.strict for c in clauses]) if clauses else np.zeros(0, bool)
-        owner = np.concatenate([np.full(len(c), j) for j, c in enumerate(clauses)]) if clauses else np.zeros(0)
+        n_out = clauses[0].size if clauses else 0
+        C: list[np.ndarray] = [np.zeros((0, n_out))]
+        d: list[np.ndarray] = [np.zeros(0)]
+        strict: list[np.ndarray] = [np.zeros(0, dtype=bool)]
+        owner: list[np.ndarray] = [np.zeros(0, dtype=np.int64)]
+        polynomial = []
+        for j, clause in enumerate(clauses):
+            C.append(clause.A)
+            d.append(clause.b)
+            strict.append(clause.strict)
+            if clause.polynomial is not None:
+                rows = clause.polynomial.rows
+                polynomial.append((sum(len(b) for b in d), clause.polynomial))
+                linear = np.zeros((len(rows), n_out))
+                for r, row in enumerate(rows):
+                    for monomial, c in row.terms:
+                        if len(monomial) == 1:
+                            linear[r, monomial[0]] = c
+                C.append(linear)
+                d.append(np.array([row.bound for row in rows]))
+                strict.append(np.array([row.strict for row in rows], dtype=bool))
+            owner.append(np.full(len(clause), j, dtype=np.int64))
         return Objective(
-            torch.tensor(C, dtype=torch.float64),
-            torch.tensor(d, dtype=torch.float64),
-            torch.as_tensor(strict, dtype=torch.bool),
-            torch.as_tensor(owner, dtype=torch.int64),
+            torch.tensor(np.concatenate(C), dtype=torch.float64),
+            torch.tensor(np.concatenate(d), dtype=torch.float64),
+            torch.as_tensor(np.concatenate(strict), dtype=torch.bool),
+            torch.as_tensor(np.concatenate(owner), dtype=torch.int64),
             len(clauses),
+            products=Products.of(polynomial, sum(len(b) for b in d)) if polynomial else None,
         )
+
+    @property
+    def bound_rows(self) -> Tensor:
+        """(r, n_out): the rows whose lower bounds `row_lower` needs: ``C``, then for
+        polynomial rows ``e_i`` and ``-e_i`` for each output ``i`` in a product."""
+        if self.products is None:
+            return self.C
+        eye = torch.eye(self.C.shape[1], dtype=self.C.dtype)[self.products.watched]
+        return torch.cat([self.C, eye, -eye])
+
+    def row_lower(self, bounds: Tensor) -> Tensor:
+        """Lower bounds (batch, m) on the rows from lower bounds (batch, r) on ``bound_rows
+        @ y``: the linear part's bound plus the interval bound of the products over the
+        outputs' bounds; +inf for a box whose output bounds cross (it holds no point)."""
+        if self.products is None:
+            return bounds
+        m, watched = self.C.shape[0], self.products.watched
+        lower = torch.full((bounds.shape[0], self.C.shape[1]), -torch.inf, dtype=bounds.dtype)
+        upper = torch.full_like(lower, torch.inf)
+        lower[:, watched] = bounds[:, m : m + watched.numel()]
+        upper[:, watched] = -bounds[:, m + watched.numel() :]
+        rows = bounds[:, :m] + self.products.lower(lower, upper)
+        void = (lower > upper).any(dim=1, keepdim=True)
+        return torch.where(void, torch.inf, rows)
 
     def with_rounding(self, error: Tensor) -> Objective:
         """This objective for a float model whose flat output is within ``error`` (n_out,)
-        of the real network's over the case's box (valid for every sub-box)."""
+        of the real network's over the case's box (valid for every sub-box). Linear rows
+        only: the bound methods widen polynomial rows per box (``row_slack``)."""
+        if self.products is not None:
+            raise ValueError("a fixed rounding slack applies to linear rows only")
         return replace(self, rounding=self.row_slack(error[None])[0])
 
     def row_slack(self, error: Tensor) -> Tensor:
-        """``|C| @ e`` per row (batch, m) for output error bounds (batch, n_out); an infinite
-        error counts only in rows that use that output (no ``0 * inf``)."""
-        terms = self.C.abs() * error.to(self.C.dtype)[:, None, :]
-        return torch.where(self.C != 0, terms, 0.0).sum(dim=-1)
+        """``|bound_rows| @ e`` per bound row (batch, r) for output error bounds (batch,
+        n_out): subtracted from the bounds before ``row_lower``, it widens every output of
+        a product by its error too. An infinite error counts only in rows that use that
+        output (no ``0 * inf``)."""
+        rows = self.bound_rows
+        terms = rows.abs() * error.to(rows.dtype)[:, None, :]
+        return torch.where(rows != 0, terms, 0.0).sum(dim=-1)
 
     @property
     def proof_d(self) -> Tensor:
@@ -76,13 +134,19 @@ class Objective:
         index = self.clause_of_row.expand(rows.shape[0], -1)
         return out.scatter_reduce(1, index, rows, reduce="amax", include_self=True)
 
+    def values(self, y: Tensor) -> Tensor:
+        """Left-hand sides (batch, m) of the rows at flat outputs y (batch, n_out); differentiable."""
+        linear = y @ self.C.T
+        return linear if self.products is None else linear + self.products.values(y)
+
     def margins(self, y: Tensor) -> Tensor:
         """Clause margins (batch, clauses) for flat outputs y (batch, n_out); differentiable."""
-        return self._per_clause_max(y @ self.C.T - self.d)
+        return self._per_clause_max(self.values(y) - self.d)
 
     def satisfied(self, y: Tensor) -> Tensor:
-        """Whether some clause holds exactly at each output (batch,) -> bool."""
-        values = y @ self.C.T
+        """Whether some clause holds at each output (batch,) -> bool, in float64 (candidates
+        are checked exactly by the caller)."""
+        values = self.values(y)
         rows_hold = torch.where(self.strict, values < self.d, values <= self.d)
         violated_rows = (~rows_hold).to(torch.float64)
         return (self._per_clause_max(violated_rows) <= 0).any(dim=1)

@@ -1,8 +1,11 @@
-"""Exact discharge by SMT: the query in z3's linear real arithmetic, with exact rationals.
+"""Exact discharge by SMT: the query in z3's real arithmetic, with exact rationals.
 
 Every float64 weight, bias and bound is converted to the rational it denotes exactly, so
-z3's answer is exact for the network over the reals. Affine nodes are their dense matrices;
-piecewise-linear nodes are encoded by the functions in ``ENCODERS`` keyed by ONNX op type.
+z3's answer is exact for the network over the reals. The network and linear rows are
+linear arithmetic; polynomial rows add products of outputs (nonlinear real arithmetic,
+which z3 decides; a witness may then be an algebraic number, taken to its nearest float).
+Affine nodes are their dense matrices; piecewise-linear nodes are encoded by the
+functions in ``ENCODERS`` keyed by ONNX op type.
 ReLU, Abs, LeakyRelu and Clip are continuous piecewise-linear: where the node bounds meet
 one piece the output is that piece (ReLU: ``x`` or ``0``), else a fresh ``z`` with the
 disjunction of ``(x in segment k and z = piece_k(x))``, e.g. ReLU's ``(x >= 0 and z = x) or
@@ -41,8 +44,10 @@ from solvers.exact import (
     CannotEncode,
     ExactOutcome,
     ExactResult,
+    Factors,
     UnboundedInput,
     affine_parts,
+    clause_products,
     clause_rows,
     flat_bounds,
     interval_node_bounds,
@@ -237,14 +242,22 @@ def encode_network(graph: Graph, x: Terms, node_bounds: Mapping[str, Interval], 
 
 
 def _rows(
-    model: SmtModel, A: np.ndarray, b: np.ndarray, strict: np.ndarray, v: Sequence[z3.ArithRef]
+    model: SmtModel,
+    A: np.ndarray,
+    b: np.ndarray,
+    strict: np.ndarray,
+    v: Sequence[z3.ArithRef],
+    products: Sequence[Sequence[tuple[float, Factors]]] | None = None,
 ) -> list[z3.BoolRef]:
-    """``A v <= b`` (``<`` on strict rows), exactly."""
+    """``A v + products(v) <= b`` (``<`` on strict rows), exactly; ``products`` lists each
+    row's product terms (see ``solvers.exact.clause_products``)."""
     rows = []
-    for a_row, b_i, s in zip(A, b, strict, strict=True):
+    for r, (a_row, b_i, s) in enumerate(zip(A, b, strict, strict=True)):
         nonzero = np.flatnonzero(a_row)
-        products = [model.rational(a_row[j]) * v[int(j)] for j in nonzero]
-        lhs = z3.Sum(products) if products else z3.RealVal(0, model.context)
+        terms = [model.rational(a_row[j]) * v[int(j)] for j in nonzero]
+        for coeff, factors in products[r] if products is not None else ():
+            terms.append(z3.Product([model.rational(coeff), *(v[i] for i, p in factors for _ in range(p))]))
+        lhs = z3.Sum(terms) if terms else z3.RealVal(0, model.context)
         rhs = model.rational(b_i)
         rows.append(lhs < rhs if s else lhs <= rhs)
     return rows
@@ -282,7 +295,8 @@ def solve(
         clauses = []
         for clause in range(objective.clauses):
             C, d, strict = clause_rows(objective, clause)
-            clauses.append(z3.And(_rows(model, C, d - tighten * (1 + np.abs(d)), strict, y), context))
+            rows = _rows(model, C, d - tighten * (1 + np.abs(d)), strict, y, clause_products(objective, clause))
+            clauses.append(z3.And(rows, context))
         return z3.Or(clauses, context)
 
     solver = z3.Solver(ctx=context)
@@ -323,7 +337,10 @@ def solve(
 
 
 def _to_float(value: z3.ExprRef) -> float:
-    """A rational model value as the nearest float."""
+    """A rational model value as the nearest float; an algebraic one (a root, from
+    polynomial rows) through a rational within 1e-20 of it."""
+    if isinstance(value, z3.AlgebraicNumRef):
+        value = value.approx(20)
     if not isinstance(value, z3.RatNumRef):
         raise TypeError(f"z3 model value {value} is not a rational")
     return float(Fraction(value.numerator_as_long(), value.denominator_as_long()))

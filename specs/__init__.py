@@ -11,6 +11,8 @@ from specs.property import (
     InputRegion,
     LinearConstraints,
     OutputCondition,
+    PolynomialConstraints,
+    PolynomialRow,
     Property,
     Variable,
 )
@@ -29,6 +31,8 @@ __all__ = [
     "LinearConstraints",
     "Network",
     "OutputCondition",
+    "PolynomialConstraints",
+    "PolynomialRow",
     "Property",
     "Query",
     "SpecError",

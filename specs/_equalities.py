@@ -65,15 +65,20 @@ def _equal_pairs(dnf: Dnf) -> Iterable[tuple[int, int]]:
 
 
 def _remap(rows: Conjunction, index: Callable[[int], int]) -> Conjunction:
-    """The rows over remapped variables; rows that become ``0 <= bound`` with a true bound vanish."""
+    """The rows over remapped variables; linear rows that become ``0 <= bound`` with a true
+    bound vanish."""
     out: list[Row] = []
     for row in rows:
         coeffs: dict[int, float] = {}
         for i, c in row.coeffs:
             k = index(i)
             coeffs[k] = coeffs.get(k, 0.0) + c
+        products: dict[tuple[int, ...], float] = {}
+        for monomial, c in row.products:
+            m = tuple(sorted(index(i) for i in monomial))
+            products[m] = products.get(m, 0.0) + c
         kept = tuple((k, c) for k, c in coeffs.items() if c != 0.0)
-        if not kept and (row.bound > 0.0 if row.strict else row.bound >= 0.0):
+        if not kept and not products and (row.bound > 0.0 if row.strict else row.bound >= 0.0):
             continue
-        out.append(Row(kept, row.bound, row.strict))
+        out.append(Row(kept, row.bound, row.strict, tuple(products.items())))
     return tuple(out)

@@ -7,7 +7,11 @@ are flattened in row-major order (VNN-LIB 1.0's ``X_i`` / ``Y_i`` indices).
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -16,6 +20,8 @@ from specs.errors import SpecError
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+Monomial = tuple[int, ...]
+"""A product of variables by index, ascending, an index repeated for a power: (0, 0, 2) is v0² v2."""
 
 
 def _frozen(array: npt.ArrayLike, dtype: type) -> np.ndarray:
@@ -24,16 +30,85 @@ def _frozen(array: npt.ArrayLike, dtype: type) -> np.ndarray:
     return out
 
 
+class PolynomialRow(NamedTuple):
+    """``sum(c * prod(v[i] for i in monomial) for monomial, c in terms) <= bound``, ``<`` when strict."""
+
+    terms: tuple[tuple[Monomial, float], ...]
+    bound: float
+    strict: bool
+
+
+@dataclass(frozen=True)
+class PolynomialConstraints:
+    """A conjunction of polynomial rows over a vector of ``size`` variables.
+
+    Every row has a term of degree >= 2 (a row without one is linear and belongs in a
+    `LinearConstraints` matrix); a row's monomials are distinct, their indices in range, its
+    coefficients and bound finite. Monomials are stored ascending and terms by degree, then
+    indices, so equal constraints compare equal whatever order they were given in.
+    """
+
+    size: int
+    rows: tuple[PolynomialRow, ...]
+
+    def __post_init__(self) -> None:
+        rows = tuple(_canonical_row(row, self.size) for row in self.rows)
+        object.__setattr__(self, "size", int(self.size))
+        object.__setattr__(self, "rows", rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def holds(self, v: npt.ArrayLike) -> bool:
+        """Whether every row holds at the point v, in exact rational arithmetic; a row over a
+        non-finite value does not hold."""
+        values = np.asarray(v, dtype=np.float64).reshape(-1)
+        for row in self.rows:
+            used = {i for m, _ in row.terms for i in m}
+            if not all(math.isfinite(values[i]) for i in used):
+                return False
+            exact = {i: Fraction(float(values[i])) for i in used}
+            lhs = sum((Fraction(c) * math.prod(exact[i] for i in m) for m, c in row.terms), Fraction(0))
+            bound = Fraction(row.bound)
+            if not (lhs < bound if row.strict else lhs <= bound):
+                return False
+        return True
+
+
+def _canonical_row(row: PolynomialRow, size: int) -> PolynomialRow:
+    """The row with sorted monomials and terms, numbers as Python floats; SpecError when invalid."""
+    terms = []
+    for monomial, coeff in row.terms:
+        indices = tuple(sorted(int(i) for i in monomial))
+        if not indices:
+            raise SpecError("a polynomial term has no variable (constants belong in the bound)")
+        outside = [i for i in indices if not 0 <= i < size]
+        if outside:
+            raise SpecError(f"a polynomial term names variable {outside[0]}, outside 0..{size - 1}")
+        terms.append((indices, float(coeff)))
+    if not all(math.isfinite(c) for _, c in terms) or not math.isfinite(row.bound):
+        raise SpecError("polynomial coefficients and bounds must be finite")
+    terms.sort(key=lambda term: (len(term[0]), term[0]))
+    if any(a[0] == b[0] for a, b in itertools.pairwise(terms)):
+        raise SpecError("a monomial occurs twice in one polynomial row")
+    if all(len(m) < 2 for m, _ in terms):
+        raise SpecError("a polynomial row has no term of degree 2 or more (linear rows belong in the matrix)")
+    return PolynomialRow(tuple(terms), float(row.bound), bool(row.strict))
+
+
 @dataclass(frozen=True, eq=False)
 class LinearConstraints:
-    """A conjunction of rows ``A[i] @ v <= b[i]``, strict (``<``) where ``strict[i]``.
+    """A conjunction of rows ``A[i] @ v <= b[i]``, strict (``<``) where ``strict[i]``, and,
+    in an output clause, optionally of polynomial rows (``polynomial``) over the same vector.
 
-    ``A`` has shape (m, n) for m constraints over a vector of n variables; m may be 0.
+    ``A`` has shape (m, n) for m constraints over a vector of n variables; m may be 0. An
+    empty ``polynomial`` is stored as None, so linear clauses stay purely linear.
     """
 
     A: FloatArray
     b: FloatArray
     strict: BoolArray
+    polynomial: PolynomialConstraints | None = None
 
     def __post_init__(self) -> None:
         A = _frozen(self.A, np.float64)
@@ -43,9 +118,15 @@ class LinearConstraints:
         strict = _frozen(self.strict, np.bool_).reshape(-1)
         if b.shape[0] != A.shape[0] or strict.shape[0] != A.shape[0]:
             raise SpecError("constraint matrix, right-hand side and strictness differ in length")
+        if self.polynomial is not None and self.polynomial.size != A.shape[1]:
+            raise SpecError(
+                f"polynomial rows range over {self.polynomial.size} variables, the matrix over {A.shape[1]}"
+            )
         object.__setattr__(self, "A", A)
         object.__setattr__(self, "b", b)
         object.__setattr__(self, "strict", strict)
+        if self.polynomial is not None and not self.polynomial.rows:
+            object.__setattr__(self, "polynomial", None)
 
     @staticmethod
     def empty(n: int) -> LinearConstraints:
@@ -58,13 +139,15 @@ class LinearConstraints:
         return int(self.A.shape[1])
 
     def __len__(self) -> int:
-        return int(self.A.shape[0])
+        """Number of rows, linear and polynomial."""
+        return int(self.A.shape[0]) + (len(self.polynomial) if self.polynomial is not None else 0)
 
     def holds(self, v: npt.ArrayLike) -> bool:
-        """Whether every row holds exactly at the point v (no tolerance)."""
+        """Whether every row holds at the point v (no tolerance; linear rows in float64,
+        polynomial rows in exact rational arithmetic)."""
         lhs = self.A @ np.asarray(v, dtype=np.float64).reshape(-1)
         ok = np.where(self.strict, lhs < self.b, lhs <= self.b)
-        return bool(np.all(ok))
+        return bool(np.all(ok)) and (self.polynomial is None or self.polynomial.holds(v))
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -73,6 +156,7 @@ class LinearConstraints:
             and bool(np.array_equal(self.A, other.A))
             and bool(np.array_equal(self.b, other.b))
             and bool(np.array_equal(self.strict, other.strict))
+            and self.polynomial == other.polynomial
         )
 
     __hash__ = None  # type: ignore[assignment]
@@ -125,6 +209,8 @@ class InputRegion:
     def __post_init__(self) -> None:
         if self.constraints.size != self.box.size:
             raise SpecError("input constraints and input box differ in dimension")
+        if self.constraints.polynomial is not None:
+            raise SpecError("input constraints must be linear (polynomial ones belong in the output condition)")
 
     def contains(self, x: npt.ArrayLike) -> bool:
         return self.box.contains(x) and self.constraints.holds(x)

@@ -3,11 +3,11 @@
 The assertions are normalised into one flat `Property`: its input vector is every declared
 input (of every network, in declaration order) flattened and concatenated; its output vector
 is every network's hidden and output variables in the same way, followed by the input
-vector again when some comparison relates inputs to other variables (``passthrough``), so
-that such a comparison is an output constraint. Input elements asserted equal
-unconditionally share one place in the input vector (``input_index``). A query with one network, one input, one
-output, no hidden node and no such comparison keeps the declared variables themselves as
-the property's input and output (`is_single`).
+vector again when some comparison relates inputs to other variables or multiplies inputs
+(``passthrough``), so that such a comparison is an output constraint. Input elements
+asserted equal unconditionally share one place in the input vector (``input_index``). A
+query with one network, one input, one output, no hidden node and no such comparison keeps
+the declared variables themselves as the property's input and output (`is_single`).
 """
 
 from __future__ import annotations

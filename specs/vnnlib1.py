@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Final, NamedTuple
 
 from specs import _normal
-from specs._normal import Dnf, Linear, Operator
+from specs._normal import Dnf, Operator, Polynomial
 from specs._source import position, read_text
 from specs.errors import SpecError
 from specs.property import Property, Variable
@@ -170,7 +170,7 @@ class _Reader:
         comparisons = [_normal.compare(operator, a, b, error) for a, b in itertools.pairwise(terms)]
         return comparisons[0] if len(comparisons) == 1 else _normal.conjoin(comparisons, error)
 
-    def _term(self, node: _Node) -> Linear:
+    def _term(self, node: _Node) -> Polynomial:
         if isinstance(node, int):
             return self._symbol(node)
         head, operands = self._split(node, "an arithmetic term")
@@ -188,7 +188,7 @@ class _Reader:
             return _normal.multiply(args, self._error_at(head))
         raise self._error(f"unsupported arithmetic operator '{name}'", head)
 
-    def _symbol(self, atom: int) -> Linear:
+    def _symbol(self, atom: int) -> Polynomial:
         text = self._tokens[atom]
         if _NUMBER.fullmatch(text):
             return _normal.constant(float(text))

@@ -3,8 +3,11 @@
 The package parses and type-checks; this module walks its typed AST into a `Query` (any
 number of networks, inputs, outputs, hidden nodes, comparisons relating any of them; see
 `specs.query`) or, for one network with one input and one output, a `Property`, with the
-same normalisation as the 1.0 reader (see `specs._normal`). Supported: linear comparisons
-(``<= < >= > ==``) under ``and`` / ``or``, and floating-point or ``real`` element types.
+same normalisation as the 1.0 reader (see `specs._normal`). Supported: comparisons
+(``<= < >= > ==``) of polynomials (products multiplied out; ``-``, ``+``, ``*`` are the
+grammar's only operators) under ``and`` / ``or``, and floating-point or ``real`` element
+types. A polynomial comparison involving inputs is an output constraint over the query's
+passthrough copy of the inputs, so a `Property` of one network refuses it.
 Indexed variables ``X[i,j]`` are flattened row-major. The package names the
 ``isomorphic-to`` target in ``Network.isometric_to`` and keeps the quotes around a hidden
 node's ONNX name.
@@ -28,7 +31,7 @@ import vnnlib
 
 from specs import _normal
 from specs._equalities import merge_equal_inputs
-from specs._normal import Dnf, Linear, Operator
+from specs._normal import Dnf, Operator, Polynomial
 from specs._source import column_on_line, position, read_text
 from specs.errors import SpecError
 from specs.property import Property, Variable
@@ -56,6 +59,8 @@ _COMPARISONS: Final[tuple[tuple[type[vnnlib.Comparison], Operator, str], ...]] =
     (vnnlib.Equal, "=", "=="),
 )
 _SYNTAX_ERROR: Final = re.compile(r"Parse error: syntax error at line (\d+), column (\d+): '(.*)'")
+_OTHER_ARITHMETIC: Final = frozenset({"/", "^", "**", "pow", "expt", "exp", "div", "mod", "sqrt", "abs", "min", "max"})
+"""Operators queries try that the grammar lacks: its arithmetic is ``-``, ``+`` and ``*``."""
 _COMMENT: Final = re.compile(r";[^\n]*")
 _DECIMAL: Final = re.compile(r"\d+\.\d+")
 
@@ -211,7 +216,7 @@ class _Reader:
             raise self._error_at(expr, "!=")("'!=' is not supported")
         raise self._error_at(expr)(f"unsupported formula {str(expr).strip()}")
 
-    def _term(self, expr: vnnlib.ArithExpr) -> Linear:
+    def _term(self, expr: vnnlib.ArithExpr) -> Polynomial:
         if isinstance(expr, vnnlib.Var):
             is_output, offset, shape = self._variables[expr.name]
             return _normal.variable((is_output, offset + _flat_index(expr.indices, shape)))
@@ -226,22 +231,30 @@ class _Reader:
             return _normal.add([self._term(expr.head), *rest])
         if isinstance(expr, vnnlib.Multiply):
             factors = [self._term(a) for a in expr.args]
-            return _normal.multiply(factors, self._error_at(expr, "*"))
+            return _normal.expand(factors, self._error_at(expr, "*"))
         raise self._error_at(expr)(f"unsupported arithmetic term {str(expr).strip()}")
 
-    def _lifted(self, lhs: Linear, rhs: Linear, error: Callable[[str], SpecError]) -> tuple[Linear, Linear]:
-        """The two sides of a comparison; when it relates inputs to other variables, its
-        inputs are read from the output vector's copy of the input vector (``passthrough``)."""
-        sides = {is_output for is_output, _ in (*lhs.coeffs, *rhs.coeffs)}
-        if len(sides) < 2:
-            return lhs, rhs
-        if not self._mixing:
-            raise error("comparison mixes input and output variables, which is not supported")
+    def _lifted(
+        self, lhs: Polynomial, rhs: Polynomial, error: Callable[[str], SpecError]
+    ) -> tuple[Polynomial, Polynomial]:
+        """The two sides of a comparison; when it relates inputs to other variables, or
+        multiplies inputs, its inputs are read from the output vector's copy of the input
+        vector (``passthrough``), so it is an output constraint."""
+        keys = [*lhs.coeffs, *rhs.coeffs, *(k for m in (*lhs.products, *rhs.products) for k in m)]
+        sides = {is_output for is_output, _ in keys}
+        polynomial = bool(lhs.products or rhs.products)
+        if not (len(sides) == 2 or (polynomial and False in sides)) or not self._mixing:
+            return lhs, rhs  # nothing to lift, or a one-network Property: _normal.compare refuses those
         self._passthrough = True
 
-        def lift(term: Linear) -> Linear:
-            coeffs = {(True, i if out else self._n_observed + i): c for (out, i), c in term.coeffs.items()}
-            return Linear(coeffs, term.constant)
+        def place(key: tuple[bool, int]) -> tuple[bool, int]:
+            out, i = key
+            return (True, i if out else self._n_observed + i)
+
+        def lift(term: Polynomial) -> Polynomial:
+            coeffs = {place(key): c for key, c in term.coeffs.items()}
+            products = {tuple(sorted(place(key) for key in m)): c for m, c in term.products.items()}
+            return Polynomial(coeffs, term.constant, products)
 
         return lift(lhs), lift(rhs)
 
@@ -300,8 +313,11 @@ def _package_error(message: str, text: str, source: str | None) -> SpecError:
     syntax = _SYNTAX_ERROR.fullmatch(message.strip())
     if syntax is not None:
         token = syntax[3]
+        reason = "syntax error" if token else "syntax error: unexpected end of input"
+        if token in _OTHER_ARITHMETIC:
+            reason = "syntax error: VNN-LIB 2.0 arithmetic has only -, + and * (polynomials)"
         return SpecError(
-            "syntax error" if token else "syntax error: unexpected end of input",
+            reason,
             file=source,
             line=int(syntax[1]),
             column=int(syntax[2]) + 1,

@@ -1,9 +1,11 @@
 """Writers for VNN-LIB 1.0 and 2.0 that our readers read back to an equal `Property`.
 
 Numbers are written in positional decimal notation with the shortest digits that round-trip
-(``repr``), since the VNN-LIB 2.0 grammar has no exponent notation. Every row is written as
-``(<= (+ (* a_i v_i) ...) b)``, ``<`` when strict, with only its non-zero coefficients (an
-all-zero row names one variable with coefficient 0.0, so it stays on its side).
+(``repr``), since the VNN-LIB 2.0 grammar has no exponent notation. Every linear row is
+written as ``(<= (+ (* a_i v_i) ...) b)``, ``<`` when strict, with only its non-zero
+coefficients (an all-zero row names one variable with coefficient 0.0, so it stays on its
+side); a polynomial row (VNN-LIB 2.0 only) as ``(<= (+ (* c v_i v_j ...) ...) b)`` with every
+term, zero or not.
 
 ``parse(write(p)) == p`` holds for every `Property` in the readers' normal form: no input
 constraint row that has a single non-zero coefficient of +-1 (the reader moves such a row
@@ -24,7 +26,7 @@ from typing import Final
 import numpy as np
 
 from specs.errors import SpecError
-from specs.property import Case, LinearConstraints, Property, Variable
+from specs.property import Case, LinearConstraints, PolynomialRow, Property, Variable
 from specs.vnnlib2 import ELEMENT_TYPES
 
 _IDENTIFIER: Final = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -33,7 +35,10 @@ _FALSE: Final = "(< 0.0 0.0)"
 
 
 def write_vnnlib1(prop: Property) -> str:
-    """The property as VNN-LIB 1.0 text (VNN-COMP style when it has one case)."""
+    """The property as VNN-LIB 1.0 text (VNN-COMP style when it has one case); SpecError for
+    polynomial rows, which VNN-LIB 1.0 cannot express."""
+    if any(clause.polynomial is not None for case in prop.cases for clause in case.condition.clauses):
+        raise SpecError("VNN-LIB 1.0 has no products of variables: write polynomial constraints as VNN-LIB 2.0")
     inputs = [f"X_{i}" for i in range(prop.input.size)]
     outputs = [f"Y_{i}" for i in range(prop.output.size)]
     lines = [f"(declare-const {name} Real)" for name in inputs + outputs]
@@ -118,12 +123,34 @@ def _condition(case: Case, outputs: Sequence[str], real: Callable[[float], str],
 
 
 def _rows(constraints: LinearConstraints, names: Sequence[str], real: Callable[[float], str]) -> list[str]:
-    return [
+    """The linear rows, then the polynomial rows."""
+    linear = [
         f"({'<' if strict else '<='} {_sum(coeffs, names, real)} {real(bound)})"
         for coeffs, bound, strict in zip(
             constraints.A.tolist(), constraints.b.tolist(), constraints.strict.tolist(), strict=True
         )
     ]
+    rows = constraints.polynomial.rows if constraints.polynomial is not None else ()
+    return linear + [
+        f"({'<' if row.strict else '<='} {_polynomial(row, names, real)} {real(row.bound)})" for row in rows
+    ]
+
+
+def _polynomial(row: PolynomialRow, names: Sequence[str], real: Callable[[float], str]) -> str:
+    terms = [
+        _term(coeff, names[m[0]], real) if len(m) == 1 else _product(coeff, [names[i] for i in m], real)
+        for m, coeff in row.terms
+    ]
+    return terms[0] if len(terms) == 1 else f"(+ {' '.join(terms)})"
+
+
+def _product(coeff: float, factors: Sequence[str], real: Callable[[float], str]) -> str:
+    product = " ".join(factors)
+    if coeff == 1.0:
+        return f"(* {product})"
+    if coeff == -1.0:
+        return f"(- (* {product}))"
+    return f"(* {real(coeff)} {product})"
 
 
 def _sum(coeffs: Sequence[float], names: Sequence[str], real: Callable[[float], str]) -> str:

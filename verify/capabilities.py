@@ -26,7 +26,7 @@ _ANSWERS = {
     "multiple-input-output-theories": lambda: ["SIO", "MIO"],
     "multiple-network-theories": lambda: ["SNET", "MENET", "MINET", "MNET"],
     "multiple-node-comparison-theories": lambda: ["SNC", "MNC"],
-    "arithmetic-complexity-theories": lambda: ["BND", "COUT", "LIN"],
+    "arithmetic-complexity-theories": lambda: ["BND", "COUT", "LIN", "POLY"],
     "optimised-disjunctive-reasoning": lambda: ["false"],
     "serialise-assignments": lambda: ["true"],
 }

@@ -64,13 +64,22 @@ INPUT_SPLIT_MAX_INPUTS = 16
 hundreds of input dimensions barely tightens bounds (MNIST), while for a handful of inputs
 input splitting decides faster than ReLU splitting (ACAS Xu)."""
 
+POLYNOMIAL_SEARCH_SHARE = 0.5
+"""Share of the time left that the input split spends on a case with polynomial rows before
+z3 decides what it left open, over the case's whole box, with the rest: interval arithmetic
+over ever smaller boxes refutes with a margin, z3 also where the condition only touches the
+outputs' range (a strict inequality at its extreme)."""
 
-def choose_engine(graph: Graph, requested: str) -> str:
-    """The search engine for a graph: the requested one, or auto's pick (see above)."""
+
+def choose_engine(graph: Graph, requested: str, polynomial: bool = False) -> str:
+    """The search engine for a graph: the requested one, or auto's pick (see above); input
+    split when the property has ``polynomial`` rows, which the ReLU split does not handle."""
     if requested not in ENGINES:
         raise ValueError(f"unknown engine {requested!r}; choose from {', '.join(ENGINES)}")
     if requested != "auto":
         return requested
+    if polynomial:
+        return "input-split"
     has_relu = any(node.op_type == "Relu" for node in graph.nodes)
     return "activation-split" if has_relu and graph.input.size > INPUT_SPLIT_MAX_INPUTS else "input-split"
 
@@ -156,18 +165,35 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         )
         if found is not None:
             return done(Status.SAT, "counterexample found by falsification")
-    engine = choose_engine(model.graph, options.engine)
+    polynomial = any(_polynomial(case) for case in cases)
+    engine = choose_engine(model.graph, options.engine, polynomial)
     if engine in EXACT_ENGINES:
         return done(*_decide_exactly(model.graph, cases, confirmer, engine, deadline, options.float_rounding))
+    if engine == "activation-split" and polynomial:
+        return done(Status.UNKNOWN, "the activation-split search decides linear output constraints only")
     open_reason = ""
     timed_out = False
+    by_z3 = False
     for case in cases:
-        result = _search(model.graph, case, confirmer, deadline, engine, options)
+        exact = options.engine == "auto" and _polynomial(case) and not options.float_rounding
+        search_deadline = time.monotonic() + POLYNOMIAL_SEARCH_SHARE * (deadline - time.monotonic())
+        result = _search(model.graph, case, confirmer, search_deadline if exact else deadline, engine, options)
         stats["domains_bounded"] = stats.get("domains_bounded", 0) + result.stats.bounded
         stats["splits"] = stats.get("splits", 0) + result.stats.splits
         stats["max_depth"] = max(stats.get("max_depth", 0), result.stats.max_depth)
         if result.outcome is Outcome.FOUND:
             return done(Status.SAT, "counterexample found during branch and bound")
+        if exact and result.outcome in (Outcome.TIMEOUT, Outcome.EXHAUSTED):
+            status, reason = _decide_exactly(model.graph, [case], confirmer, "smt", deadline, False)
+            if status is Status.SAT:
+                return done(status, reason)
+            if status is Status.TIMEOUT:
+                timed_out = True
+                break
+            if status is Status.UNKNOWN:
+                open_reason = reason
+            by_z3 = True
+            continue
         if result.outcome is Outcome.TIMEOUT:
             timed_out = True
             break
@@ -184,8 +210,12 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     if open_reason:
         return done(Status.UNKNOWN, open_reason)
     if engine == "input-split":
-        return done(Status.UNSAT, "every input box refuted by bounds")
+        return done(Status.UNSAT, "every input box refuted by bounds" + (", or its case by z3" if by_z3 else ""))
     return done(Status.UNSAT, "every ReLU-split domain refuted (by bounds, or by LP at the leaves)")
+
+
+def _polynomial(case: Case) -> bool:
+    return any(clause.polynomial is not None for clause in case.condition.clauses)
 
 
 def _search(
@@ -248,11 +278,15 @@ def _decide_exactly(
 ) -> tuple[Status, str]:
     """Every case by one exact engine alone (``Options.engine``); its candidates are
     confirmed by onnxruntime like any other. Under float rounding, the error bound over
-    the case's box widens each clause."""
+    the case's box widens each clause; a case with polynomial rows is then left undecided
+    (that widening is linear)."""
     solve = engine(name)
     undecided = ""
     for case in cases:
         objective = Objective.of(case)
+        if float_rounding and objective.products is not None:
+            undecided = f"{name}: polynomial constraints are not encoded for float execution"
+            continue
         if float_rounding:
             box = case.region.box
             error = output_error(graph, torch.tensor(box.lower)[None], torch.tensor(box.upper)[None])

@@ -6,7 +6,15 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
+from specs.property import (
+    Box,
+    Case,
+    InputRegion,
+    LinearConstraints,
+    OutputCondition,
+    PolynomialConstraints,
+    PolynomialRow,
+)
 
 
 def case(lower, upper, clauses, strict=False, constraints=None) -> Case:
@@ -17,6 +25,21 @@ def case(lower, upper, clauses, strict=False, constraints=None) -> Case:
     )
     region = InputRegion(Box(lower, upper), constraints if constraints is not None else LinearConstraints.empty(n))
     return Case(region, OutputCondition(rows))
+
+
+def polynomial_case(lower, upper, n_out, clauses) -> Case:
+    """A case over the box; ``clauses`` is a list of (A, b, polynomial rows) triples over
+    n_out outputs, A a list of rows (possibly empty)."""
+    rows = tuple(
+        LinearConstraints(
+            np.asarray(A, float).reshape(len(b), n_out),
+            np.asarray(b, float),
+            np.zeros(len(b), bool),
+            PolynomialConstraints(n_out, tuple(PolynomialRow(*row) for row in polynomial)),
+        )
+        for A, b, polynomial in clauses
+    )
+    return Case(InputRegion(Box(lower, upper), LinearConstraints.empty(len(lower))), OutputCondition(rows))
 
 
 def residual_network() -> onnx.ModelProto:

@@ -7,7 +7,9 @@ import itertools
 import time
 
 import numpy as np
+import pytest
 import torch
+from exact_cases import polynomial_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -100,3 +102,10 @@ def test_search_decides_between_the_sampled_peak_and_the_root_bound_as_milp_does
         )
         expected = {ExactOutcome.PROVED: Outcome.PROVED, ExactOutcome.FOUND: Outcome.FOUND}[truth.outcome]
         assert found.outcome is expected, (threshold, truth.reason)
+
+
+def test_polynomial_rows_are_refused() -> None:
+    graph = _graph(0, [2, 4, 2])
+    case = polynomial_case([-1.0, -1.0], [1.0, 1.0], 2, [([], [], [((((0, 1), 1.0),), 0.0, False)])])
+    with pytest.raises(ValueError, match="linear output constraints only"):
+        activation_split_search(graph, case, lambda _: False, deadline=time.monotonic() + 5)

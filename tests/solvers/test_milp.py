@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 import torch
-from exact_cases import case
+from exact_cases import case, polynomial_case
 from known_nets import abs_network
 
 from bounds import import_model
@@ -59,3 +59,9 @@ def test_highs_banner_stays_off_stdout():
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": env_path}, check=True
     )
     assert out.stdout == "found\n"
+
+
+def test_polynomial_rows_are_not_encoded():
+    graph = import_model(abs_network())
+    result = _solve(graph, polynomial_case([-1.0], [1.0], 2, [([], [], [((((0, 1), -1.0),), -0.3, False)])]))
+    assert result.outcome is ExactOutcome.UNKNOWN and "polynomial" in result.reason

@@ -3,7 +3,7 @@
 import time
 
 import numpy as np
-from exact_cases import case
+from exact_cases import case, polynomial_case
 from known_nets import abs_network
 
 from bounds import import_model
@@ -38,3 +38,33 @@ def test_sat_witnesses_are_moved_inside_the_condition():
     assert "inside" in found.reason
     boundary = _solve(graph, case([-0.3], [1.0], [([[-1, 0]], [-0.9])]), options=smt.SmtOptions(interior=0.0))
     assert boundary.outcome is ExactOutcome.FOUND and np.isclose(boundary.candidate[0], 0.9)
+
+
+# y = [|x|, 1 - |x|]: y0 y1 = |x| (1 - |x|) is at most 1/4, reached at |x| = 1/2
+PRODUCT_ABOVE = (((0, 1), -1.0),)  # -y0 y1
+
+
+def test_products_of_outputs_are_exact():
+    graph = import_model(abs_network())
+    strict = polynomial_case([-1.0], [1.0], 2, [([], [], [(PRODUCT_ABOVE, -0.25, True)])])
+    assert _solve(graph, strict).outcome is ExactOutcome.PROVED  # y0 y1 > 1/4: never
+    reached = _solve(graph, polynomial_case([-1.0], [1.0], 2, [([], [], [(PRODUCT_ABOVE, -0.25, False)])]))
+    assert reached.outcome is ExactOutcome.FOUND and abs(reached.candidate[0]) == 0.5
+
+
+def test_linear_and_polynomial_rows_of_one_clause_together():
+    """y0 y1 >= 0.2 needs |x| in [0.276, 0.724]; with y0 <= 0.3 some remain, with y0 <= 0.25 none."""
+    graph = import_model(abs_network())
+    found = _solve(graph, polynomial_case([-1.0], [1.0], 2, [([[1, 0]], [0.3], [(PRODUCT_ABOVE, -0.2, False)])]))
+    assert found.outcome is ExactOutcome.FOUND and 0.276 < abs(found.candidate[0]) <= 0.3
+    none = polynomial_case([-1.0], [1.0], 2, [([[1, 0]], [0.25], [(PRODUCT_ABOVE, -0.2, False)])])
+    assert _solve(graph, none).outcome is ExactOutcome.PROVED
+
+
+def test_an_irrational_witness_comes_back_as_the_nearest_float():
+    """y0^2 = 1/2 holds only at |x| = sqrt(1/2): z3's witness is an algebraic number."""
+    graph = import_model(abs_network())
+    square = (((0, 0), 1.0),)
+    equal = [([], [], [(square, 0.5, False), (tuple((m, -c) for m, c in square), -0.5, False)])]
+    found = _solve(graph, polynomial_case([-1.0], [1.0], 2, equal))
+    assert found.outcome is ExactOutcome.FOUND and abs(found.candidate[0]) == np.sqrt(0.5)

@@ -45,13 +45,18 @@ V2_MULTI_SEED = """(vnnlib-version <2.0>)
 (assert (and (>= C[0] -1.0) (<= C[0] 1.0) (>= C[1] 0.0) (<= C[1] 0.5)))
 (assert (or (>= (- Y[0] B[0]) X[1]) (<= (+ H[2] D[0]) C[0])))
 """
+V2_POLY_SEED = """(vnnlib-version <2.0>)
+(declare-network f (declare-input X real [2]) (declare-output Y real [2]))
+(assert (and (>= X[0] -1.0) (<= X[0] 1.0) (>= X[1] 0.0) (<= X[1] 0.5)))
+(assert (or (>= (* Y[0] Y[0]) (+ Y[1] 0.5)) (<= (* 2.0 X[0] (- Y[1] X[1])) 0.25) (< (* X[1] X[1] X[0]) 0.0)))
+"""
 _ROBUST = local_robustness(np.array([0.1, 0.2, 0.3]), 0.05, label=1, num_classes=3)
-SEEDS = (V1_SEED, V2_SEED, V2_MULTI_SEED, write_vnnlib1(_ROBUST), write_vnnlib2(_ROBUST))
+SEEDS = (V1_SEED, V2_SEED, V2_MULTI_SEED, V2_POLY_SEED, write_vnnlib1(_ROBUST), write_vnnlib2(_ROBUST))
 
 TOKENS = (
     "(", ")", " ", "\n", ";", "assert", "and", "or", "not", "declare-const", "declare-input", "declare-output",
     "declare-network", "declare-hidden", "vnnlib-version", "<2.0>", "Real", "real", "float32", "int8", "X_0", "X_7",
-    "Y_1", "X[0,0]", "X[0,9]", "Y[1]", "X", "<=", ">=", "<", ">", "=", "==", "!=", "+", "-", "*", "/", "0", "-1",
+    "Y_1", "X[0,0]", "X[0,9]", "Y[1]", "X", "<=", ">=", "<", ">", "=", "==", "!=", "+", "-", "*", "/", "^", "0", "-1",
     "1e309", "1e-400", "nan", "inf", "1.", ".5", "[1,2]", "[]", "[0]", "\x00", "é", "\ufeff", "((((((((((",
 )  # fmt: skip
 

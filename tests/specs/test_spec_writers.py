@@ -16,6 +16,8 @@ from specs import (
     InputRegion,
     LinearConstraints,
     OutputCondition,
+    PolynomialConstraints,
+    PolynomialRow,
     Property,
     SpecError,
     Variable,
@@ -57,6 +59,16 @@ def test_vnnlib2_header_and_indexing() -> None:
     )
     assert parse_vnnlib2(text) == prop
     assert "(declare-network other" in write_vnnlib2(prop, network="other")
+
+
+def test_polynomial_rows_are_written_term_by_term() -> None:
+    rows = (PolynomialRow((((0,), 0.0), ((0, 1), 1.0), ((1, 1), -1.0), ((0, 0, 1), 2.5)), 0.5, True),)
+    clause = LinearConstraints(np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool), PolynomialConstraints(2, rows))
+    case = Case(InputRegion(Box([0.0], [1.0]), constraints([], [], [], 1)), OutputCondition((clause,)))
+    prop = dataclasses.replace(flat_property([case], 1, 2), network="n")
+    text = write_vnnlib2(prop)
+    assert "(< (+ (* 0.0 Y[0]) (* Y[0] Y[1]) (- (* Y[1] Y[1])) (* 2.5 Y[0] Y[0] Y[1])) 0.5)" in text
+    assert parse_vnnlib2(text) == prop
 
 
 def test_special_clauses_round_trip() -> None:
@@ -114,16 +126,29 @@ def absorbable(row: list[float]) -> bool:
 
 
 @st.composite
+def polynomial_row(draw: st.DrawFn, n: int, numbers: st.SearchStrategy[float]) -> PolynomialRow:
+    """Distinct monomials of degree 1 to 3, one of degree 2 or more, coefficients including +-1 and 0."""
+    monomial = st.lists(st.integers(0, n - 1), min_size=1, max_size=3).map(lambda m: tuple(sorted(m)))
+    monomials = draw(st.lists(monomial, min_size=1, max_size=4, unique=True).filter(lambda ms: max(map(len, ms)) > 1))
+    coeffs = st.one_of(numbers, st.sampled_from([0.0, 1.0, -1.0]))
+    terms = tuple((m, draw(coeffs)) for m in monomials)
+    return PolynomialRow(terms, draw(numbers), draw(st.booleans()))
+
+
+@st.composite
 def linear_constraints(
-    draw: st.DrawFn, n: int, max_rows: int, numbers: st.SearchStrategy[float], inputs: bool
+    draw: st.DrawFn, n: int, max_rows: int, numbers: st.SearchStrategy[float], inputs: bool, polynomial: bool = False
 ) -> LinearConstraints:
+    """Rows over n variables; with ``polynomial``, maybe polynomial rows too."""
     row = st.lists(st.one_of(numbers, st.sampled_from([0.0, 1.0, -1.0])), min_size=n, max_size=n)
     if inputs:
         row = row.filter(lambda r: not absorbable(r))
     rows = draw(st.lists(row, max_size=max_rows))
     b = draw(st.lists(numbers, min_size=len(rows), max_size=len(rows)))
     strict = draw(st.lists(st.booleans(), min_size=len(rows), max_size=len(rows)))
-    return constraints(rows, b, strict, n)
+    products = draw(st.lists(polynomial_row(n, numbers), max_size=2)) if polynomial else []
+    linear = constraints(rows, b, strict, n)
+    return LinearConstraints(linear.A, linear.b, linear.strict, PolynomialConstraints(n, tuple(products)))
 
 
 @st.composite
@@ -149,7 +174,9 @@ def properties(draw: st.DrawFn, *, version: int) -> Property:
     for _ in range(draw(st.integers(1, 3))):
         box = Box(*(draw(st.lists(numbers, min_size=n_in, max_size=n_in)) for _ in "lu"))
         region = InputRegion(box, draw(linear_constraints(n_in, 2, numbers, inputs=True)))
-        clauses = draw(st.lists(linear_constraints(n_out, 3, numbers, inputs=False), max_size=3))
+        clauses = draw(
+            st.lists(linear_constraints(n_out, 3, numbers, inputs=False, polynomial=version == 2), max_size=3)
+        )
         cases.append(Case(region, OutputCondition(tuple(clauses))))
     assume(all(a.region != b.region for i, a in enumerate(cases) for b in cases[i + 1 :]))
     return Property(inputs, outputs, tuple(cases), network=network)
@@ -170,6 +197,7 @@ def test_vnnlib2_round_trip(prop: Property) -> None:
 @settings(max_examples=50, deadline=None)
 @given(properties(version=2))
 def test_vnnlib1_flattens_names_and_shapes(prop: Property) -> None:
+    assume(all(c.polynomial is None for case in prop.cases for c in case.condition.clauses))
     flat = Property(Variable("X", "real", (prop.input.size,)), Variable("Y", "real", (prop.output.size,)), prop.cases)
     assert parse_vnnlib1(write_vnnlib1(prop)) == flat
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from specs.errors import SpecError
+from specs.property import PolynomialRow
 from specs.vnnlib2 import parse_query, parse_vnnlib2, read_vnnlib2
 
 HEADER = """(vnnlib-version <2.0>)
@@ -78,7 +79,11 @@ def test_read_vnnlib2(tmp_path: Path) -> None:
         ("(assert (<= X[0,0] 1.0 2.0))", "syntax error", 7, 24, "2.0"),
         ("(assert (!= X[0,0] 1.0))", "'!=' is not supported", 7, 10, "!="),
         ("(assert (<= X[0,0] Y[0,0]))", "mixes input and output", 7, 10, "<="),
-        ("(assert (<= (* X[0,0] X[0,1]) 1.0))", "not linear", 7, 14, "*"),
+        ("(assert (<= (* X[0,0] X[0,1]) 1.0))", "product of input variables is not supported here", 7, 10, "<="),
+        ("(assert (<= (/ Y[0,0] Y[0,1]) 1.0))", "arithmetic has only -, + and *", 7, 14, "/"),
+        ("(assert (<= (^ Y[0,0] 2) 1.0))", "arithmetic has only -, + and *", 7, 14, "^"),
+        ("(assert (<= (pow Y[0,0] 2.0) 1.0))", "arithmetic has only -, + and *", 7, 14, "pow"),
+        ("(assert (<= (* " + "Y[0,0] " * 65 + ") 1.0))", "degree exceeds 64", 7, 14, "*"),
         ("(assert (<= X[0,0] 0." + "0" * 320 + "1))", "out of the range", 7, 20, "0." + "0" * 320 + "1"),
         ("(assert (<= é 1.0))", "non-ASCII", 7, 13, "é"),
     ],
@@ -226,3 +231,69 @@ def test_inputs_asserted_equal_share_one_place() -> None:
     conditional = parse_query(MULTI + "(assert (or (== X[1] A[0]) (<= X[0] 0.5)))\n")
     assert conditional.input_index == tuple(range(6)), "only unconditional equalities merge"
     assert parse_vnnlib2(HEADER + BOX + "(assert (== X[0,0] X[0,1]))\n").input.size == 4
+
+
+# -- polynomial comparisons (POLY) ------------------------------------------------------------
+
+
+def test_products_of_outputs_become_polynomial_rows_of_the_clause() -> None:
+    text = HEADER + BOX + "(assert (or (>= (- (* Y[0,0] Y[0,0]) Y[0,2]) 0.5) (<= Y[0,1] 0.0)))\n"
+    (case,) = parse_vnnlib2(text).cases
+    polynomial, linear = case.condition.clauses
+    assert polynomial.A.shape == (0, 3) and polynomial.polynomial is not None
+    assert polynomial.polynomial.rows == (PolynomialRow((((2,), 1.0), ((0, 0), -1.0)), -0.5, False),)
+    assert linear.polynomial is None and linear.A.tolist() == [[0.0, 1.0, 0.0]]
+    assert polynomial.holds([1.0, 7.0, 0.25]) and not polynomial.holds([0.5, 7.0, 0.0])
+
+
+def test_products_are_multiplied_out() -> None:
+    # 3 (Y0 + 1)(Y1 - Y0) = 3 Y0 Y1 - 3 Y0^2 + 3 Y1 - 3 Y0
+    text = HEADER + BOX + "(assert (== (* 3.0 (+ Y[0,0] 1.0) (- Y[0,1] Y[0,0])) 2.0))\n"
+    (case,) = parse_vnnlib2(text).cases
+    (clause,) = case.condition.clauses
+    assert clause.polynomial is not None
+    below, above = clause.polynomial.rows
+    assert below == PolynomialRow((((0,), -3.0), ((1,), 3.0), ((0, 0), -3.0), ((0, 1), 3.0)), 2.0, False)
+    assert above.terms == tuple((m, -c) for m, c in below.terms) and above.bound == -2.0
+
+
+def test_a_zero_coefficient_keeps_the_product() -> None:
+    (case,) = parse_vnnlib2(HEADER + BOX + "(assert (< (* 0.0 Y[0,0] Y[0,1]) 1.0))\n").cases
+    (clause,) = case.condition.clauses
+    assert clause.polynomial is not None and clause.polynomial.rows == (PolynomialRow((((0, 1), 0.0),), 1.0, True),)
+
+
+def test_products_with_inputs_read_the_passthrough_copy() -> None:
+    """X[0,1] * Y[0,0] and X[0,0]^2 relate or multiply inputs: both are output constraints
+    over the input vector's copy after the outputs (Y is 3 values, then X's 4)."""
+    text = HEADER + BOX + "(assert (<= (* X[0,1] Y[0,0]) 1.0))\n(assert (>= (* X[0,0] X[0,0]) 0.25))\n"
+    query = parse_query(text)
+    assert query.passthrough and query.prop.output.size == 3 + 4
+    (case,) = query.prop.cases
+    (clause,) = case.condition.clauses
+    assert clause.polynomial is not None
+    assert clause.polynomial.rows == (
+        PolynomialRow((((0, 4), 1.0),), 1.0, False),
+        PolynomialRow((((3, 3), -1.0),), -0.25, False),
+    )
+    assert len(case.region.constraints) == 0  # the input region stays a box
+
+
+def test_products_of_inputs_asserted_equal_use_the_shared_input() -> None:
+    text = MULTI + "(assert (== X[0] A[0]))\n(assert (>= (* X[0] A[0]) (+ Y[0] 0.5)))\n"
+    query = parse_query(text)
+    assert query.input_index == (0, 1, 0, 2, 3, 4)  # A[0] is X[0]
+    (case,) = query.prop.cases
+    (clause,) = case.condition.clauses
+    assert clause.polynomial is not None
+    (row,) = clause.polynomial.rows
+    assert row == PolynomialRow((((3,), 1.0), ((6, 6), -1.0)), -0.5, False)  # Y[0] - X[0]^2 <= -0.5
+
+
+def test_expansion_beyond_the_term_limit_is_an_error() -> None:
+    header = "(vnnlib-version <2.0>)\n(declare-network n (declare-input X real [1]) (declare-output Y real [10]))\n"
+    total = "(+ " + " ".join(f"Y[{i}]" for i in range(10)) + " 1.0)"
+    text = header + "(assert (and (>= X[0] 0.0) (<= X[0] 1.0)))\n" + f"(assert (<= (* {(total + ' ') * 8}) 1.0))\n"
+    with pytest.raises(SpecError, match="more than 100000 term products") as caught:
+        parse_vnnlib2(text, source="q.vnnlib")
+    assert (caught.value.line, caught.value.token) == (4, "*")

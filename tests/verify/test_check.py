@@ -1,10 +1,22 @@
+from fractions import Fraction
+
 import numpy as np
 import onnx
 import pytest
 from known_nets import abs_network
 
 from bounds import import_model
-from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
+from specs.property import (
+    Box,
+    Case,
+    InputRegion,
+    LinearConstraints,
+    OutputCondition,
+    PolynomialConstraints,
+    PolynomialRow,
+    Property,
+    Variable,
+)
 from verify.check import OnnxChecker, round_into_box
 
 
@@ -54,3 +66,28 @@ def test_confirm_rejects_non_violation_and_out_of_box(model_bytes):
     # outside the box the candidate is clipped into it first: 3.0 -> 1.0, |1| >= 0.5 holds
     assert checker.confirm(np.array([3.0])) is not None
     assert checker.confirm(np.array([-0.1])) is None
+
+
+def test_confirm_decides_polynomial_rows_exactly(model_bytes):
+    """0.1 y0 y1 >= t on y = [|x|, 1 - |x|] (float32 outputs): at t = fl(0.1 y0 y1) rounded
+    up, float64 arithmetic says the row holds, exact arithmetic says it does not."""
+    graph = import_model(onnx.load_from_string(model_bytes))
+    for x in np.linspace(0.1, 0.9, 200, dtype=np.float32):
+        y0, y1 = float(x), float(np.float32(1) - x)
+        computed = 0.1 * y0 * y1
+        if Fraction(computed) > Fraction(0.1) * Fraction(y0) * Fraction(y1):
+            break
+    else:
+        pytest.fail("no point where float64 rounds the product up")
+    assert -0.1 * y0 * y1 <= -computed  # float64 accepts the row at x...
+    assert OnnxChecker(model_bytes, graph.input, _product_at_least(computed)).confirm(np.array([x])) is None
+    below = _product_at_least(float(np.nextafter(computed, 0.0)))  # ...exactly only a lower t holds
+    assert OnnxChecker(model_bytes, graph.input, below).confirm(np.array([x])) is not None
+
+
+def _product_at_least(t: float) -> Property:
+    """0.1 y0 y1 >= t, written -0.1 y0 y1 <= -t."""
+    row = PolynomialRow((((0, 1), -0.1),), -t, False)
+    clause = LinearConstraints(np.zeros((0, 2)), np.zeros(0), np.zeros(0, bool), PolynomialConstraints(2, (row,)))
+    case = Case(InputRegion(Box([-1.0], [1.0]), LinearConstraints.empty(1)), OutputCondition((clause,)))
+    return Property(Variable("X", "real", (1,)), Variable("Y", "real", (2,)), (case,))

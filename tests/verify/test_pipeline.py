@@ -1,6 +1,7 @@
 """The pipeline on tiny networks with known answers, and its soundness on random ones."""
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import onnx
@@ -12,9 +13,19 @@ from known_nets import abs_network
 
 from bounds.float_error import output_error
 from bounds.onnx_build import dense_network
-from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
+from specs.property import (
+    Box,
+    Case,
+    InputRegion,
+    LinearConstraints,
+    OutputCondition,
+    PolynomialConstraints,
+    PolynomialRow,
+    Property,
+    Variable,
+)
 from verify.errors import QueryError
-from verify.pipeline import Model, Options, check_property, load_model
+from verify.pipeline import Model, Options, check_property, choose_engine, load_model
 from verify.result import Status
 
 
@@ -135,3 +146,92 @@ def test_float_rounding_needs_rules_for_every_op(tmp_path):
     assert result.status is Status.UNSAT and result.reason.endswith("(real arithmetic)")
     with pytest.raises(QueryError, match="no float error rule for Softmax"):
         check_property(model, query, Options(timeout=5, float_rounding=True))
+
+
+# -- polynomial rows: y = [|x|, 1 - |x|] on x in [-1, 1], so y0 y1 = |x| (1 - |x|) <= 1/4 ----------
+
+
+def _poly_prop(rows, lo=(-1.0,), hi=(1.0,), n_out=2) -> Property:
+    polynomial = PolynomialConstraints(n_out, tuple(PolynomialRow(*row) for row in rows))
+    clause = LinearConstraints(np.zeros((0, n_out)), np.zeros(0), np.zeros(0, bool), polynomial)
+    case = Case(InputRegion(Box(lo, hi), LinearConstraints.empty(len(lo))), OutputCondition((clause,)))
+    return Property(Variable("X", "real", (len(lo),)), Variable("Y", "real", (n_out,)), (case,))
+
+
+def _product_at_least(t: float, strict: bool = False) -> Property:
+    return _poly_prop([((((0, 1), -1.0),), -t, strict)])
+
+
+def test_polynomial_rows_decided_by_bounds_and_by_falsification(tmp_path):
+    model = _model(abs_network(), tmp_path)
+    unsat = check_property(model, _product_at_least(0.3), Options(timeout=20))
+    assert unsat.status is Status.UNSAT and unsat.reason == "every input box refuted by bounds (real arithmetic)"
+    sat = check_property(model, _product_at_least(0.2), Options(timeout=20))
+    assert sat.status is Status.SAT and sat.counterexample is not None
+    y = sat.counterexample.output.astype(np.float64)
+    assert y[0] * y[1] >= 0.2
+
+
+def test_polynomial_rows_left_open_by_bounds_go_to_z3(tmp_path):
+    """y0 y1 > 1/4 touches the maximum: bounds never clear it by a margin, z3 proves it."""
+    model = _model(abs_network(), tmp_path)
+    result = check_property(model, _product_at_least(0.25, strict=True), Options(timeout=4))
+    assert result.status is Status.UNSAT and "z3" in result.reason
+    # not with a search asked for explicitly: it only splits
+    alone = check_property(model, _product_at_least(0.25, strict=True), Options(timeout=2, engine="input-split"))
+    assert alone.status is Status.TIMEOUT
+
+
+def test_polynomial_rows_and_the_other_engines(tmp_path):
+    model = _model(abs_network(), tmp_path)
+    smt = check_property(model, _product_at_least(0.25, strict=True), Options(timeout=10, engine="smt"))
+    assert smt.status is Status.UNSAT
+    milp = check_property(model, _product_at_least(0.3), Options(timeout=10, engine="milp"))
+    assert milp.status is Status.UNKNOWN and "polynomial" in milp.reason
+    relu = check_property(model, _product_at_least(0.3), Options(timeout=10, engine="activation-split"))
+    assert relu.status is Status.UNKNOWN and "linear output constraints only" in relu.reason
+    square = _poly_prop([((((0, 0), -1.0),), -1.5, False)])  # y0^2 >= 1.5; y0 <= 1 over the whole box
+    assert check_property(model, square, Options(search=False)).status is Status.UNSAT
+    assert check_property(model, _product_at_least(0.3), Options(search=False)).status is Status.UNKNOWN
+
+
+def test_polynomial_rows_under_float_rounding(tmp_path):
+    """The bounds widen each output of a product by its float error; the exact engines do
+    not encode that and leave the case open."""
+    model = _model(abs_network(), tmp_path)
+    rounded = Options(timeout=10, float_rounding=True)
+    result = check_property(model, _product_at_least(0.3), rounded)
+    assert result.status is Status.UNSAT and result.reason.endswith("(float execution)")
+    exact = check_property(model, _product_at_least(0.3), replace(rounded, engine="smt"))
+    assert exact.status is Status.UNKNOWN and "float execution" in exact.reason
+
+
+def test_auto_splits_the_input_for_polynomial_rows_however_wide(tmp_path):
+    model = _model(_margin_net(100), tmp_path)
+    assert choose_engine(model.graph, "auto") == "activation-split"
+    assert choose_engine(model.graph, "auto", polynomial=True) == "input-split"
+    # y = relu(sum x) over [0, 0.01]^100: y^2 <= 1 < 1.5
+    prop = _poly_prop([((((0, 0), -1.0),), -1.5, False)], lo=(0.0,) * 100, hi=(0.01,) * 100, n_out=1)
+    assert check_property(model, prop, Options(timeout=20)).status is Status.UNSAT
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), threshold=st.floats(-1, 1))
+def test_random_networks_polynomial_verdicts_agree_with_dense_sampling(tmp_path_factory, seed, threshold):
+    """Soundness for y0 y1 - y1^2 >= threshold: unsat only if no sampled point satisfies it;
+    a sat counterexample satisfies it."""
+    rng = np.random.default_rng(seed)
+    sizes = [2, 6, 2]
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in itertools.pairwise(sizes)]
+    biases = [rng.normal(size=o) * 0.1 for o in sizes[1:]]
+    model = _model(dense_network(weights, biases), tmp_path_factory.mktemp("net"))
+    prop = _poly_prop([((((0, 1), -1.0), ((1, 1), 1.0)), -threshold, False)], lo=(-1.0, -1.0), hi=(1.0, 1.0))
+    result = check_property(model, prop, Options(timeout=4, seed=seed))
+    grid = np.stack(np.meshgrid(np.linspace(-1, 1, 101), np.linspace(-1, 1, 101)), -1).reshape(-1, 2)
+    y = model.graph.run_numpy(grid)
+    exists = bool(np.any(y[:, 0] * y[:, 1] - y[:, 1] ** 2 >= threshold + 1e-9))
+    if result.status is Status.UNSAT:
+        assert not exists
+    if result.status is Status.SAT:
+        ce = result.counterexample
+        assert ce is not None and prop.is_violated_by(ce.input, ce.output)

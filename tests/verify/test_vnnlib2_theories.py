@@ -294,3 +294,35 @@ def test_a_model_that_is_not_onnx_is_refused(
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err
     assert str(bad) in captured.err
+
+
+@pytest.mark.parametrize(
+    ("theory", "assertion", "verdict"),
+    [
+        # Y0 P = |x| |a1 - a2| <= 2: a product of outputs of two networks
+        ("MNET", "(assert (>= (* Y[0,0] P[0,0]) 2.5))", "unsat"),
+        ("MNET", "(assert (>= (* Y[0,0] P[0,0]) 1.5))", "sat"),
+        # H0 H1 = relu(x) relu(-x) = 0: never above 0 (bounds reach 0, z3 proves it), 0 reached
+        ("H", "(assert (> (* H[0,0] H[0,1]) 0.0))", "unsat"),
+        ("H", "(assert (>= (* H[0,0] H[0,1]) 0.0))", "sat"),
+        # (Y0 - X) X = (|x| - x) x <= 0, = -2 x^2 for x < 0: an input multiplies a comparison
+        ("MNC", "(assert (<= (* (- Y[0,0] X[0,0]) X[0,0]) -2.5))", "unsat"),
+        ("MNC", "(assert (<= (* (- Y[0,0] X[0,0]) X[0,0]) -1.5))", "sat"),
+    ],
+)
+def test_polynomial_assertions_with_other_theories(
+    theory: str, assertion: str, verdict: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    declarations, mappings, boxed, _, _, _ = THEORIES[theory]
+    paths = _models(tmp_path)
+    network_args = [a for name, model in mappings for a in ("--network", f"{name}={paths[model]}")]
+    query = _query(tmp_path, declarations, boxed, assertion)
+    assert main(["verify", str(query), *network_args, "--timeout", "10"]) == EXIT_OK
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == verdict
+    if verdict == "sat":
+        values = {header.split()[0]: v for header, v in _assignment(lines[1:])}
+        spec = parse_query(query.read_text())
+        x = np.concatenate([values[var.name] for n in spec.networks for var in n.inputs])
+        y = [values[var.name] for n in spec.networks for var in n.observed]
+        assert spec.prop.is_violated_by(x, np.concatenate([*y, x] if spec.passthrough else y))
