@@ -106,7 +106,8 @@ COLUMNS = tuple(f.name for f in fields(Row))
 
 def read_instances(path: Path, expected: Path | None = None) -> list[Instance]:
     """A VNN-COMP ``*_instances.csv`` (``model,property,timeout``, no header) or an
-    ``expected.csv`` (header ``onnx,vnnlib,timeout,expected``); paths relative to the csv.
+    ``expected.csv`` (header ``onnx,vnnlib,timeout,expected``); paths relative to the csv,
+    made absolute here (a Dask worker may run in another directory).
     ``expected`` names another csv of that second form to take expected verdicts from."""
     rows = _csv_rows(path)
     verdicts = {(r[0], r[1]): r[3] for _, r in _csv_rows(expected) if len(r) > 3} if expected else {}
@@ -120,7 +121,8 @@ def read_instances(path: Path, expected: Path | None = None) -> list[Instance]:
             raise QueryError(f"{path}:{line}: timeout {row[2]!r} is not a number") from None
         verdict = row[3] if len(row) > 3 and row[3] else verdicts.get((row[0], row[1]))
         verdict = _SYNONYMS.get(verdict or "", verdict) or None
-        instances.append(Instance(row[0], row[1], path.parent / row[0], path.parent / row[1], timeout, verdict))
+        model, prop = (Path(os.path.abspath(path.parent / name)) for name in row[:2])
+        instances.append(Instance(row[0], row[1], model, prop, timeout, verdict))
     return instances
 
 

@@ -66,6 +66,18 @@ def test_read_instances_both_forms_and_expected_file(tmp_path):
         read_instances(tmp_path / "bad.csv")
 
 
+def test_read_instances_paths_are_absolute_for_workers_elsewhere(tmp_path, monkeypatch):
+    # A Dask worker runs in its own directory: a relative instance list must not leave
+    # relative paths in the command line it runs (regression: "cannot read property file").
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "list.csv").write_text("../nets/a.onnx,p.vnnlib,116\n")
+    monkeypatch.chdir(tmp_path)
+    (instance,) = read_instances(Path("sub/list.csv"))
+    assert instance.model == tmp_path / "nets" / "a.onnx"
+    assert instance.prop == tmp_path / "sub" / "p.vnnlib"
+    assert (instance.onnx, instance.vnnlib) == ("../nets/a.onnx", "p.vnnlib")  # the key stays as written
+
+
 def test_verdicts_from_result_files():
     assert [verdict_of(t) for t in ("sat\n((X_0 1))", "holds", "violated", "timed-out", "", "banana")] == [
         "sat",
