@@ -78,6 +78,29 @@ class Analysis:
         )
 
 
+@dataclass(frozen=True)
+class Parameters:
+    """alpha/beta-CROWN's optimisation variables for a batch of boxes, each (batch, m, n):
+    lower slopes per relaxed node and multipliers per split tensor. Any values are safe to
+    start an optimisation from (slopes are clamped into their valid ranges, multipliers to
+    >= 0, when used), so branch and bound hands a domain's to its children."""
+
+    alphas: dict[str, Tensor]
+    betas: dict[str, Tensor]
+
+    def select(self, rows: Tensor) -> Parameters:
+        return Parameters(
+            {name: a[rows] for name, a in self.alphas.items()}, {name: b[rows] for name, b in self.betas.items()}
+        )
+
+    def twice(self) -> Parameters:
+        """The same for both children of every box, in the order ``torch.cat([first, second])``."""
+        return Parameters(
+            {name: torch.cat([a, a]) for name, a in self.alphas.items()},
+            {name: torch.cat([b, b]) for name, b in self.betas.items()},
+        )
+
+
 class CrownBounds:
     """CROWN and alpha-CROWN lower bounds on ``C @ y`` (y the flat output) over batches of
     flat input boxes. Every bound, final and intermediate, is intersected with its interval
@@ -200,11 +223,29 @@ class CrownBounds:
         CROWN. ``done`` maps bounds (batch, m) to a per-box flag; optimisation stops once
         every box is done.
         """
+        bounds, _ = self.optimise_from(analysis, steps=steps, done=done, splits=splits, learning_rate=learning_rate)
+        return bounds
+
+    def optimise_from(
+        self,
+        analysis: Analysis,
+        *,
+        steps: int,
+        done: Callable[[Tensor], Tensor] | None = None,
+        splits: Mapping[str, Tensor] | None = None,
+        learning_rate: float = 0.1,
+        start: Parameters | None = None,
+    ) -> tuple[Tensor, Parameters]:
+        """``optimise`` starting from ``start`` (for example a parent domain's, so a few
+        steps go further than many from CROWN's slopes), also returning, per box and row,
+        the parameters of its best bound."""
         batch = analysis.lower.shape[0]
-        best = self._optimised(self.output, self.C.expand(batch, -1, -1), analysis, steps, done, splits, learning_rate)
+        best, ended = self._optimised(
+            self.output, self.C.expand(batch, -1, -1), analysis, steps, done, splits, learning_rate, start
+        )
         if analysis.empty is not None and bool(analysis.empty.any()):
             best = torch.where(analysis.empty[:, None], torch.full_like(best, torch.inf), best)
-        return best
+        return best, ended
 
     def _optimised(
         self,
@@ -215,9 +256,12 @@ class CrownBounds:
         done: Callable[[Tensor], Tensor] | None,
         splits: Mapping[str, Tensor] | None,
         learning_rate: float,
-    ) -> Tensor:
+        initial: Parameters | None = None,
+    ) -> tuple[Tensor, Parameters]:
         """The best lower bound of ``A @ t`` (t named ``start``) over ``steps`` of Adam on the
-        alpha slopes of its ancestors and on beta multipliers for ``splits``."""
+        alpha slopes of its ancestors and on beta multipliers for ``splits``, from
+        ``initial`` where it has them (else CROWN's slopes and zero multipliers), and the
+        parameters of each box and row's best bound."""
         with torch.no_grad():
             best = self._backward(start, A, analysis, None, self.kernels)
         ancestors = {node.output for node in self._ancestry(start)}
@@ -225,18 +269,24 @@ class CrownBounds:
             name: r for name, r in analysis.relaxations.items() if isinstance(r, Relaxation) and name in ancestors
         }
         signs = {name: _rows(s.to(self.device, DTYPE)) for name, s in (splits or {}).items() if bool(s.any())}
-        if (not relaxed and not signs) or (done is not None and bool(done(best).all())):
-            return best
         batch, m = A.shape[0], A.shape[1]
+        known = initial or Parameters({}, {})
+        alphas = {
+            name: (known.alphas[name] if name in known.alphas else _rows(r.lower_slope).expand(-1, m, -1)).clone()
+            for name, r in relaxed.items()
+        }
+        betas = {
+            name: known.betas[name].clone()
+            if name in known.betas
+            else torch.zeros(batch, m, sign.shape[-1], dtype=DTYPE, device=self.device)
+            for name, sign in signs.items()
+        }
+        if (not relaxed and not signs) or (done is not None and bool(done(best).all())):
+            return best, Parameters(alphas, betas)
+        kept = Parameters({n: a.clone() for n, a in alphas.items()}, {n: b.clone() for n, b in betas.items()})
         with torch.enable_grad():  # callers may be under no_grad
-            alphas = {
-                name: _rows(r.lower_slope).expand(-1, m, -1).clone().requires_grad_(True) for name, r in relaxed.items()
-            }
-            betas = {
-                name: torch.zeros(batch, m, sign.shape[-1], dtype=DTYPE, device=self.device, requires_grad=True)
-                for name, sign in signs.items()
-            }
-            optimiser = Adam([*alphas.values(), *betas.values()], lr=learning_rate)
+            variables = [v.requires_grad_(True) for v in (*alphas.values(), *betas.values())]
+            optimiser = Adam(variables, lr=learning_rate)
             for _ in range(steps):
                 slopes = {
                     name: torch.minimum(
@@ -246,11 +296,17 @@ class CrownBounds:
                 }
                 multipliers = {name: beta.clamp_min(0) * signs[name] for name, beta in betas.items()}
                 bound = self._backward(start, A, analysis, slopes, self._autograd, multipliers=multipliers)
+                with torch.no_grad():  # keep, per box and row, the parameters of its best bound
+                    improved = (bound > best)[..., None]
+                    for name, a in alphas.items():
+                        kept.alphas[name] = torch.where(improved, a, kept.alphas[name])
+                    for name, b in betas.items():
+                        kept.betas[name] = torch.where(improved, b, kept.betas[name])
                 best = torch.maximum(best, bound.detach())
                 if (done is not None and bool(done(best).all())) or not bound.requires_grad:
                     break  # done, or no parameter reaches the bound (cut off by interval-only nodes)
                 optimiser.step(-bound[torch.isfinite(bound)].sum())
-        return best
+        return best, kept
 
     def restrict(self, analysis: Analysis, clamps: Clamps) -> Analysis:
         """The analysis of sub-regions of its boxes: the clamped tensors' bounds intersected
@@ -309,7 +365,7 @@ class CrownBounds:
         rows = torch.zeros(batch, k, n, dtype=DTYPE, device=self.device).scatter_(2, order[..., None], 1.0)
         A = torch.cat([rows, -rows], dim=1)
         if alpha_steps:
-            both = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
+            both, _ = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
         else:
             both = self._backward(name, A, analysis, None, self.kernels)
         lower, upper = value.lower.gather(1, order), value.upper.gather(1, order)

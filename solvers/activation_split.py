@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
-from bounds.crown import Analysis, CrownBounds
+from bounds.crown import Analysis, CrownBounds, Parameters
 from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.kernels import make_kernels
@@ -47,6 +47,7 @@ Domains = dict[str, Tensor]
 class ActivationSplitOptions:
     batch: int = 64  # domains bounded per step; the deadline is checked between steps
     alpha_steps: int = 8  # alpha/beta-CROWN steps on domains CROWN leaves open (0: CROWN only)
+    learning_rate: float = 0.05  # for those steps, which start from the parent domain's parameters
     root_alpha_steps: int = 20  # alpha steps per intermediate bound, once, for the root box
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
 
@@ -99,12 +100,21 @@ def activation_split_search(
         with torch.no_grad():
             bounds = crown.final(analysis, record=record)
         open_ = ~objective.refuted(bounds)
+        parameters = None
         if options.alpha_steps and bool(open_.any()):
             rows = torch.nonzero(open_).flatten()
             splits = {name: state[rows] for name, state in batch.domains.items()}
-            bounds[rows] = crown.optimise(
-                analysis.select(rows), steps=options.alpha_steps, done=objective.refuted, splits=splits
+            start = None if batch.parameters is None else batch.parameters.select(rows)
+            bounds[rows], optimised = crown.optimise_from(
+                analysis.select(rows),
+                steps=options.alpha_steps,
+                done=objective.refuted,
+                splits=splits,
+                start=start,
+                learning_rate=options.learning_rate,
             )
+            parameters = torch.full((batch.count,), -1, dtype=torch.int64)
+            parameters[rows] = torch.arange(rows.numel())  # where each domain's ended parameters are
             open_ = ~objective.refuted(bounds)
         if not bool(open_.any()):
             continue
@@ -115,6 +125,8 @@ def activation_split_search(
         if found is not None:
             return SearchResult(Outcome.FOUND, found, stats)
         open_batch = batch.select(keep)
+        if parameters is not None:
+            open_batch = replace(open_batch, parameters=optimised.select(parameters[keep]))
         if time.monotonic() > deadline:
             stack.append(open_batch)
             return _timed_out(stack, stats)
@@ -139,14 +151,18 @@ def _rounding(graph: Graph, lower: Tensor, upper: Tensor, node_bounds: Mapping[s
 
 @dataclass(frozen=True)
 class _Batch:
-    """Domains of one depth: split states per ReLU input tensor, all with ``count`` rows."""
+    """Domains of one depth: split states per ReLU input tensor, all with ``count`` rows, and
+    the alpha/beta parameters their parents' optimisation ended with (None: none yet)."""
 
     domains: Domains
     count: int
     depth: int
+    parameters: Parameters | None = None
 
     def select(self, rows: Tensor) -> _Batch:
-        return _Batch({name: state[rows] for name, state in self.domains.items()}, int(rows.numel()), self.depth)
+        domains = {name: state[rows] for name, state in self.domains.items()}
+        parameters = None if self.parameters is None else self.parameters.select(rows)
+        return _Batch(domains, int(rows.numel()), self.depth, parameters)
 
 
 def _take(stack: list[_Batch], size: int) -> _Batch:
@@ -276,4 +292,5 @@ def _children(batch: _Batch, tensor: Tensor, neuron: Tensor) -> _Batch:
         active[rows[mine], neuron[mine]] = 1
         inactive[rows[mine], neuron[mine]] = -1
         out[name] = torch.cat([active, inactive])
-    return _Batch(out, 2 * batch.count, batch.depth + 1)
+    parameters = None if batch.parameters is None else batch.parameters.twice()
+    return _Batch(out, 2 * batch.count, batch.depth + 1, parameters)

@@ -13,7 +13,7 @@ from exact_cases import polynomial_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bounds.crown import CrownBounds
+from bounds.crown import CrownBounds, Parameters
 from bounds.onnx_build import dense_network
 from bounds.onnx_import import import_model
 from bounds.ops.base import Interval
@@ -51,6 +51,14 @@ def test_split_bounds_with_beta_hold_on_the_subdomain(seed, width, radius):
     }
     analysis = crown.restrict(root, clamps)
     bound = crown.optimise(analysis, steps=10, splits=signs)
+    # any parameters are safe to start from (a parent domain's, here arbitrary ones)
+    _, ended = crown.optimise_from(analysis, steps=1, splits=signs)
+    noise = torch.Generator().manual_seed(seed)
+    start = Parameters(
+        {n: a + 3 * torch.randn(a.shape, generator=noise, dtype=a.dtype) for n, a in ended.alphas.items()},
+        {n: b + torch.randn(b.shape, generator=noise, dtype=b.dtype) for n, b in ended.betas.items()},
+    )
+    warm, _ = crown.optimise_from(analysis, steps=3, splits=signs, start=start)
     x = lower + (upper - lower) * torch.rand(20000, 3, dtype=torch.float64)
     values = graph.evaluate({graph.input.name: x.reshape(-1, *graph.input.shape)})
     inside = torch.ones(len(x), dtype=torch.bool)
@@ -59,9 +67,10 @@ def test_split_bounds_with_beta_hold_on_the_subdomain(seed, width, radius):
         inside &= ((s.to(torch.float64) * z) >= 0).all(dim=1)
     outputs = values[graph.output.name].reshape(len(x), -1)[inside] @ C.T
     if bool(analysis.empty.all()):
-        assert bool(torch.isinf(bound).all())
+        assert bool(torch.isinf(bound).all()) and bool(torch.isinf(warm).all())
     else:
         assert torch.all(outputs >= bound[0] - 1e-9)
+        assert torch.all(outputs >= warm[0] - 1e-9)
 
 
 def _case(lower, upper, direction, threshold) -> Case:
