@@ -143,12 +143,18 @@ def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 def records(document: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
     """Every result record in a document: itself, or those a bench or robustness run holds."""
+    for _, record in _entries(document):
+        yield record
+
+
+def _entries(document: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any] | None, dict[str, Any]]]:
+    """Every result record with the bench or robustness row holding it (None for a lone record)."""
     if document.get("schema") == SCHEMA:
-        yield dict(document)
+        yield None, dict(document)
         return
     for row in document.get("rows", document.get("results", [])):
         if isinstance(row, dict) and isinstance(row.get("result"), dict):
-            yield row["result"]
+            yield row, row["result"]
 
 
 @dataclass(frozen=True)
@@ -241,9 +247,12 @@ def check_file(path: str | os.PathLike[str], model_path: str | None = None, quer
     ``ArtifactError`` naming the file and the first record that fails."""
     document = read_json(path)
     lines = []
-    for number, record in enumerate(records(document), 1):
+    for number, (row, record) in enumerate(_entries(document), 1):
         where = f"{path}: record {number}" if document.get("schema") != SCHEMA else str(path)
         try:
+            if row is not None and "verdict" in row and row["verdict"] != record.get("verdict"):
+                # the row's verdict is what tables and reports show: it must be the record's
+                raise ArtifactError(f"the row says {row['verdict']!r}, its record {record.get('verdict')!r}")
             model_bytes, query_bytes, prop = load_record_inputs(record, model_path, query_path)
             checked = check_record(record, model_bytes, query_bytes, prop)
         except ArtifactError as error:

@@ -96,3 +96,18 @@ def test_not_a_result_file(tmp_path, capsys):
     path.write_text('{"a": 1}')
     assert main(["check-result", str(path)]) == EXIT_INPUT
     assert "not an nnverify result" in capsys.readouterr().err
+
+
+def test_a_bench_row_whose_verdict_differs_from_its_record_is_rejected(sat_record, tmp_path, capsys):
+    # Tables and reports show the row's verdict: editing it (and not the record) must not pass.
+    record = json.loads(sat_record.read_text())
+    row = {"tool": "nnverify", "onnx": "abs.onnx", "vnnlib": "sat.vnnlib", "verdict": "sat", "result": record}
+    bench = tmp_path / "bench.json"
+    document = {"schema": "nnverify.bench", "schema_version": 1, "rows": [row]}
+    bench.write_text(json.dumps(document))
+    assert main(["check-result", str(bench)]) == EXIT_OK
+    assert "record 1: ok sat" in capsys.readouterr().out
+    bench.write_text(json.dumps({**document, "rows": [{**row, "verdict": "unsat"}]}))
+    assert main(["check-result", str(bench)]) == EXIT_INPUT
+    err = capsys.readouterr().err.strip()
+    assert err == f"nnverify: error: {bench}: record 1: rejected: the row says 'unsat', its record 'sat'"
