@@ -211,7 +211,7 @@ def _plots(entries: Sequence[Entry]) -> str:
     plotted = False
     for verdict, colour in COLOURS.items():
         points = [
-            (e.seconds, e.record["statistics"].get("boxes_bounded", 0) + 1)
+            (e.seconds, (_domains(e.record["statistics"]) or 0) + 1)
             for e in entries
             if e.record is not None and e.verdict == verdict
         ]
@@ -221,7 +221,7 @@ def _plots(entries: Sequence[Entry]) -> str:
             plotted = True
     bounds.set_yscale("log")
     bounds.set_xlabel("time (s)")
-    bounds.set_ylabel("boxes bounded + 1")
+    bounds.set_ylabel("domains bounded + 1")
     bounds.set_title("Search size")
     if plotted:
         bounds.legend(fontsize="small")
@@ -240,15 +240,20 @@ def _table(entries: Sequence[Entry]) -> str:
             f'<td class="{escape(e.verdict)}">{escape(e.verdict)}</td>',
             f"<td>{escape(e.expected)}</td>",
             f"<td>{e.seconds:.2f}</td>",
-            *(f"<td>{_number(stats.get(k))}</td>" for k in ("boxes_bounded", "splits", "max_depth")),
+            *(f"<td>{_number(v)}</td>" for v in (_domains(stats), stats.get("splits"), stats.get("max_depth"))),
             f"<td class=name>{escape(str(reason))}</td>",
         ]
         rows.append(f"<tr{' class=wrong' if _wrong(e) else ''}>{''.join(cells)}</tr>")
     header = "".join(
         f"<th>{h}</th>"
-        for h in ("instance", "tool", "verdict", "expected", "time s", "boxes", "splits", "depth", "reason")
+        for h in ("instance", "tool", "verdict", "expected", "time s", "domains", "splits", "depth", "reason")
     )
     return f'<section id="instances"><h2>Instances</h2><table><tr>{header}</tr>{"".join(rows)}</table></section>\n'
+
+
+def _domains(stats: dict[str, Any]) -> Any:
+    """Search-tree nodes bounded: ``domains_bounded``, or ``boxes_bounded`` in older records."""
+    return stats.get("domains_bounded", stats.get("boxes_bounded"))
 
 
 def _number(value: Any) -> str:

@@ -113,3 +113,20 @@ def test_a_bench_counterexample_is_drawn_against_its_input_box_centre(tmp_path, 
     page.feed(out.read_text())
     assert page.sections[-1] == "counterexamples" and len(page.images) == 2
     assert page.images[-1]["alt"] == "counterexample for robust.vnnlib"
+
+
+def test_the_table_and_plot_show_the_domains_each_search_bounded(tmp_path, abs_model_path, capsys):
+    # The pipeline records ``domains_bounded`` (``boxes_bounded`` before): the column was blank.
+    query = tmp_path / "q.vnnlib"
+    query.write_text(QUERY)
+    record = tmp_path / "r.json"
+    assert main(["run", str(abs_model_path), str(query), "--json", str(record)]) == EXIT_OK
+    document = json.loads(record.read_text())
+    out = tmp_path / "report.html"
+    for key, value in (("domains_bounded", 1234), ("boxes_bounded", 77)):
+        stats = {k: v for k, v in document["statistics"].items() if k not in ("domains_bounded", "boxes_bounded")}
+        record.write_text(json.dumps({**document, "statistics": {**stats, key: value}}))
+        assert main(["report", str(record), "-o", str(out)]) == EXIT_OK
+        page = Structure()
+        page.feed(out.read_text())
+        assert "domains" in page.text and str(value) in page.text, key
