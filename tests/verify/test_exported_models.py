@@ -1,8 +1,13 @@
-"""End to end on networks exported from PyTorch in the default way: a CNN with
+"""End to end on networks exported from PyTorch: a CNN with
 Conv/BatchNorm/ReLU/MaxPool/Flatten/Linear and a ResNet-style block (residual Add) are
 proved robust in a tiny ball, and a query whose centre already violates it is answered sat
 with a counterexample onnxruntime confirmed; the same with the weights left in the
-exporter's side file (``net.onnx.data``), read from the model's folder."""
+exporter's side file (``net.onnx.data``), read from the model's folder.
+
+The default exporter folds BatchNorm into the Conv and writes Flatten as Reshape, so its
+graphs hold Conv/Relu/MaxPool/Reshape/Gemm (and Pad/Add); the legacy exporter without
+constant folding keeps BatchNormalization and Flatten, and the shape plumbing
+(Shape/Gather/ConstantOfShape/Slice/Transpose/Cast) that folds away at import."""
 
 from __future__ import annotations
 
@@ -49,28 +54,51 @@ def _cnn() -> nn.Module:
     )
 
 
-def _exported(network: nn.Module, path: Path, *, inline: bool = True) -> Model:
-    """Export in the default way and load from the path; ``inline`` first moves the weights
-    from the exporter's side file (``net.onnx.data``) into the model file."""
-    pytest.importorskip("onnxscript", reason="the default torch.onnx exporter needs onnxscript")
+def _exported(network: nn.Module, path: Path, *, inline: bool = True, legacy: bool = False) -> Model:
+    """Export in the default way (``legacy``: with the TorchScript exporter, no constant
+    folding) and load from the path; ``inline`` first moves the weights from the exporter's
+    side file (``net.onnx.data``) into the model file."""
+    if not legacy:
+        pytest.importorskip("onnxscript", reason="the default torch.onnx exporter needs onnxscript")
     torch.manual_seed(0)
     for module in network.modules():
         if isinstance(module, nn.BatchNorm2d):
             module.running_mean.uniform_(-0.5, 0.5)
             module.running_var.uniform_(0.5, 2.0)
     network.eval()
+    names = {"input_names": ["X"], "output_names": ["Y"]}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(network, (torch.zeros(IMAGE),), str(path), input_names=["X"], output_names=["Y"])
+        if legacy:
+            torch.onnx.export(
+                network, (torch.zeros(IMAGE),), str(path), dynamo=False, do_constant_folding=False, **names
+            )
+        else:
+            torch.onnx.export(network, (torch.zeros(IMAGE),), str(path), **names)
     if inline:
         onnx.save(onnx.load(str(path)), str(path))
     return load_model(path)
 
 
+# The op types each export must hold for the test to exercise what it claims.
+EXPECTED_OPS = {
+    ("cnn", False): {"Conv", "Relu", "MaxPool", "Reshape", "Gemm"},
+    ("resnet", False): {"Conv", "Relu", "MaxPool", "Reshape", "Gemm", "Pad", "Add"},
+    ("cnn", True): {"Conv", "BatchNormalization", "Relu", "MaxPool", "Flatten", "Gemm"},
+    ("resnet", True): {"Conv", "BatchNormalization", "Relu", "MaxPool", "Flatten", "Gemm", "Pad", "Add", "Shape"},
+}
+
+
+@pytest.mark.parametrize("legacy", [False, True], ids=["default-exporter", "legacy-unfolded"])
 @pytest.mark.parametrize("build", [_cnn, _Residual], ids=["cnn", "resnet"])
-def test_exported_network_is_verified_and_falsified(build: Callable[[], nn.Module], tmp_path: Path) -> None:
+def test_exported_network_is_verified_and_falsified(
+    build: Callable[[], nn.Module], legacy: bool, tmp_path: Path
+) -> None:
     torch.manual_seed(1)
-    model = _exported(build(), tmp_path / "net.onnx")
+    model = _exported(build(), tmp_path / "net.onnx", legacy=legacy)
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "net.onnx")).graph.node}
+    name = "cnn" if build is _cnn else "resnet"
+    assert EXPECTED_OPS[name, legacy] <= ops, sorted(EXPECTED_OPS[name, legacy] - ops)
     image = np.random.default_rng(0).uniform(size=IMAGE)
     scores = model.graph.run_numpy(image.reshape(1, -1))[0]
     label, runner_up = int(np.argmax(scores)), int(np.argsort(scores)[-2])
