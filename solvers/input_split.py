@@ -2,10 +2,12 @@
 
 Boxes are bounded in batches; a box is closed when its bounds refute every clause of the
 case. An open box is split in half: for a handful of inputs along the dimension whose
-halves come out best when bounded (every dimension is tried), otherwise along the
-dimension of largest estimated influence (|gradient of the best clause margin at the
-centre| x width, the "smear" of ReluVal). Its centre is tried as a counterexample on the
-way. Depth-first order keeps the frontier small.
+halves gain most when bounded (every dimension is tried), otherwise along the dimension
+of largest estimated influence (|gradient of the best clause margin at the centre| x
+width, the "smear" of ReluVal). Halves inherit their box's bounds: its row bounds hold on
+them too, and its node bounds let their analysis refine only what is still unstable. A
+short PGD inside each open box looks for a counterexample on the way. Depth-first order
+keeps the frontier small.
 """
 
 from __future__ import annotations
