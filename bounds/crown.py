@@ -28,7 +28,7 @@ needs gradients, so its back-substitutions always use torch kernels on that devi
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
 
 import torch
@@ -143,11 +143,21 @@ class CrownBounds:
         analysis = self.analyse(lower, upper, clamps)
         return self.final(analysis).to(lower.device)
 
-    def analyse(self, lower: Tensor, upper: Tensor, clamps: Clamps | None = None, *, alpha_steps: int = 0) -> Analysis:
+    def analyse(
+        self,
+        lower: Tensor,
+        upper: Tensor,
+        clamps: Clamps | None = None,
+        *,
+        alpha_steps: int = 0,
+        settled: Collection[str] = (),
+    ) -> Analysis:
         """Bounds on every tensor and the relaxation of every non-affine node, node by node
         in topological order (each relaxation uses its input's final bounds). With
         ``alpha_steps``, each refined tensor's bounds are alpha-optimised too: costly per
-        box, worth it once at the root of a branch and bound."""
+        box, worth it once at the root of a branch and bound. Tensors ``settled`` take their
+        ``clamps`` as they are, unrefined: a subdomain's tensors that come before all of its
+        new split constraints would come out as its parent's did."""
         with torch.no_grad():
             lower, upper = lower.to(self.device, DTYPE), upper.to(self.device, DTYPE)
             clamps = None if clamps is None else {name: self._here(v) for name, v in clamps.items()}
@@ -160,7 +170,7 @@ class CrownBounds:
                 shaped = [self._shaped(analysis.bounds[name], name) for name in node.inputs]
                 value = node.op.interval(*shaped)
                 flat = Interval(value.lower.reshape(batch, -1), value.upper.reshape(batch, -1))
-                if node.output in self.refined:
+                if node.output in self.refined and node.output not in settled:
                     inherited = None if clamps is None else clamps.get(node.output)
                     if inherited is not None:
                         flat, _ = _meet(flat, inherited)
@@ -306,6 +316,11 @@ class CrownBounds:
                 if (done is not None and bool(done(best).all())) or not bound.requires_grad:
                     break  # done, or no parameter reaches the bound (cut off by interval-only nodes)
                 optimiser.step(-bound[torch.isfinite(bound)].sum())
+                with torch.no_grad():  # projected: a parameter left outside its range would get no gradient
+                    for name, a in alphas.items():
+                        a.clamp_(_rows(relaxed[name].lower_slope_min), _rows(relaxed[name].lower_slope_max))
+                    for b in betas.values():
+                        b.clamp_(min=0)
         return best, kept
 
     def restrict(self, analysis: Analysis, clamps: Clamps) -> Analysis:

@@ -1,17 +1,19 @@
 """Branch and bound by splitting unstable ReLUs (for inputs too wide to split).
 
 A *domain* fixes some ReLU neurons to their active (pre-activation >= 0) or inactive
-(<= 0) side. Its bounds come from the root's CROWN analysis of the whole input box, with
-each fixed neuron's pre-activation bounds clamped to its side (``CrownBounds.restrict``):
-every point of the domain lies in the box and satisfies the clamps, so the bounds stay
-valid; a clamp that empties a neuron's interval proves the domain void. Intermediate
-bounds are not recomputed per domain (that cost more than it pruned on MNIST-FC); instead
-the split constraints enter the final bound through beta-CROWN multipliers, optimised with
-the alpha slopes on the domains plain CROWN leaves open. Domains are bounded in batches,
-depth first. An open domain is split on the unstable neuron of largest estimated effect on its
-open rows (the intercept score of BaBSR, Bunel et al. 2020: |negative coefficient| x the
-triangle relaxation's intercept ``-l u / (u - l)``). Each open domain's bound minimiser in
-the input box is tried as a counterexample.
+(<= 0) side: each fixed neuron's pre-activation bounds are clamped to its side. Every
+point of the domain lies in the box and satisfies the clamps, so bounds computed under
+them stay valid; a clamp that empties a neuron's interval proves the domain void. Each
+domain's intermediate bounds are recomputed by CROWN under its clamps, starting from its
+parent's (only the neurons still unstable are refined, and only in the tensors after its
+newest split): on MNIST-FC 256x4 this proves in hundreds of domains what the root's
+bounds, merely clamped, left open after thousands. The split constraints also enter the
+final bound through beta-CROWN multipliers, optimised with the alpha slopes (starting
+from the parent's) on the domains plain CROWN leaves open. Domains are bounded in
+batches, depth first. An open domain is split on the unstable neuron of largest estimated
+effect on its open rows (the intercept score of BaBSR, Bunel et al. 2020: |negative
+coefficient| x the triangle relaxation's intercept ``-l u / (u - l)``). Each open domain's
+bound minimiser in the input box is tried as a counterexample.
 
 A domain with no unstable neuron left is linear on its region, a polytope CROWN relaxes to
 the box; such a leaf is decided exactly by the MILP engine (an LP there). Leaves it cannot
@@ -48,6 +50,7 @@ class ActivationSplitOptions:
     batch: int = 64  # domains bounded per step; the deadline is checked between steps
     alpha_steps: int = 8  # alpha/beta-CROWN steps on domains CROWN leaves open (0: CROWN only)
     learning_rate: float = 0.05  # for those steps, which start from the parent domain's parameters
+    refine: bool = True  # recompute intermediate bounds per domain (False: the root's, clamped)
     root_alpha_steps: int = 20  # alpha steps per intermediate bound, once, for the root box
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
 
@@ -95,7 +98,16 @@ def activation_split_search(
         batch = _take(stack, options.batch)
         stats.bounded += batch.count
         stats.max_depth = max(stats.max_depth, batch.depth)
-        analysis = crown.restrict(base.select(torch.zeros(batch.count, dtype=torch.int64)), _clamps(batch.domains))
+        if options.refine:
+            clamps = _clamps(batch.domains)
+            inherited = batch.nodes if batch.nodes is not None else {name: base.bounds[name] for name in crown.refined}
+            merged = {name: _both(inherited.get(name), clamps.get(name)) for name in {*inherited, *clamps}}
+            settled = list(relus)[: batch.first_split + 1] if batch.nodes is not None else []
+            analysis = crown.analyse(
+                lower.expand(batch.count, -1), upper.expand(batch.count, -1), merged, settled=settled
+            )
+        else:
+            analysis = crown.restrict(base.select(torch.zeros(batch.count, dtype=torch.int64)), _clamps(batch.domains))
         record: dict[str, Tensor] = {}
         with torch.no_grad():
             bounds = crown.final(analysis, record=record)
@@ -127,6 +139,12 @@ def activation_split_search(
         open_batch = batch.select(keep)
         if parameters is not None:
             open_batch = replace(open_batch, parameters=optimised.select(parameters[keep]))
+        if options.refine:
+            nodes = {
+                name: Interval(analysis.bounds[name].lower[keep], analysis.bounds[name].upper[keep])
+                for name in crown.refined
+            }
+            open_batch = replace(open_batch, nodes=nodes)
         if time.monotonic() > deadline:
             stack.append(open_batch)
             return _timed_out(stack, stats)
@@ -158,11 +176,16 @@ class _Batch:
     count: int
     depth: int
     parameters: Parameters | None = None
+    nodes: dict[str, Interval] | None = None
+    first_split: int = -1  # the earliest ReLU tensor (index in the search's order) split last
 
     def select(self, rows: Tensor) -> _Batch:
         domains = {name: state[rows] for name, state in self.domains.items()}
         parameters = None if self.parameters is None else self.parameters.select(rows)
-        return _Batch(domains, int(rows.numel()), self.depth, parameters)
+        nodes = (
+            None if self.nodes is None else {n: Interval(v.lower[rows], v.upper[rows]) for n, v in self.nodes.items()}
+        )
+        return _Batch(domains, int(rows.numel()), self.depth, parameters, nodes, self.first_split)
 
 
 def _take(stack: list[_Batch], size: int) -> _Batch:
@@ -205,6 +228,14 @@ def _discharge_leaf(
     if result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
         return Outcome.FOUND, result.candidate
     return Outcome.EXHAUSTED, None
+
+
+def _both(a: Interval | None, b: Interval | None) -> Interval:
+    if a is None or b is None:
+        out = a if a is not None else b
+        assert out is not None
+        return out
+    return Interval(torch.maximum(a.lower, b.lower), torch.minimum(a.upper, b.upper))
 
 
 def _clamps(domains: Domains) -> dict[str, Interval]:
@@ -276,7 +307,7 @@ def _branch(
     sizes = [s.shape[1] for s in scores]
     best = torch.cat(scores, dim=1).max(dim=1)
     offsets = torch.tensor(np.cumsum([0, *sizes]))
-    tensor = torch.searchsorted(offsets, best.indices, right=True) - 1
+    tensor = torch.searchsorted(offsets, best.indices.contiguous(), right=True) - 1
     neuron = best.indices - offsets[tensor]
     none = torch.isinf(best.values)
     return torch.where(none, -1, tensor), torch.where(none, -1, neuron)
@@ -293,4 +324,9 @@ def _children(batch: _Batch, tensor: Tensor, neuron: Tensor) -> _Batch:
         inactive[rows[mine], neuron[mine]] = -1
         out[name] = torch.cat([active, inactive])
     parameters = None if batch.parameters is None else batch.parameters.twice()
-    return _Batch(out, 2 * batch.count, batch.depth + 1, parameters)
+    nodes = None
+    if batch.nodes is not None:
+        nodes = {
+            n: Interval(torch.cat([v.lower, v.lower]), torch.cat([v.upper, v.upper])) for n, v in batch.nodes.items()
+        }
+    return _Batch(out, 2 * batch.count, batch.depth + 1, parameters, nodes, int(tensor.min()))

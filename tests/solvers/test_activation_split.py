@@ -82,7 +82,8 @@ def _case(lower, upper, direction, threshold) -> Case:
     )
 
 
-def test_search_decides_between_the_sampled_peak_and_the_root_bound_as_milp_does():
+@pytest.mark.parametrize("refine", [True, False])
+def test_search_decides_between_the_sampled_peak_and_the_root_bound_as_milp_does(refine):
     graph = _graph(11, [4, 12, 12, 1])
     lower, upper = -np.ones(4), np.ones(4)
     samples = graph.run_numpy(np.random.default_rng(0).uniform(lower, upper, size=(20000, 4)))
@@ -97,7 +98,7 @@ def test_search_decides_between_the_sampled_peak_and_the_root_bound_as_milp_does
     def confirm(point: np.ndarray) -> bool:  # the found point must really violate
         return bool(graph.run_numpy(point[None])[0, 0] >= threshold)
 
-    options = ActivationSplitOptions(batch=16)
+    options = ActivationSplitOptions(batch=16, refine=refine)
     threshold = root + 1e-3
     above = activation_split_search(
         graph, _case(lower, upper, [1.0], threshold), confirm, deadline=time.monotonic() + 60, options=options
