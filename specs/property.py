@@ -19,6 +19,7 @@ import numpy.typing as npt
 from specs.errors import SpecError
 
 FloatArray = npt.NDArray[np.float64]
+_UNIT = 2.0**-53  # float64 unit roundoff
 BoolArray = npt.NDArray[np.bool_]
 Monomial = tuple[int, ...]
 """A product of variables by index, ascending, an index repeated for a power: (0, 0, 2) is v0² v2."""
@@ -143,11 +144,26 @@ class LinearConstraints:
         return int(self.A.shape[0]) + (len(self.polynomial) if self.polynomial is not None else 0)
 
     def holds(self, v: npt.ArrayLike) -> bool:
-        """Whether every row holds at the point v (no tolerance; linear rows in float64,
-        polynomial rows in exact rational arithmetic)."""
-        lhs = self.A @ np.asarray(v, dtype=np.float64).reshape(-1)
-        ok = np.where(self.strict, lhs < self.b, lhs <= self.b)
-        return bool(np.all(ok)) and (self.polynomial is None or self.polynomial.holds(v))
+        """Whether every row holds at the point v, exactly (no tolerance): linear rows in
+        float64 where its rounding cannot change the answer, else in rational arithmetic;
+        polynomial rows in rational arithmetic. A row over a non-finite value does not hold."""
+        values = np.asarray(v, dtype=np.float64).reshape(-1)
+        used = np.any(self.A != 0, axis=0)
+        if not np.all(np.isfinite(values[used])):
+            return False
+        values = np.where(used, values, 0.0)  # an unused non-finite value must not make 0 * inf
+        lhs = self.A @ values
+        n = self.A.shape[1] + 1
+        gamma = n * _UNIT / (1 - n * _UNIT)  # Higham's bound on a float64 dot product of length n
+        unclear = np.abs(lhs - self.b) <= 2 * gamma * (np.abs(self.A) @ np.abs(values) + np.abs(self.b))
+        clear = np.where(self.strict, lhs < self.b, lhs <= self.b)
+        for i in np.nonzero(unclear)[0]:
+            difference = sum(
+                (Fraction(float(a)) * Fraction(float(x)) for a, x in zip(self.A[i], values, strict=True)),
+                -Fraction(float(self.b[i])),
+            )
+            clear[i] = difference < 0 if self.strict[i] else difference <= 0
+        return bool(np.all(clear)) and (self.polynomial is None or self.polynomial.holds(v))
 
     def __eq__(self, other: object) -> bool:
         return (

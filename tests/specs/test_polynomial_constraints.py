@@ -88,3 +88,17 @@ def test_vnnlib1_cannot_write_products() -> None:
     assert prop.is_violated_by([0.5], [1.0]) and not prop.is_violated_by([0.5], [1.5])
     with pytest.raises(SpecError, match=re.escape("VNN-LIB 1.0 has no products")):
         write_vnnlib1(prop)
+
+
+def test_linear_rows_are_checked_exactly_where_float64_rounding_would_decide() -> None:
+    """x0 + x1 <= 1 at (1, 2^-53): float64 rounds the sum to 1 (ties to even) and would say
+    it holds; exactly it is 1 + 2^-53 > 1. Rows far from their bound need no exact check,
+    and a non-finite value matters only where a row uses it."""
+    point = np.array([1.0, 2.0**-53])
+    assert float(np.array([1.0, 1.0]) @ point) == 1.0
+    row = LinearConstraints(np.array([[1.0, 1.0]]), np.array([1.0]), np.array([False]))
+    assert not row.holds(point)
+    assert row.holds(np.array([1.0, 0.0])) and not LinearConstraints(row.A, row.b, np.array([True])).holds([1.0, 0.0])
+    assert LinearConstraints(np.array([[-1.0, -1.0]]), np.array([-1.0]), np.array([True])).holds(point)
+    far = LinearConstraints(np.array([[1.0, 0.0]]), np.array([0.5]), np.array([False]))
+    assert not far.holds(point) and far.holds([0.0, np.inf]) and not far.holds([np.nan, 0.0])
