@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
 from solvers.exact import ExactOutcome
-from solvers.falsify import Attack, Confirm
+from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes
 from solvers.input_split import Outcome, SearchResult, SearchStats
 from solvers.objective import Objective
 from specs.property import Case
@@ -51,6 +51,7 @@ class ActivationSplitOptions:
     alpha_steps: int = 8  # alpha/beta-CROWN steps on domains CROWN leaves open (0: CROWN only)
     learning_rate: float = 0.05  # for those steps, which start from the parent domain's parameters
     refine: bool = True  # recompute intermediate bounds per domain (False: the root's, clamped)
+    attack: AttackOptions = field(default_factory=AttackOptions)  # the short PGD from open domains' minimisers
     root_alpha_steps: int = 20  # alpha steps per intermediate bound, once, for the root box
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
 
@@ -131,7 +132,9 @@ def activation_split_search(
         if not bool(open_.any()):
             continue
         keep = torch.nonzero(open_).flatten()
-        found = _try_minimisers(graph, objective, confirm, record.get(graph.input.name), analysis, bounds, keep)
+        found = _try_minimisers(
+            graph, objective, confirm, record.get(graph.input.name), analysis, bounds, keep, options.attack
+        )
         if found is None and attack is not None:
             found = attack()
         if found is not None:
@@ -257,22 +260,25 @@ def _try_minimisers(
     analysis: Analysis,
     bounds: Tensor,
     keep: Tensor,
+    options: AttackOptions,
 ) -> np.ndarray | None:
     """Try, for each open domain, the box corner minimising its least refuted row's linear
-    bound (where the relaxation is exact, that is the domain's worst point)."""
+    bound (where the relaxation is exact, that is the domain's worst point), then a short
+    PGD in the box from each of those corners."""
     if input_coefficients is None:
         return None
     slack = torch.where(objective.open_rows(bounds[keep]), bounds[keep] - objective.proof_d, torch.inf)
     row = slack.argmin(dim=1)
     A = input_coefficients[keep, row]  # (k, n_in)
-    points = torch.where(A > 0, analysis.lower[keep], analysis.upper[keep])
+    lower, upper = analysis.lower[keep], analysis.upper[keep]
+    points = torch.where(A > 0, lower, upper)
     with torch.no_grad():
         hits = objective.satisfied(graph.run(points))
     for i in torch.nonzero(hits).flatten().tolist():
         point = points[i].numpy().astype(np.float64)
         if confirm(point):
             return point
-    return None
+    return attack_boxes(graph, objective, confirm, lower, upper, options, starts=points)
 
 
 def _branch(

@@ -125,18 +125,15 @@ def attack_boxes(
     lower: torch.Tensor,
     upper: torch.Tensor,
     options: AttackOptions,
+    *,
+    starts: torch.Tensor | None = None,
 ) -> np.ndarray | None:
     """A confirmed counterexample found by a short PGD inside each of the boxes (k, n_in)
-    from its centre, or None: what a branch and bound tries on the boxes it leaves open."""
+    from its centre (or from ``starts``), or None: what a branch and bound tries on the
+    boxes or domains it leaves open."""
+    first = (lower + upper) / 2 if starts is None else starts
     x, score = descend(
-        graph,
-        objective,
-        (lower + upper) / 2,
-        lower,
-        upper,
-        steps=options.box_steps,
-        deadline=float("inf"),
-        options=options,
+        graph, objective, first, lower, upper, steps=options.box_steps, deadline=float("inf"), options=options
     )
     return _try(x, score, options.candidates, confirm)
 

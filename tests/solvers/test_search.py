@@ -119,6 +119,11 @@ def test_box_attack_finds_a_violation_inside_each_box(graph):
     upper = torch.tensor([[-0.5], [0.9]], dtype=torch.float64)  # only the second box holds one
     found = attack_boxes(graph, objective, _exact(graph, case), lower, upper, AttackOptions(box_steps=40))
     assert found is not None and 0.02 <= found[0] <= 0.05
+    starts = torch.tensor([[-0.5], [0.4]], dtype=torch.float64)  # from given points (a domain's minimiser)
+    found = attack_boxes(
+        graph, objective, _exact(graph, case), lower, upper, AttackOptions(box_steps=40), starts=starts
+    )
+    assert found is not None and 0.02 <= found[0] <= 0.05
 
 
 def test_falsification_rounds_come_at_doubling_times():
