@@ -5,7 +5,8 @@ include loading. Results are appended to a CSV as they arrive (a rerun skips the
 already there, so an interrupted run resumes), and a JSON document with every result
 record is written at the end. ``--workers N`` runs N at a time on a Dask LocalCluster;
 ``--scheduler ADDRESS`` sends the same tasks to a running Dask cluster (its workers need
-this package and the benchmark files at the same paths). ``--command`` runs another
+this package and the benchmark files at the same paths). Run in parallel, each nnverify
+instance gets one torch thread (``--threads 1``); run one at a time, it uses every core. ``--command`` runs another
 verifier on the same instances for a side-by-side table.
 """
 
@@ -346,7 +347,8 @@ def plan(options: BenchOptions) -> tuple[list[Instance], list[Tool], list[Task],
         except re.error as error:
             raise QueryError(f"--only: not a regular expression: {error}") from error
         instances = [i for i in instances if pattern.search(f"{i.onnx},{i.vnnlib}")]
-    tools = [Tool(NNVERIFY, options.verifier)]
+    parallel = options.workers > 1 or options.scheduler is not None
+    tools = [Tool(NNVERIFY, (*options.verifier, "--threads", "1") if parallel else options.verifier)]
     if options.command:
         tools.append(Tool(options.command_name, tuple(shlex.split(options.command))))
     results = ResultsFile(options.out)

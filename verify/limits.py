@@ -48,10 +48,21 @@ _Message = tuple[Literal["result"], Result] | tuple[Literal["input", "internal"]
 
 @dataclass(frozen=True)
 class Limits:
-    """When the answer is due (a ``time.monotonic()`` value) and the worker's memory cap in bytes."""
+    """When the answer is due (a ``time.monotonic()`` value), the worker's memory cap in
+    bytes, and its torch threads."""
 
     deadline: float
     max_memory: int | None = None
+    threads: int = 1
+    """torch threads for the worker (the forking process itself must not have run torch in
+    parallel: a forked child inherits OpenMP's pool without its threads and hangs in it)."""
+
+
+def usable_cores() -> int:
+    """The CPU cores this process may run on (its affinity where the OS reports one)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 class WorkerError(Exception):
@@ -86,7 +97,7 @@ def check_within(model: Model, prop: Property, options: Options, limits: Limits)
             replace(options, timeout=left),
             limits.max_memory,
             os.getpid(),
-            torch.get_num_threads(),
+            limits.threads,
         ),
         daemon=True,
     )

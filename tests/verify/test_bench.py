@@ -193,6 +193,18 @@ def test_plan_skips_only_the_finished_tool(instances, tmp_path):
     ]
 
 
+@pytest.mark.parametrize(
+    ("workers", "scheduler", "pinned"), [(1, None, False), (2, None, True), (1, "tcp://127.0.0.1:8786", True)]
+)
+def test_parallel_instances_get_one_thread_each(instances, tmp_path, workers, scheduler, pinned):
+    """Instances side by side share the cores: each gets one torch thread, not one per core."""
+    out = tmp_path / "results.csv"
+    options = BenchOptions(instances, out, out.with_suffix(".json"), workers=workers, scheduler=scheduler)
+    _, tools, _, _ = plan(options)
+    argv = tools[0].argv(read_instances(instances, None)[0], 10.0, tmp_path / "r.txt")
+    assert argv[3 : argv.index("run")] == (["--threads", "1"] if pinned else [])
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_sequential_verdicts(instances, tmp_path, capsys):
     out = tmp_path / "results.csv"

@@ -13,9 +13,11 @@ import pytest
 import torch
 from known_nets import ABS_UNSAT_VNNLIB as UNSAT_V1
 
-from verify import __version__
+from verify import __version__, cli
 from verify.capabilities import CAPABILITIES
 from verify.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
+from verify.limits import usable_cores
+from verify.result import Result, Status
 
 # Over x in [-1, 1] the abs network (tests/conftest.py) gives y0 = |x| in [0, 1].
 SAT_V1 = UNSAT_V1.replace("(>= Y_0 1.5)", "(>= Y_0 0.9)")
@@ -44,6 +46,23 @@ def test_name_and_version(capsys):
     assert main(["--version"]) == EXIT_OK
     out = capsys.readouterr().out.strip()
     assert out == __version__ and re.fullmatch(r"\d+\.\d+\.\d+", out)
+
+
+@pytest.mark.parametrize(("flags", "threads"), [([], usable_cores()), (["--threads", "1"], 1)])
+def test_the_worker_gets_the_threads_and_the_parent_one(flags, threads, abs_model_path, tmp_path, monkeypatch):
+    """One torch thread per core by default, in the worker only: a child forked from a
+    process that ran torch in parallel hangs in OpenMP's pool."""
+    seen = []
+
+    def fake_check(model, prop, options, limits):
+        seen.append((limits.threads, torch.get_num_threads()))
+        return Result(Status.UNKNOWN)
+
+    monkeypatch.setattr(cli, "check_within", fake_check)
+    query = tmp_path / "q.vnnlib"
+    query.write_text(UNSAT_V1)
+    assert main([*flags, "run", str(abs_model_path), str(query)]) == EXIT_OK
+    assert seen == [(threads, 1)]
 
 
 @pytest.mark.parametrize("capability", CAPABILITIES)
