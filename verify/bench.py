@@ -6,8 +6,8 @@ already there, so an interrupted run resumes), and a JSON document with every re
 record is written at the end. ``--workers N`` runs N at a time on a Dask LocalCluster;
 ``--scheduler ADDRESS`` sends the same tasks to a running Dask cluster (its workers need
 this package and the benchmark files at the same paths). Run in parallel, each nnverify
-instance gets one torch thread (``--threads 1``); run one at a time, it uses every core. ``--command`` runs another
-verifier on the same instances for a side-by-side table.
+instance gets one torch thread (``--threads 1``); run one at a time, it uses every core.
+``--command`` runs another verifier on the same instances for a side-by-side table.
 """
 
 from __future__ import annotations

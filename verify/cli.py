@@ -153,7 +153,8 @@ def _parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=None,
-        help="torch threads (default: one per core this process may use; on a busy machine give 1, "
+        help="torch threads of the verification worker of run and verify (default: one per core this "
+        "process may use; on a busy machine give 1, "
         "since torch's threads then wait on each other: ACAS Xu 1_1 prop_6 took 38 s with 2 threads beside "
         "a busy core, 14 s with 1)",
     )
