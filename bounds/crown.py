@@ -209,7 +209,8 @@ class CrownBounds:
         done: Callable[[Tensor], Tensor] | None = None,
     ) -> Tensor:
         """alpha-CROWN lower bounds on ``C @ y`` for boxes (see ``optimise``)."""
-        return self.optimise(self.analyse(lower, upper, clamps), steps=steps, done=done).to(lower.device)
+        bounds, _ = self.optimise(self.analyse(lower, upper, clamps), steps=steps, done=done)
+        return bounds.to(lower.device)
 
     def optimise(
         self,
@@ -219,9 +220,11 @@ class CrownBounds:
         done: Callable[[Tensor], Tensor] | None = None,
         splits: Mapping[str, Tensor] | None = None,
         learning_rate: float = 0.1,
-    ) -> Tensor:
+        start: Parameters | None = None,
+    ) -> tuple[Tensor, Parameters]:
         """alpha-CROWN lower bounds (Xu et al. 2021) on ``C @ y`` from an analysis, with
-        beta-CROWN multipliers (Wang et al. 2021) for split constraints.
+        beta-CROWN multipliers (Wang et al. 2021) for split constraints, and per box and
+        row the parameters of its best bound.
 
         The lower relaxation slopes of the final back-substitution, one per box, row and
         neuron, are tuned by Adam within their valid ranges to maximise the sum of the
@@ -231,24 +234,9 @@ class CrownBounds:
         ``beta * sign * t`` lowers nothing on the region), optimised alongside. Every iterate
         is a valid bound and the best per row is kept, so the result is never looser than
         CROWN. ``done`` maps bounds (batch, m) to a per-box flag; optimisation stops once
-        every box is done.
+        every box is done. ``start`` gives initial parameters (for example a parent
+        domain's, so a few steps go further than many from CROWN's slopes).
         """
-        bounds, _ = self.optimise_from(analysis, steps=steps, done=done, splits=splits, learning_rate=learning_rate)
-        return bounds
-
-    def optimise_from(
-        self,
-        analysis: Analysis,
-        *,
-        steps: int,
-        done: Callable[[Tensor], Tensor] | None = None,
-        splits: Mapping[str, Tensor] | None = None,
-        learning_rate: float = 0.1,
-        start: Parameters | None = None,
-    ) -> tuple[Tensor, Parameters]:
-        """``optimise`` starting from ``start`` (for example a parent domain's, so a few
-        steps go further than many from CROWN's slopes), also returning, per box and row,
-        the parameters of its best bound."""
         batch = analysis.lower.shape[0]
         best, ended = self._optimised(
             self.output, self.C.expand(batch, -1, -1), analysis, steps, done, splits, learning_rate, start
@@ -570,10 +558,6 @@ def _fuse_affine_chains(graph: Graph, keep: set[str], sizes: Mapping[str, int]) 
     return tuple(fused)
 
 
-def _intersect(a: Interval, b: Interval) -> Interval:
-    return Interval(torch.maximum(a.lower, b.lower), torch.minimum(a.upper, b.upper))
-
-
 VOID_MARGIN = 1e-9
 """Relative amount by which an intersection must cross before it proves a box void (``_meet``)."""
 
@@ -584,7 +568,8 @@ def _meet(a: Interval, b: Interval) -> tuple[Interval, Tensor]:
     rounding, so two enclosures of a value met exactly (a constant, a split at a neuron
     that only touches zero) can cross by a few ulps: only a crossing by more than
     ``VOID_MARGIN`` (relative) counts; a smaller one becomes the hull of the crossed pair."""
-    lower, upper = torch.maximum(a.lower, b.lower), torch.minimum(a.upper, b.upper)
+    both = a.intersect(b)
+    lower, upper = both.lower, both.upper
     crossed = lower > upper
     tolerance = VOID_MARGIN * (1 + lower.abs() + upper.abs())
     void = (lower > upper + tolerance).any(dim=1)

@@ -309,7 +309,7 @@ def _propagate(
         if name in bounds:
             own = bounds[name]
             shaped = Interval(given.lower.reshape(own.lower.shape), given.upper.reshape(own.upper.shape))
-            bounds[name] = Interval(torch.maximum(own.lower, shaped.lower), torch.minimum(own.upper, shaped.upper))
+            bounds[name] = own.intersect(shaped)
     errors = {name: torch.zeros_like(box.lower) for name, box in boxes.items()}
     for node in graph.nodes:
         xs = tuple(_Value(bounds[name], errors[name]) for name in node.inputs)

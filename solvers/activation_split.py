@@ -25,6 +25,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from operator import itemgetter
 
 import numpy as np
 import torch
@@ -118,7 +119,7 @@ def activation_split_search(
             rows = torch.nonzero(open_).flatten()
             splits = {name: state[rows] for name, state in batch.domains.items()}
             start = None if batch.parameters is None else batch.parameters.select(rows)
-            bounds[rows], optimised = crown.optimise_from(
+            bounds[rows], optimised = crown.optimise(
                 analysis.select(rows),
                 steps=options.alpha_steps,
                 done=objective.refuted,
@@ -143,10 +144,7 @@ def activation_split_search(
         if parameters is not None:
             open_batch = replace(open_batch, parameters=optimised.select(parameters[keep]))
         if options.refine:
-            nodes = {
-                name: Interval(analysis.bounds[name].lower[keep], analysis.bounds[name].upper[keep])
-                for name in crown.refined
-            }
+            nodes = {name: analysis.bounds[name].map(itemgetter(keep)) for name in crown.refined}
             open_batch = replace(open_batch, nodes=nodes)
         if time.monotonic() > deadline:
             stack.append(open_batch)
@@ -185,9 +183,7 @@ class _Batch:
     def select(self, rows: Tensor) -> _Batch:
         domains = {name: state[rows] for name, state in self.domains.items()}
         parameters = None if self.parameters is None else self.parameters.select(rows)
-        nodes = (
-            None if self.nodes is None else {n: Interval(v.lower[rows], v.upper[rows]) for n, v in self.nodes.items()}
-        )
+        nodes = None if self.nodes is None else {n: v.map(itemgetter(rows)) for n, v in self.nodes.items()}
         return _Batch(domains, int(rows.numel()), self.depth, parameters, nodes, self.first_split)
 
 
@@ -234,11 +230,12 @@ def _discharge_leaf(
 
 
 def _both(a: Interval | None, b: Interval | None) -> Interval:
+    """The intersection of the bounds given (at least one is)."""
     if a is None or b is None:
         out = a if a is not None else b
         assert out is not None
         return out
-    return Interval(torch.maximum(a.lower, b.lower), torch.minimum(a.upper, b.upper))
+    return a.intersect(b)
 
 
 def _clamps(domains: Domains) -> dict[str, Interval]:
@@ -330,9 +327,5 @@ def _children(batch: _Batch, tensor: Tensor, neuron: Tensor) -> _Batch:
         inactive[rows[mine], neuron[mine]] = -1
         out[name] = torch.cat([active, inactive])
     parameters = None if batch.parameters is None else batch.parameters.twice()
-    nodes = None
-    if batch.nodes is not None:
-        nodes = {
-            n: Interval(torch.cat([v.lower, v.lower]), torch.cat([v.upper, v.upper])) for n, v in batch.nodes.items()
-        }
+    nodes = None if batch.nodes is None else {n: v.map(lambda t: torch.cat([t, t])) for n, v in batch.nodes.items()}
     return _Batch(out, 2 * batch.count, batch.depth + 1, parameters, nodes, int(tensor.min()))

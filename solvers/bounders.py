@@ -97,11 +97,12 @@ def make_bounder(
         if method != "crown":
             rows = torch.nonzero(~objective.refuted(objective.row_lower(bounds - slack))).flatten()
             if rows.numel():
-                bounds[rows] = crown.optimise(
+                optimised, _ = crown.optimise(
                     analysis.select(rows.to(crown.device)),
                     steps=ALPHA_STEPS,
                     done=lambda b: objective.refuted(objective.row_lower(b.to(lower.device) - slack[rows])),
-                ).to(lower.device)
+                )
+                bounds[rows] = optimised.to(lower.device)
         nodes = {name: analysis.bounds[name] for name in crown.refined}
         if crown.device != lower.device:
             nodes = {name: Interval(v.lower.to(lower.device), v.upper.to(lower.device)) for name, v in nodes.items()}
@@ -132,7 +133,7 @@ def root_bounds(
     slack = torch.zeros(1, objective.bound_rows.shape[0], dtype=torch.float64)
     if float_rounding:
         slack = objective.row_slack(output_error(graph, lower, upper, analysis.bounds))
-    bounds = crown.optimise(
+    bounds, _ = crown.optimise(
         analysis, steps=ROOT_ALPHA_STEPS, done=lambda b: objective.refuted(objective.row_lower(b - slack))
     )
     return objective.row_lower(bounds - slack)

@@ -19,10 +19,10 @@ import numpy.typing as npt
 from specs.errors import SpecError
 
 FloatArray = npt.NDArray[np.float64]
-_UNIT = 2.0**-53  # float64 unit roundoff
 BoolArray = npt.NDArray[np.bool_]
 Monomial = tuple[int, ...]
 """A product of variables by index, ascending, an index repeated for a power: (0, 0, 2) is v0² v2."""
+_UNIT = 2.0**-53  # float64 unit roundoff (LinearConstraints.holds)
 
 
 def _frozen(array: npt.ArrayLike, dtype: type) -> np.ndarray:

@@ -47,6 +47,10 @@ class Interval:
         """Apply the same function to both bounds (right for nondecreasing f)."""
         return Interval(f(self.lower), f(self.upper))
 
+    def intersect(self, other: Interval) -> Interval:
+        """Bounds that both enclosures give (empty where they cross)."""
+        return Interval(torch.maximum(self.lower, other.lower), torch.minimum(self.upper, other.upper))
+
 
 @dataclass(frozen=True)
 class Operand:

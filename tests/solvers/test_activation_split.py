@@ -50,15 +50,15 @@ def test_split_bounds_with_beta_hold_on_the_subdomain(seed, width, radius):
         for name, s in signs.items()
     }
     analysis = crown.restrict(root, clamps)
-    bound = crown.optimise(analysis, steps=10, splits=signs)
+    bound, _ = crown.optimise(analysis, steps=10, splits=signs)
     # any parameters are safe to start from (a parent domain's, here arbitrary ones)
-    _, ended = crown.optimise_from(analysis, steps=1, splits=signs)
+    _, ended = crown.optimise(analysis, steps=1, splits=signs)
     noise = torch.Generator().manual_seed(seed)
     start = Parameters(
         {n: a + 3 * torch.randn(a.shape, generator=noise, dtype=a.dtype) for n, a in ended.alphas.items()},
         {n: b + torch.randn(b.shape, generator=noise, dtype=b.dtype) for n, b in ended.betas.items()},
     )
-    warm, _ = crown.optimise_from(analysis, steps=3, splits=signs, start=start)
+    warm, _ = crown.optimise(analysis, steps=3, splits=signs, start=start)
     x = lower + (upper - lower) * torch.rand(20000, 3, dtype=torch.float64)
     values = graph.evaluate({graph.input.name: x.reshape(-1, *graph.input.shape)})
     inside = torch.ones(len(x), dtype=torch.bool)
