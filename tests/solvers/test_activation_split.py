@@ -73,6 +73,55 @@ def test_split_bounds_with_beta_hold_on_the_subdomain(seed, width, radius):
         assert torch.all(outputs >= warm[0] - 1e-9)
 
 
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**31), width=st.integers(2, 6), settled=st.integers(0, 2))
+def test_a_domains_refined_bounds_hold_on_it(seed, width, settled):
+    """As the search bounds a domain: its parent's node bounds met with its split clamps,
+    refined by CROWN except in the tensors ``settled`` (before its newest split). Every
+    tensor's bounds and the final bound hold at sampled points of the domain."""
+    graph = _graph(seed, [3, width, width, width, 2])
+    rng = np.random.default_rng(seed)
+    C = torch.as_tensor(rng.normal(size=(2, 2)))
+    crown = CrownBounds(graph, C)
+    lower, upper = torch.full((1, 3), -1.0, dtype=torch.float64), torch.full((1, 3), 1.0, dtype=torch.float64)
+    parent = crown.analyse(lower, upper)
+    relu_inputs = [n.inputs[0] for n in graph.nodes if n.op_type == "Relu"]
+    # split some neurons to the side a random point of the box takes, so the domain holds it
+    anchor = torch.as_tensor(rng.uniform(-1, 1, size=(1, 3)))
+    at_anchor = graph.evaluate({graph.input.name: anchor.reshape(-1, *graph.input.shape)})
+    signs = {
+        name: (torch.sign(at_anchor[name].reshape(1, -1)) * torch.as_tensor(rng.integers(0, 2, size=(1, width)))).to(
+            torch.int8
+        )
+        for name in relu_inputs
+    }
+    clamps = {
+        name: Interval(
+            torch.where(s > 0, 0.0, -torch.inf).to(torch.float64), torch.where(s < 0, 0.0, torch.inf).to(torch.float64)
+        )
+        for name, s in signs.items()
+    }
+    merged = {
+        name: parent.bounds[name].intersect(clamps[name]) if name in crown.refined else clamps[name]
+        for name in relu_inputs
+    }
+    analysis = crown.analyse(lower, upper, merged, settled=relu_inputs[:settled])
+    bound = crown.final(analysis)
+    optimised, _ = crown.optimise(analysis, steps=5, splits=signs)
+    noise = torch.rand(20000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    x = torch.cat([anchor, lower + (upper - lower) * noise])
+    values = graph.evaluate({graph.input.name: x.reshape(-1, *graph.input.shape)})
+    inside = torch.ones(len(x), dtype=torch.bool)
+    for name, s in signs.items():
+        inside &= ((s.to(torch.float64) * values[name].reshape(len(x), -1)) >= 0).all(dim=1)
+    assert not bool(analysis.empty.any()) and bool(inside.any())
+    for name, value in analysis.bounds.items():
+        z = values[name].reshape(len(x), -1)[inside]
+        assert torch.all(z >= value.lower[0] - 1e-9) and torch.all(z <= value.upper[0] + 1e-9), name
+    outputs = values[graph.output.name].reshape(len(x), -1)[inside] @ C.T
+    assert torch.all(outputs >= bound[0] - 1e-9) and torch.all(outputs >= optimised[0] - 1e-9)
+
+
 def _case(lower, upper, direction, threshold) -> Case:
     """Violation: ``direction @ y >= threshold``."""
     n = len(lower)
