@@ -93,6 +93,19 @@ class Parameters:
             {name: a[rows] for name, a in self.alphas.items()}, {name: b[rows] for name, b in self.betas.items()}
         )
 
+    def placed(self, rows: Tensor, batch: int) -> Parameters:
+        """These parameters as rows ``rows`` of a batch of ``batch`` boxes (zero elsewhere:
+        a valid start too)."""
+
+        def place(values: Tensor) -> Tensor:
+            out = values.new_zeros(batch, *values.shape[1:])
+            out[rows] = values
+            return out
+
+        return Parameters(
+            {name: place(a) for name, a in self.alphas.items()}, {name: place(b) for name, b in self.betas.items()}
+        )
+
     def twice(self) -> Parameters:
         """The same for both children of every box, in the order ``torch.cat([first, second])``."""
         return Parameters(

@@ -114,7 +114,8 @@ def test_sub_boxes_clamped_by_their_parents_bounds_are_sound_and_no_looser(seed,
     """A sub-box analysed with its parent's bounds as clamps (as the input-split search does)
     refines only the neurons still unstable: its bounds stay sound, never come out looser
     than the parent's, and are no looser than a fresh analysis's where the parent already
-    knew a neuron to be stable (it keeps the parent's bounds there)."""
+    knew a neuron to be stable (it keeps the parent's bounds there). Its alpha bound, started
+    from the parent's slopes, is sound and no looser than its CROWN bound."""
     graph = _network(seed, sizes)
     rng = np.random.default_rng(seed + 2)
     C = torch.tensor(rng.normal(size=(2, sizes[-1])))
@@ -138,6 +139,10 @@ def test_sub_boxes_clamped_by_their_parents_bounds_are_sound_and_no_looser(seed,
     for name in crown.refined:
         assert torch.all(clamped.bounds[name].lower >= twice[name].lower)
         assert torch.all(clamped.bounds[name].upper <= twice[name].upper)
+    _, slopes = crown.optimise(parent, steps=5)  # the sub-boxes' alpha starts from the parent's slopes
+    warm, _ = crown.optimise(clamped, steps=3, start=slopes.twice())
+    assert torch.all((values[graph.output.name].reshape(400, -1) @ C.T).reshape(2, 200, -1) >= warm[:, None] - 1e-9)
+    assert torch.all(warm >= final - 1e-12)
 
 
 def test_meeting_enclosures_that_cross_by_rounding_is_no_proof_of_a_void_box():

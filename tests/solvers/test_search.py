@@ -110,6 +110,46 @@ def test_trial_split_skips_flat_dimensions_and_falls_back_to_the_widest():
     assert _trial_dimension(no_gain, objective, boxes, root).tolist() == [2]
 
 
+def test_trial_split_counts_a_lift_of_any_open_row_not_only_the_best():
+    """Halving dimension 1 lifts only the clause's second-best row: the clause's slack
+    (its best row) does not move, yet that split is the one chosen over dimension 0,
+    which lifts nothing."""
+    from solvers.bounders import Bounded
+    from solvers.input_split import _Boxes, _trial_dimension
+
+    objective = Objective.of(_case(-1, 1, [[1, 0], [0, 1]], [0.0, 0.0]))  # one clause, two rows
+    known = torch.tensor([[-1.0, -3.0]], dtype=torch.float64)
+
+    def lift_second_row_on_dim_1(lower, upper, clamps=None):
+        narrowed = (upper - lower)[:, 1] < 1.0
+        second = torch.where(narrowed, -2.0, -3.0)
+        return Bounded(torch.stack([torch.full_like(second, -1.0), second], dim=1), {})
+
+    lower = torch.zeros(1, 2, dtype=torch.float64)
+    upper = torch.ones(1, 2, dtype=torch.float64)
+    boxes = _Boxes(lower, upper, Bounded(known, {}), 3)
+    assert _trial_dimension(lift_second_row_on_dim_1, objective, boxes, upper - lower).tolist() == [1]
+
+
+def test_the_alpha_bounder_hands_its_slopes_to_sub_boxes(graph):
+    """The alpha bounder returns, per box, the slopes its optimisation ended with (for the
+    boxes CROWN left open); sub-boxes bounded from them get sound bounds no looser than CROWN's."""
+    case = _case(-1, 1, [[1.0, 0.0]], [0.05])  # |x| <= 0.05 near 0: CROWN leaves it open
+    objective = Objective.of(case)
+    alpha, crown = make_bounder(graph, objective, "alpha"), make_bounder(graph, objective, "crown")
+    lower, upper = torch.tensor([[-1.0]], dtype=torch.float64), torch.tensor([[1.0]], dtype=torch.float64)
+    parent = alpha(lower, upper)
+    assert parent.parameters is not None
+    halves_lower = torch.tensor([[-1.0], [0.0]], dtype=torch.float64)
+    halves_upper = torch.tensor([[0.0], [1.0]], dtype=torch.float64)
+    twice = parent.twice()
+    warm = alpha(halves_lower, halves_upper, twice.nodes, twice.parameters).bounds
+    assert torch.all(warm >= crown(halves_lower, halves_upper, twice.nodes).bounds - 1e-12)
+    points = halves_lower[:, None] + (halves_upper - halves_lower)[:, None] * torch.rand(2, 500, 1, dtype=torch.float64)
+    outputs = torch.stack([graph.run(p) for p in points]) @ objective.C.T
+    assert torch.all(outputs >= warm[:, None] - 1e-9)
+
+
 def test_box_attack_finds_a_violation_inside_each_box(graph):
     from solvers.falsify import attack_boxes
 
