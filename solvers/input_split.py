@@ -91,7 +91,8 @@ def _trial_dimension(bound: Bounder, objective: Objective, boxes: _Boxes, root_w
     for d in range(dims):
         ll, lu, rl, ru = _halves(boxes.lower, boxes.upper, torch.full((count,), d))
         bounds = bound(torch.cat([ll, rl]), torch.cat([lu, ru]), known.nodes).bounds
-        lift = torch.where(rows, (bounds - known.bounds).clamp_min(0), 0.0).nan_to_num(0.0, 0.0, 0.0).sum(dim=1)
+        lift = (bounds - known.bounds).clamp_min(0).nan_to_num(0.0, posinf=1e300)  # a void half lifts most
+        lift = torch.where(rows, lift, 0.0).sum(dim=1)
         lifts.append(lift[:count] + lift[count:])
     width = boxes.upper - boxes.lower
     splittable = width > 0  # halving a point changes nothing

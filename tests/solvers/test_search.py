@@ -131,6 +131,23 @@ def test_trial_split_counts_a_lift_of_any_open_row_not_only_the_best():
     assert _trial_dimension(lift_second_row_on_dim_1, objective, boxes, upper - lower).tolist() == [1]
 
 
+def test_trial_split_prefers_a_halving_that_proves_a_half_void():
+    from solvers.bounders import Bounded
+    from solvers.input_split import _Boxes, _trial_dimension
+
+    objective = Objective.of(_case(-1, 1, [[1, 0]], [0.0]))
+
+    def void_left_half_on_dim_0(lower, upper, clamps=None):  # halves' rows: left ones, then right ones
+        halved_0 = (upper - lower)[:, 0] < 1.0
+        left = torch.arange(lower.shape[0]) < lower.shape[0] // 2
+        bound = torch.where(halved_0 & left, torch.inf, torch.where(halved_0, -1.0, -0.5))
+        return Bounded(bound[:, None].to(torch.float64), {})
+
+    lower, upper = torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)
+    boxes = _Boxes(lower, upper, Bounded(torch.tensor([[-1.0]], dtype=torch.float64), {}), 3)
+    assert _trial_dimension(void_left_half_on_dim_0, objective, boxes, upper - lower).tolist() == [0]
+
+
 def test_the_alpha_bounder_hands_its_slopes_to_sub_boxes(graph):
     """The alpha bounder returns, per box, the slopes its optimisation ended with (for the
     boxes CROWN left open); sub-boxes bounded from them get sound bounds no looser than CROWN's."""
