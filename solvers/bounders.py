@@ -86,7 +86,7 @@ def make_bounder(
     CROWN timed out, at about 1.3x CROWN's time on instances both decide. Its optimisation
     starts from the ``start`` slopes given (a parent box's) rather than CROWN's: the steps
     of a box's ancestors add up, so on ACAS Xu 1_1 / prop_5 the search needed 6.2k boxes
-    (7 s) instead of 46k (38 s).
+    (6-7 s, in process) instead of 46k (38 s).
     """
     if method not in METHODS:
         raise ValueError(f"unknown bound method {method!r}; choose from {', '.join(METHODS)}")
