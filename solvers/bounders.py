@@ -7,6 +7,7 @@ objective's ``bound_rows @ y``; ``Objective.row_lower`` turns that into bounds o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Protocol
 
 import torch
@@ -16,7 +17,6 @@ from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.interval import LinearTermBounds
 from bounds.kernels import make_kernels
-from bounds.ops.base import Interval
 from solvers.objective import Objective
 
 Tensor = torch.Tensor
@@ -35,16 +35,13 @@ class Bounded:
     parameters: Parameters | None = None
 
     def select(self, rows: Tensor) -> Bounded:
-        nodes = {name: Interval(v.lower[rows], v.upper[rows]) for name, v in self.nodes.items()}
+        nodes = {name: v.map(itemgetter(rows)) for name, v in self.nodes.items()}
         parameters = None if self.parameters is None else self.parameters.select(rows)
         return Bounded(self.bounds[rows], nodes, parameters)
 
     def twice(self) -> Bounded:
         """The same for both halves of every box, in the order ``torch.cat([first, second])``."""
-        nodes = {
-            name: Interval(torch.cat([v.lower, v.lower]), torch.cat([v.upper, v.upper]))
-            for name, v in self.nodes.items()
-        }
+        nodes = {name: v.map(lambda t: torch.cat([t, t])) for name, v in self.nodes.items()}
         parameters = None if self.parameters is None else self.parameters.twice()
         return Bounded(torch.cat([self.bounds, self.bounds]), nodes, parameters)
 
@@ -130,7 +127,7 @@ def make_bounder(
                 parameters = ended.placed(here, len(lower))
         nodes = {name: analysis.bounds[name] for name in crown.refined}
         if crown.device != lower.device:
-            nodes = {name: Interval(v.lower.to(lower.device), v.upper.to(lower.device)) for name, v in nodes.items()}
+            nodes = {name: v.map(lambda t: t.to(lower.device)) for name, v in nodes.items()}
         return Bounded(objective.row_lower(bounds - slack), nodes, parameters)
 
     return crown_bounds
