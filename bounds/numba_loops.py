@@ -17,19 +17,21 @@ FASTMATH = {"reassoc", "nsz", "contract"}
 @numba.njit(cache=True, fastmath=FASTMATH)
 def relax(A: Array, ls: Array, us: Array, lo: Array, uo: Array, part: Array, bias: Array) -> None:
     """``part = A⁺ * ls + A⁻ * us`` and ``bias = A⁺ @ lo + A⁻ @ uo``, one pass over A;
-    A and part are (batch, m, n), ls and us (batch, m or 1, n), lo and uo (batch, n),
+    A and part are (batch, m, n), ls and us each (batch, m or 1, n), lo and uo (batch, n),
     bias (batch, m)."""
     batch, m, n = A.shape
-    per_row = ls.shape[1] > 1
+    lower_per_row = ls.shape[1] > 1
+    upper_per_row = us.shape[1] > 1
     for b in range(batch):
         for r in range(m):
-            s = r if per_row else 0
+            s = r if lower_per_row else 0
+            t = r if upper_per_row else 0
             total = 0.0
             for j in range(n):
                 a = A[b, r, j]
                 positive = max(a, 0.0)
                 negative = min(a, 0.0)
-                part[b, r, j] = positive * ls[b, s, j] + negative * us[b, s, j]
+                part[b, r, j] = positive * ls[b, s, j] + negative * us[b, t, j]
                 total += positive * lo[b, j] + negative * uo[b, j]
             bias[b, r] = total
 

@@ -45,14 +45,16 @@ def _all_bounds(graph: Graph, C: torch.Tensor, lower: torch.Tensor, upper: torch
 
 
 @pytest.mark.parametrize("name", BACKENDS)
-@pytest.mark.parametrize("rows", [1, 5])
-def test_each_kernel_matches_the_numpy_reference(name, rows):
-    rng = np.random.default_rng(rows)
+@pytest.mark.parametrize(("lower_rows", "upper_rows"), [(1, 1), (5, 5), (5, 1), (1, 5)])
+def test_each_kernel_matches_the_numpy_reference(name, lower_rows, upper_rows):
+    """Slopes per row or shared by all rows, each side on its own (alpha-CROWN optimises
+    per-row lower slopes and keeps the shared upper ones)."""
+    rng = np.random.default_rng(lower_rows + 10 * upper_rows)
     batch, n, k = 3, 7, 4
     A = torch.as_tensor(rng.normal(size=(batch, 5, n)))
     A[A.abs() < 0.3] = 0.0  # exact zeros take neither side
-    slope_shape = (batch, rows, n)
-    ls, us = torch.as_tensor(rng.uniform(size=slope_shape)), torch.as_tensor(rng.uniform(size=slope_shape))
+    ls = torch.as_tensor(rng.uniform(size=(batch, lower_rows, n)))
+    us = torch.as_tensor(rng.uniform(size=(batch, upper_rows, n)))
     lo, uo = torch.as_tensor(rng.normal(size=(batch, n))), torch.as_tensor(rng.normal(size=(batch, n)))
     lower = torch.as_tensor(rng.normal(size=(batch, n)))
     upper = lower + torch.as_tensor(rng.uniform(size=(batch, n)))
