@@ -52,7 +52,10 @@ class Analysis:
 
     ``bounds`` holds flat (batch, n) bounds of every tensor; ``relaxations`` the relaxation of
     every non-affine node, keyed by its output name; ``empty`` flags boxes whose clamps
-    contradict the bounds (the subdomain holds no point).
+    contradict the bounds (the subdomain holds no point). ``slopes`` holds, for each tensor
+    whose every neuron was alpha-optimised, the lower slopes its bounds ended with: per
+    relaxed node, (batch, 2n, n_node), rows the lower bounds of its n neurons, then their
+    upper bounds.
     """
 
     lower: Tensor
@@ -60,6 +63,7 @@ class Analysis:
     bounds: dict[str, Interval] = field(default_factory=dict)
     relaxations: dict[str, Relaxation | LinearRelaxation | None] = field(default_factory=dict)
     empty: Tensor | None = None
+    slopes: dict[str, dict[str, Tensor]] = field(default_factory=dict)
 
     def select(self, rows: Tensor) -> Analysis:
         """The analysis of a subset of the boxes (``rows``: a mask or indices)."""
@@ -75,6 +79,7 @@ class Analysis:
             {name: Interval(v.lower[rows], v.upper[rows]) for name, v in self.bounds.items()},
             {name: pick(r) for name, r in self.relaxations.items()},
             None if self.empty is None else self.empty[rows],
+            {name: {node: s[rows] for node, s in per_node.items()} for name, per_node in self.slopes.items()},
         )
 
 
@@ -164,13 +169,18 @@ class CrownBounds:
         *,
         alpha_steps: int = 0,
         settled: Collection[str] = (),
+        slopes: Mapping[str, Mapping[str, Tensor]] | None = None,
     ) -> Analysis:
         """Bounds on every tensor and the relaxation of every non-affine node, node by node
         in topological order (each relaxation uses its input's final bounds). With
         ``alpha_steps``, each refined tensor's bounds are alpha-optimised too: costly per
-        box, worth it once at the root of a branch and bound. Tensors ``settled`` take their
-        ``clamps`` as they are, unrefined: a subdomain's tensors that come before all of its
-        new split constraints would come out as its parent's did."""
+        box, worth it once at the root of a branch and bound (the slopes it ends with are
+        kept in ``Analysis.slopes``). Tensors ``settled`` take their ``clamps`` as they are,
+        unrefined: a subdomain's tensors that come before all of its new split constraints
+        would come out as its parent's did. ``slopes`` (an analysis's ``Analysis.slopes``,
+        one box's or one per box) replace CROWN's adaptive lower slopes where they are given,
+        clamped into each box's valid ranges: a branch and bound's subdomains reuse the
+        root's optimised slopes at the cost of plain CROWN (``solvers.activation_split``)."""
         with torch.no_grad():
             lower, upper = lower.to(self.device, DTYPE), upper.to(self.device, DTYPE)
             clamps = None if clamps is None else {name: self._here(v) for name, v in clamps.items()}
@@ -187,7 +197,8 @@ class CrownBounds:
                     inherited = None if clamps is None else clamps.get(node.output)
                     if inherited is not None:
                         flat, _ = _meet(flat, inherited)
-                    flat = self._tightened(node.output, flat, analysis, alpha_steps, every=inherited is None)
+                    given = None if slopes is None else slopes.get(node.output)
+                    flat = self._tightened(node.output, flat, analysis, alpha_steps, inherited is None, given)
                 self._bound(analysis, node.output, flat, clamps)
             return analysis
 
@@ -358,8 +369,17 @@ class CrownBounds:
             analysis.empty |= void
         analysis.bounds[name] = value
 
-    def _tightened(self, name: str, value: Interval, analysis: Analysis, alpha_steps: int, every: bool) -> Interval:
-        """Interval ``value`` of tensor ``name`` intersected with its CROWN bounds: for
+    def _tightened(
+        self,
+        name: str,
+        value: Interval,
+        analysis: Analysis,
+        alpha_steps: int,
+        every: bool,
+        slopes: Mapping[str, Tensor] | None,
+    ) -> Interval:
+        """Interval ``value`` of tensor ``name`` intersected with its CROWN bounds (with the
+        lower ``slopes`` given, see ``analyse``): for
         ``every`` neuron, or (when ``value`` holds bounds inherited from a parent box, which
         CROWN refined there) for the neurons whose relaxation tighter bounds can change
         (``_inexact``), per box.
@@ -381,13 +401,30 @@ class CrownBounds:
         rows = torch.zeros(batch, k, n, dtype=DTYPE, device=self.device).scatter_(2, order[..., None], 1.0)
         A = torch.cat([rows, -rows], dim=1)
         if alpha_steps:
-            both, _ = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
+            both, ended = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
+            if every:  # rows in neuron order
+                analysis.slopes[name] = ended.alphas
         else:
-            both = self._backward(name, A, analysis, None, self.kernels)
+            chosen = None if slopes is None else self._rows_of(slopes, torch.cat([order, order + n], dim=1), analysis)
+            both = self._backward(name, A, analysis, chosen, self.kernels)
         lower, upper = value.lower.gather(1, order), value.upper.gather(1, order)
         lower = torch.where(valid, torch.maximum(lower, both[:, :k]), lower)
         upper = torch.where(valid, torch.minimum(upper, -both[:, k:]), upper)
         return Interval(value.lower.scatter(1, order, lower), value.upper.scatter(1, order, upper))
+
+    def _rows_of(self, slopes: Mapping[str, Tensor], rows: Tensor, analysis: Analysis) -> dict[str, Tensor]:
+        """Per relaxed node, the lower ``slopes`` (1 or batch, m, n_node) of the ``rows``
+        (batch, k) picked, clamped into each box's valid ranges: (batch, k, n_node)."""
+        picked = {}
+        for node, values in slopes.items():
+            relax = analysis.relaxations[node]
+            if isinstance(relax, Relaxation):
+                values = values.expand(rows.shape[0], -1, -1)
+                chosen = torch.gather(values, 1, rows[..., None].expand(-1, -1, values.shape[-1]))
+                picked[node] = torch.minimum(
+                    torch.maximum(chosen, _rows(relax.lower_slope_min)), _rows(relax.lower_slope_max)
+                )
+        return picked
 
     def _inexact(self, name: str, value: Interval) -> Tensor:
         """Per box and neuron of ``name`` (batch, n): whether some node reading it relaxes it

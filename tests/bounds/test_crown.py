@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from bounds import LinearTermBounds, import_model
 from bounds.crown import CrownBounds
 from bounds.onnx_build import dense_network
+from bounds.ops.base import Interval
 
 
 def _network(seed: int, sizes: list[int], activation: str = "Relu"):
@@ -106,6 +107,25 @@ def test_alpha_tightens_crown_somewhere():
     lower = lower + 0.1 * torch.arange(8, dtype=torch.float64)[:, None]
     bounds = CrownBounds(graph, C)
     assert torch.any(bounds.optimised(lower, upper, steps=20) > bounds(lower, upper) + 1e-6)
+
+
+def test_the_root_slopes_reproduce_its_alpha_bounds_where_a_subdomain_refines():
+    """An alpha-optimised analysis keeps the slopes of its intermediate bounds; refining the
+    first refined tensor again from loose clamps with them gives the alpha bounds back,
+    where CROWN's own slopes give looser ones (so the rows are laid out as used)."""
+    graph = _network(3, [4, 16, 16, 16, 2])
+    bounds = CrownBounds(graph, torch.tensor([[1.0, -1.0]], dtype=torch.float64))
+    lower, upper = -torch.ones(1, 4, dtype=torch.float64), torch.ones(1, 4, dtype=torch.float64)
+    root = bounds.analyse(lower, upper, alpha_steps=20)
+    first = next(node.output for node in bounds.nodes if node.output in bounds.refined)
+    assert set(root.slopes) == bounds.refined and [s.shape for s in root.slopes[first].values()] == [(1, 32, 16)]
+    loose = {first: Interval(torch.full((1, 16), -torch.inf), torch.full((1, 16), torch.inf))}
+    reused = bounds.analyse(lower, upper, loose, slopes=root.slopes).bounds[first]
+    crown = bounds.analyse(lower, upper, loose).bounds[first]
+    want = root.bounds[first]
+    assert torch.allclose(reused.lower, want.lower, rtol=1e-9, atol=1e-9)
+    assert torch.allclose(reused.upper, want.upper, rtol=1e-9, atol=1e-9)
+    assert torch.any(crown.upper - crown.lower > reused.upper - reused.lower + 1e-6)
 
 
 @settings(max_examples=30, deadline=None)

@@ -74,17 +74,30 @@ def test_split_bounds_with_beta_hold_on_the_subdomain(seed, width, radius):
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31), width=st.integers(2, 6), settled=st.integers(0, 2))
-def test_a_domains_refined_bounds_hold_on_it(seed, width, settled):
+@given(
+    seed=st.integers(0, 2**31),
+    width=st.integers(2, 6),
+    settled=st.integers(0, 2),
+    slopes=st.sampled_from(["crown", "root", "arbitrary"]),
+)
+def test_a_domains_refined_bounds_hold_on_it(seed, width, settled, slopes):
     """As the search bounds a domain: its parent's node bounds met with its split clamps,
-    refined by CROWN except in the tensors ``settled`` (before its newest split). Every
-    tensor's bounds and the final bound hold at sampled points of the domain."""
+    refined by CROWN except in the tensors ``settled`` (before its newest split), with
+    CROWN's adaptive slopes, the alpha-optimised root's, or arbitrary ones (out of range
+    too: they are clamped). Every tensor's bounds and the final bound hold at sampled
+    points of the domain."""
     graph = _graph(seed, [3, width, width, width, 2])
     rng = np.random.default_rng(seed)
     C = torch.as_tensor(rng.normal(size=(2, 2)))
     crown = CrownBounds(graph, C)
     lower, upper = torch.full((1, 3), -1.0, dtype=torch.float64), torch.full((1, 3), 1.0, dtype=torch.float64)
-    parent = crown.analyse(lower, upper)
+    parent = crown.analyse(lower, upper, alpha_steps=0 if slopes == "crown" else 3)
+    given_slopes = parent.slopes
+    if slopes == "arbitrary":
+        given_slopes = {
+            name: {node: torch.as_tensor(rng.uniform(-1, 2, size=s.shape)) for node, s in per_node.items()}
+            for name, per_node in parent.slopes.items()
+        }
     relu_inputs = [n.inputs[0] for n in graph.nodes if n.op_type == "Relu"]
     # split some neurons to the side a random point of the box takes, so the domain holds it
     anchor = torch.as_tensor(rng.uniform(-1, 1, size=(1, 3)))
@@ -105,7 +118,7 @@ def test_a_domains_refined_bounds_hold_on_it(seed, width, settled):
         name: parent.bounds[name].intersect(clamps[name]) if name in crown.refined else clamps[name]
         for name in relu_inputs
     }
-    analysis = crown.analyse(lower, upper, merged, settled=relu_inputs[:settled])
+    analysis = crown.analyse(lower, upper, merged, settled=relu_inputs[:settled], slopes=given_slopes)
     bound = crown.final(analysis)
     optimised, _ = crown.optimise(analysis, steps=5, splits=signs)
     noise = torch.rand(20000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
