@@ -29,6 +29,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from operator import itemgetter
 
 import numpy as np
@@ -58,6 +59,7 @@ class ActivationSplitOptions:
     refine: bool = True  # recompute intermediate bounds per domain (False: the root's, clamped)
     attack: AttackOptions = field(default_factory=AttackOptions)  # the short PGD from open domains' minimisers
     root_alpha_steps: int = 20  # alpha steps per intermediate bound, once, for the root box
+    exact_share: float = 0.5  # after this share of the time, the MILP engine decides the clauses left (1: never)
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
 
 
@@ -96,11 +98,17 @@ def activation_split_search(
     base = crown.analyse(lower, upper, alpha_steps=options.root_alpha_steps)
     if options.float_rounding:
         objective = objective.with_rounding(_rounding(graph, lower, upper, base.bounds))
-    stack: list[_Batch] = [_Batch(root, 1, 0)]
+    now = time.monotonic()
+    switch = now + options.exact_share * (deadline - now) if options.exact_share < 1 else deadline
+    stack: list[_Batch] = [_Batch(root, 1, 0, torch.full((1, len(objective.d)), -torch.inf, dtype=torch.float64))]
     exhausted = False
     while stack:
         if time.monotonic() > deadline:
             return _timed_out(stack, stats)
+        if time.monotonic() > switch:
+            if _milp_encodes(graph):
+                return _exact_rest(graph, case, objective, base.bounds, stack, exhausted, confirm, deadline, stats)
+            switch = deadline
         batch = _take(stack, options.batch)
         stats.bounded += batch.count
         stats.max_depth = max(stats.max_depth, batch.depth)
@@ -120,21 +128,23 @@ def activation_split_search(
             analysis = crown.restrict(base.select(torch.zeros(batch.count, dtype=torch.int64)), _clamps(batch.domains))
         record: dict[str, Tensor] = {}
         with torch.no_grad():
-            bounds = crown.final(analysis, record=record)
+            bounds = torch.maximum(crown.final(analysis, record=record), batch.floor)
         open_ = ~objective.refuted(bounds)
         parameters = None
         if options.alpha_steps and bool(open_.any()):
             rows = torch.nonzero(open_).flatten()
             splits = {name: state[rows] for name, state in batch.domains.items()}
             start = None if batch.parameters is None else batch.parameters.select(rows)
-            bounds[rows], optimised = crown.optimise(
+            floor = batch.floor[rows]
+            optimised_bounds, optimised = crown.optimise(
                 analysis.select(rows),
                 steps=options.alpha_steps,
-                done=objective.refuted,
+                done=partial(_refuted_above, objective, floor),
                 splits=splits,
                 start=start,
                 learning_rate=options.learning_rate,
             )
+            bounds[rows] = torch.maximum(optimised_bounds, floor)
             parameters = torch.full((batch.count,), -1, dtype=torch.int64)
             parameters[rows] = torch.arange(rows.numel())  # where each domain's ended parameters are
             open_ = ~objective.refuted(bounds)
@@ -148,7 +158,7 @@ def activation_split_search(
             found = attack()
         if found is not None:
             return SearchResult(Outcome.FOUND, found, stats)
-        open_batch = batch.select(keep)
+        open_batch = replace(batch.select(keep), floor=bounds[keep])
         if parameters is not None:
             open_batch = replace(open_batch, parameters=optimised.select(parameters[keep]))
         if options.refine:
@@ -160,7 +170,8 @@ def activation_split_search(
         tensor, neuron = _branch(objective, analysis, record, relus, open_batch.domains, bounds, keep)
         chosen = tensor >= 0
         for leaf in keep[~chosen].tolist():
-            outcome, point = _discharge_leaf(graph, case, objective, analysis, leaf, confirm, deadline)
+            node_bounds = {name: v.map(itemgetter(slice(leaf, leaf + 1))) for name, v in analysis.bounds.items()}
+            outcome, point = _by_milp(graph, case, objective, node_bounds, None, confirm, deadline)
             if outcome is Outcome.FOUND:
                 return SearchResult(Outcome.FOUND, point, stats)
             exhausted = exhausted or outcome is not Outcome.PROVED
@@ -178,12 +189,15 @@ def _rounding(graph: Graph, lower: Tensor, upper: Tensor, node_bounds: Mapping[s
 
 @dataclass(frozen=True)
 class _Batch:
-    """Domains of one depth: split states per ReLU input tensor, all with ``count`` rows, and
-    the alpha/beta parameters their parents' optimisation ended with (None: none yet)."""
+    """Domains of one depth: split states per ReLU input tensor, all with ``count`` rows, the
+    row bounds their parents reached (a floor for their own: a clause refuted on a domain
+    stays refuted on its sub-domains), and the alpha/beta parameters their parents'
+    optimisation ended with (None: none yet)."""
 
     domains: Domains
     count: int
     depth: int
+    floor: Tensor  # (count, m): the parents' row bounds, valid on these sub-regions too
     parameters: Parameters | None = None
     nodes: dict[str, Interval] | None = None
     first_split: int = -1  # the earliest ReLU tensor (index in the search's order) split last
@@ -192,7 +206,7 @@ class _Batch:
         domains = {name: state[rows] for name, state in self.domains.items()}
         parameters = None if self.parameters is None else self.parameters.select(rows)
         nodes = None if self.nodes is None else {n: v.map(itemgetter(rows)) for n, v in self.nodes.items()}
-        return _Batch(domains, int(rows.numel()), self.depth, parameters, nodes, self.first_split)
+        return _Batch(domains, int(rows.numel()), self.depth, self.floor[rows], parameters, nodes, self.first_split)
 
 
 def _take(stack: list[_Batch], size: int) -> _Batch:
@@ -210,31 +224,66 @@ def _timed_out(stack: list[_Batch], stats: SearchStats) -> SearchResult:
     return SearchResult(Outcome.TIMEOUT, None, stats)
 
 
-def _discharge_leaf(
+def _refuted_above(objective: Objective, floor: Tensor, bounds: Tensor) -> Tensor:
+    """Whether bounds, raised to the domains' ``floor``, refute every clause (per domain)."""
+    return objective.refuted(torch.maximum(bounds, floor))
+
+
+def _by_milp(
     graph: Graph,
     case: Case,
     objective: Objective,
-    analysis: Analysis,
-    row: int,
+    node_bounds: Mapping[str, Interval],
+    clauses: list[int] | None,
     confirm: Confirm,
     deadline: float,
 ) -> tuple[Outcome, np.ndarray | None]:
-    """Decide a domain with every ReLU stable by MILP (an LP: no binaries are needed, and
-    the linear input constraints are exact there). PROVED, FOUND with a confirmed point,
-    or EXHAUSTED when the LP cannot decide in time."""
-    from solvers.milp import solve  # cvxpy is slow to import: only when a leaf needs it
+    """The MILP engine's answer on the case's clauses (``clauses`` only, in that order, when
+    given) with big-M from ``node_bounds`` (a region's, batch of one): PROVED, FOUND with a
+    confirmed point, TIMEOUT, or EXHAUSTED when it cannot decide."""
+    from solvers.milp import solve  # cvxpy is slow to import: only when the engine is needed
 
-    node_bounds = {
-        name: Interval(v.lower[row : row + 1], v.upper[row : row + 1]) for name, v in analysis.bounds.items()
-    }
-    result = solve(
-        graph, case.region.box, case.region.constraints, objective, deadline=deadline, node_bounds=node_bounds
-    )
+    box, constraints = case.region.box, case.region.constraints
+    result = solve(graph, box, constraints, objective, deadline=deadline, node_bounds=node_bounds, clauses=clauses)
     if result.outcome is ExactOutcome.PROVED:
         return Outcome.PROVED, None
     if result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
         return Outcome.FOUND, result.candidate
-    return Outcome.EXHAUSTED, None
+    return (Outcome.TIMEOUT if result.outcome is ExactOutcome.TIMEOUT else Outcome.EXHAUSTED), None
+
+
+def _milp_encodes(graph: Graph) -> bool:
+    """Whether the MILP engine has an exact encoding for every op of the graph."""
+    from solvers.milp import ENCODERS
+
+    return all(node.op.affine or node.op_type in ENCODERS for node in graph.nodes)
+
+
+def _exact_rest(
+    graph: Graph,
+    case: Case,
+    objective: Objective,
+    root_bounds: Mapping[str, Interval],
+    stack: list[_Batch],
+    exhausted: bool,
+    confirm: Confirm,
+    deadline: float,
+    stats: SearchStats,
+) -> SearchResult:
+    """Hand what the branch and bound left to the MILP engine: the clauses some pending
+    domain's bounds (or an undecided leaf) leave open, over the whole box, big-M from the
+    root's bounds, least refuted first (where a violation is likeliest). Every other clause
+    is refuted on every domain of the partition the search made, so on the box."""
+    floors = torch.cat([b.floor for b in stack])
+    open_ = ~objective.clauses_refuted(floors)
+    pending = torch.ones(objective.clauses, dtype=torch.bool) if exhausted else open_.any(dim=0)
+    slack = torch.where(open_, objective.clause_slack(floors), torch.inf).amin(dim=0)
+    clauses = sorted(torch.nonzero(pending).flatten().tolist(), key=lambda c: float(slack[c]))
+    stats.milp_clauses = len(clauses)
+    outcome, point = _by_milp(graph, case, objective, root_bounds, clauses, confirm, deadline)
+    if outcome is Outcome.TIMEOUT:
+        stats.open_boxes = sum(b.count for b in stack)
+    return SearchResult(outcome, point, stats)
 
 
 def _both(a: Interval | None, b: Interval | None) -> Interval:
@@ -336,4 +385,5 @@ def _children(batch: _Batch, tensor: Tensor, neuron: Tensor) -> _Batch:
         out[name] = torch.cat([active, inactive])
     parameters = None if batch.parameters is None else batch.parameters.twice()
     nodes = None if batch.nodes is None else {n: v.map(lambda t: torch.cat([t, t])) for n, v in batch.nodes.items()}
-    return _Batch(out, 2 * batch.count, batch.depth + 1, parameters, nodes, int(tensor.min()))
+    floor = torch.cat([batch.floor, batch.floor])
+    return _Batch(out, 2 * batch.count, batch.depth + 1, floor, parameters, nodes, int(tensor.min()))

@@ -52,7 +52,7 @@ class SearchStats:
     splits: int = 0
     max_depth: int = 0
     open_boxes: int = 0
-    extra: dict[str, float] = field(default_factory=dict)
+    milp_clauses: int = 0  # clauses a search handed to the MILP engine
 
 
 @dataclass(frozen=True)

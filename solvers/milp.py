@@ -14,14 +14,18 @@ the largest upper bound of the other candidates less ``l_i`` (Tjeng et al. 2019)
 bounds must be valid over the whole region; tighter bounds make a tighter program.
 
 Each clause of the objective is one program: minimise ``t`` subject to ``C_i y - d_i <= t``
-for its rows; its optimum is the clause's smallest margin over the region.
+for its rows; its optimum is the clause's smallest margin over the region. Only whether
+that margin clears the proof margin matters, not its value: HiGHS is given the proof
+threshold as a cutoff (``objective_bound``, in programs with binaries), so it prunes every node whose relaxation
+already clears it and searches only for a solution below it (MNIST-FC 256x2 prop_3 eps
+0.03 with alpha-CROWN node bounds: 48 s instead of 114 s).
 
 Soundness: the program is exact in real arithmetic, but HiGHS works with tolerances
 (feasibility 1e-7 by default). A clause counts as refuted only when HiGHS's dual bound on
-``t`` exceeds ``proof_margin * (1 + max |d|)``, i.e. the clause is infeasible with room to
-spare; PROVED assumes the solver's errors stay below that margin. Strict rows are relaxed
-to ``<=`` (sound for proofs; candidates are checked exactly by the caller). z3
-(``solvers.smt``) is exact.
+``t`` exceeds ``proof_margin * (1 + max |d|)``, or HiGHS finds no solution below twice that
+(the cutoff), i.e. the clause is infeasible with room to spare; PROVED assumes the
+solver's errors stay below that margin. Strict rows are relaxed to ``<=`` (sound for
+proofs; candidates are checked exactly by the caller). z3 (``solvers.smt``) is exact.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ import contextlib
 import os
 import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -234,11 +238,13 @@ def solve(
     *,
     deadline: float,
     node_bounds: Mapping[str, Interval] | None = None,
+    clauses: Sequence[int] | None = None,
     options: MilpOptions = MilpOptions(),
 ) -> ExactResult:
     """Decide whether some x in the box meeting the constraints has an output satisfying a
     clause of the objective (see ``solvers.exact``). ``node_bounds`` default to interval
-    bounds over the box."""
+    bounds over the box. ``clauses``: those to decide, in that order (default all), for a
+    caller that has refuted the others itself; PROVED then covers these only."""
     if objective.products is not None:
         return ExactResult(ExactOutcome.UNKNOWN, reason="milp has no exact encoding for polynomial output constraints")
     bounds = node_bounds if node_bounds is not None else interval_node_bounds(graph, box)
@@ -253,7 +259,7 @@ def solve(
         return ExactResult(ExactOutcome.UNKNOWN, reason=str(error))
     network += model.constraints
     undecided = ""
-    for clause in range(objective.clauses):
+    for clause in range(objective.clauses) if clauses is None else clauses:
         C, d, _ = clause_rows(objective, clause)
         if remaining(deadline) <= 0:
             return ExactResult(ExactOutcome.TIMEOUT, reason="deadline before the clause was solved")
@@ -282,6 +288,8 @@ def _solve_clause(
     tolerance = options.proof_margin * (1 + float(np.abs(d).max(initial=0.0)))
     t = cp.Variable()
     problem = cp.Problem(cp.Minimize(t), [*network, C @ y - d <= t])
+    # the cutoff, for a MIP only: a pure LP stopped by it would come back as a user limit
+    cutoff = {"objective_bound": 2 * tolerance} if integer else {}
     with _stdout_to_stderr(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate" at a time limit
         try:
@@ -291,6 +299,7 @@ def _solve_clause(
                 output_flag=False,
                 mip_rel_gap=0.0,
                 mip_abs_gap=tolerance / 10,
+                **cutoff,
             )
         except cp.SolverError as error:
             return ExactResult(ExactOutcome.UNKNOWN, reason=f"HiGHS failed: {error}")

@@ -153,9 +153,18 @@ class Objective:
 
     def slack(self, lower: Tensor) -> Tensor:
         """How far lower bounds (batch, m) on ``C @ y`` are from refuting the case (batch,):
-        the smallest over clauses of the largest ``lower_i - d_i`` among its rows. Positive
-        means refuted (up to strictness, which ``refuted`` decides exactly)."""
-        return self._per_clause_max(lower - self.proof_d).amin(dim=1)
+        the smallest ``clause_slack``. Positive means refuted (up to strictness, which
+        ``refuted`` decides exactly)."""
+        return self.clause_slack(lower).amin(dim=1)
+
+    def clause_slack(self, lower: Tensor) -> Tensor:
+        """(batch, clauses): per clause, the largest ``lower_i - d_i`` among its rows (how far
+        the bounds are from refuting it; the lowest is the likeliest to be violated)."""
+        return self._per_clause_max(lower - self.proof_d)
+
+    def clauses_refuted(self, lower: Tensor) -> Tensor:
+        """(batch, clauses) bool: the clauses the lower bounds refute (see ``refuted``)."""
+        return self._per_clause_max((lower > self._threshold).to(torch.float64)) > 0
 
     def refuted(self, lower: Tensor) -> Tensor:
         """Given lower bounds (batch, m) on ``C @ y``, whether every clause is impossible (batch,).
@@ -165,8 +174,7 @@ class Objective:
         also makes strict and non-strict rows alike (a sound simplification). Under float
         arithmetic the rounding slack is added to ``d`` first.
         """
-        row_fails = (lower > self._threshold).to(torch.float64)  # NaN never refutes
-        return (self._per_clause_max(row_fails) > 0).all(dim=1)
+        return self.clauses_refuted(lower).all(dim=1)  # NaN never refutes
 
     def open_rows(self, lower: Tensor) -> Tensor:
         """(batch, m): rows whose lower bound does not refute them (see ``refuted``)."""

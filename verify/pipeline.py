@@ -181,6 +181,8 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         stats["domains_bounded"] = stats.get("domains_bounded", 0) + result.stats.bounded
         stats["splits"] = stats.get("splits", 0) + result.stats.splits
         stats["max_depth"] = max(stats.get("max_depth", 0), result.stats.max_depth)
+        if result.stats.milp_clauses:
+            stats["milp_clauses"] = stats.get("milp_clauses", 0) + result.stats.milp_clauses
         if result.outcome is Outcome.FOUND:
             return done(Status.SAT, "counterexample found during branch and bound")
         if exact and result.outcome in (Outcome.TIMEOUT, Outcome.EXHAUSTED):
@@ -211,7 +213,8 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         return done(Status.UNKNOWN, open_reason)
     if engine == "input-split":
         return done(Status.UNSAT, "every input box refuted by bounds" + (", or its case by z3" if by_z3 else ""))
-    return done(Status.UNSAT, "every ReLU-split domain refuted (by bounds, or by LP at the leaves)")
+    milp = ", the clauses they left by MILP" if stats.get("milp_clauses") else ""
+    return done(Status.UNSAT, f"every ReLU-split domain refuted (by bounds, or by LP at the leaves){milp}")
 
 
 def _polynomial(case: Case) -> bool:

@@ -181,3 +181,52 @@ def test_polynomial_rows_are_refused() -> None:
     case = polynomial_case([-1.0, -1.0], [1.0, 1.0], 2, [([], [], [((((0, 1), 1.0),), 0.0, False)])])
     with pytest.raises(ValueError, match="linear output constraints only"):
         activation_split_search(graph, case, lambda _: False, deadline=time.monotonic() + 5)
+
+
+def _two_clause_case(lower, upper, thresholds) -> Case:
+    """Violation: ``y0 >= thresholds[0]`` or ``y1 >= thresholds[1]`` (two clauses)."""
+    clauses = tuple(
+        LinearConstraints(-np.eye(2)[i : i + 1], np.array([-t]), np.zeros(1, bool)) for i, t in enumerate(thresholds)
+    )
+    box = Box(np.asarray(lower), np.asarray(upper))
+    return Case(InputRegion(box, LinearConstraints.empty(len(lower))), OutputCondition(clauses))
+
+
+@pytest.mark.parametrize("exact_share", [0.0, 1.0])
+def test_the_milp_hand_over_decides_as_the_milp_engine_alone(exact_share):
+    """``exact_share`` 0 hands every clause to the MILP engine at once (big-M from the
+    root's alpha bounds), 1 never (branch and bound alone): either way the verdict is the
+    MILP engine's alone (interval big-M), with one clause violated or none."""
+    graph = _graph(7, [4, 12, 12, 2])
+    lower, upper = -np.ones(4), np.ones(4)
+    peaks = graph.run_numpy(np.random.default_rng(1).uniform(lower, upper, size=(20000, 4))).max(axis=0)
+    ceilings = -CrownBounds(graph, -torch.eye(2, dtype=torch.float64))(
+        torch.tensor(lower)[None], torch.tensor(upper)[None]
+    )[0].numpy()
+    assert np.all(ceilings > peaks + 0.05), "bounds alone should not decide these cases"
+    between = peaks + 0.5 * (ceilings - peaks)
+    options = ActivationSplitOptions(batch=16, exact_share=exact_share)
+    for thresholds in ([between[0], peaks[1] - 0.05], between):
+        case = _two_clause_case(lower, upper, thresholds)
+        objective = Objective.of(case)
+
+        def confirm(point: np.ndarray, objective=objective) -> bool:
+            return bool(objective.satisfied(torch.as_tensor(graph.run_numpy(point[None]))).all())
+
+        found = activation_split_search(graph, case, confirm, deadline=time.monotonic() + 120, options=options)
+        truth = milp.solve(graph, case.region.box, case.region.constraints, objective, deadline=time.monotonic() + 120)
+        expected = {ExactOutcome.PROVED: Outcome.PROVED, ExactOutcome.FOUND: Outcome.FOUND}[truth.outcome]
+        assert found.outcome is expected, (thresholds, truth.reason)
+        assert (found.stats.milp_clauses > 0) == (exact_share == 0.0)
+
+
+def test_the_milp_engine_decides_only_the_clauses_it_is_given():
+    """A caller that refuted a clause itself leaves it out: PROVED then covers the rest."""
+    graph = _graph(5, [4, 10, 10, 2])
+    lower, upper = -np.ones(4), np.ones(4)
+    peaks = graph.run_numpy(np.random.default_rng(1).uniform(lower, upper, size=(20000, 4))).max(axis=0)
+    case = _two_clause_case(lower, upper, [peaks[0] - 0.05, peaks[1] + 2.0])
+    args = (graph, case.region.box, case.region.constraints, Objective.of(case))
+    assert milp.solve(*args, deadline=time.monotonic() + 60).outcome is ExactOutcome.FOUND
+    assert milp.solve(*args, deadline=time.monotonic() + 60, clauses=[0]).outcome is ExactOutcome.FOUND
+    assert milp.solve(*args, deadline=time.monotonic() + 60, clauses=[1]).outcome is ExactOutcome.PROVED
