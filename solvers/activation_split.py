@@ -22,6 +22,13 @@ bound minimiser in the input box is tried as a counterexample.
 A domain with no unstable neuron left is linear on its region, a polytope CROWN relaxes to
 the box; such a leaf is decided exactly by the MILP engine (an LP there). Leaves it cannot
 decide in time make the search end EXHAUSTED rather than PROVED.
+
+After ``exact_share`` of the time the search hands over to the MILP engine: the clauses
+that some pending domain (each keeps its parent's row bounds as a floor) still leaves
+open, over the whole box, big-M from the root's alpha bounds, least refuted first. Where
+the branch and bound is slow to converge a MILP can still decide: MNIST-FC 256x2 prop_0
+eps 0.05 (sat) had no counterexample after 300 s of branching, and the hand-over finds one
+about 13 s after it starts.
 """
 
 from __future__ import annotations
