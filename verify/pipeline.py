@@ -184,7 +184,12 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         if result.stats.milp_clauses:
             stats["milp_clauses"] = stats.get("milp_clauses", 0) + result.stats.milp_clauses
         if result.outcome is Outcome.FOUND:
-            return done(Status.SAT, "counterexample found during branch and bound")
+            by = (
+                "by MILP on the clauses branch and bound left open"
+                if result.stats.milp_clauses
+                else "during branch and bound"
+            )
+            return done(Status.SAT, f"counterexample found {by}")
         if exact and result.outcome in (Outcome.TIMEOUT, Outcome.EXHAUSTED):
             status, reason = _decide_exactly(model.graph, [case], confirmer, "smt", deadline, False)
             if status is Status.SAT:
