@@ -216,18 +216,21 @@ def encode_network(
 
 
 @contextlib.contextmanager
-def _stdout_to_stderr() -> Iterator[None]:
-    """HiGHS prints a banner on stdout (file descriptor 1) when first used; our stdout
-    carries the verdict, so send whatever the solver writes there to stderr instead."""
+def _banner_discarded() -> Iterator[None]:
+    """HiGHS prints a banner on stdout (file descriptor 1) when first used, whatever its
+    options; our stdout carries the verdict and stderr one log line, so what it writes
+    there is discarded (its log is off: ``output_flag``; its answer comes back in status)."""
     sys.stdout.flush()
     saved = os.dup(1)
+    sink = os.open(os.devnull, os.O_WRONLY)
     try:
-        os.dup2(2, 1)
+        os.dup2(sink, 1)
         yield
     finally:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+        os.close(sink)
 
 
 def solve(
@@ -290,7 +293,7 @@ def _solve_clause(
     problem = cp.Problem(cp.Minimize(t), [*network, C @ y - d <= t])
     # the cutoff, for a MIP only: a pure LP stopped by it would come back as a user limit
     cutoff = {"objective_bound": 2 * tolerance} if integer else {}
-    with _stdout_to_stderr(), warnings.catch_warnings():
+    with _banner_discarded(), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate" at a time limit
         try:
             problem.solve(  # type: ignore[no-untyped-call]
