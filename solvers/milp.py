@@ -16,9 +16,9 @@ bounds must be valid over the whole region; tighter bounds make a tighter progra
 Each clause of the objective is one program: minimise ``t`` subject to ``C_i y - d_i <= t``
 for its rows; its optimum is the clause's smallest margin over the region. Only whether
 that margin clears the proof margin matters, not its value: HiGHS is given the proof
-threshold as a cutoff (``objective_bound``, in programs with binaries), so it prunes every node whose relaxation
-already clears it and searches only for a solution below it (MNIST-FC 256x2 prop_3 eps
-0.03 with alpha-CROWN node bounds: 48 s instead of 114 s).
+threshold as a cutoff (``objective_bound``, in programs with binaries), so it prunes
+every node whose relaxation already clears it and searches only for a solution below it
+(MNIST-FC 256x2 prop_3 eps 0.03 with alpha-CROWN node bounds: 48 s instead of 114 s).
 
 Soundness: the program is exact in real arithmetic, but HiGHS works with tolerances
 (feasibility 1e-7 by default). A clause counts as refuted only when HiGHS's dual bound on
