@@ -310,12 +310,7 @@ class CrownBounds:
             variables = [v.requires_grad_(True) for v in (*alphas.values(), *betas.values())]
             optimiser = Adam(variables, lr=learning_rate)
             for _ in range(steps):
-                slopes = {
-                    name: torch.minimum(
-                        torch.maximum(a, _rows(relaxed[name].lower_slope_min)), _rows(relaxed[name].lower_slope_max)
-                    )
-                    for name, a in alphas.items()
-                }
+                slopes = {name: _in_range(a, relaxed[name]) for name, a in alphas.items()}
                 multipliers = {name: beta.clamp_min(0) * signs[name] for name, beta in betas.items()}
                 bound = self._backward(start, A, analysis, slopes, self._autograd, multipliers=multipliers)
                 with torch.no_grad():  # keep, per box and row, the parameters of its best bound
@@ -330,7 +325,7 @@ class CrownBounds:
                 optimiser.step(-bound[torch.isfinite(bound)].sum())
                 with torch.no_grad():  # projected: a parameter left outside its range would get no gradient
                     for name, a in alphas.items():
-                        a.clamp_(_rows(relaxed[name].lower_slope_min), _rows(relaxed[name].lower_slope_max))
+                        a.copy_(_in_range(a, relaxed[name]))
                     for b in betas.values():
                         b.clamp_(min=0)
         return best, kept
@@ -420,9 +415,8 @@ class CrownBounds:
             relax = analysis.relaxations[node]
             if isinstance(relax, Relaxation):
                 values = values.expand(rows.shape[0], -1, -1)
-                chosen = torch.gather(values, 1, rows[..., None].expand(-1, -1, values.shape[-1]))
-                picked[node] = torch.minimum(
-                    torch.maximum(chosen, _rows(relax.lower_slope_min)), _rows(relax.lower_slope_max)
+                picked[node] = _in_range(
+                    torch.gather(values, 1, rows[..., None].expand(-1, -1, values.shape[-1])), relax
                 )
         return picked
 
@@ -645,6 +639,12 @@ def _vjp(node: Node, shapes: list[tuple[int, ...]], cotangent: Tensor) -> list[T
         g.reshape(k, -1) if g is not None else torch.zeros(k, _size(shape), dtype=DTYPE, device=cotangent.device)
         for g, shape in zip(grads, shapes, strict=True)
     ]
+
+
+def _in_range(slopes: Tensor, relax: Relaxation) -> Tensor:
+    """Lower slopes (batch, m, n) clamped into the relaxation's valid range (per box and
+    neuron): any values become a sound relaxation."""
+    return torch.minimum(torch.maximum(slopes, _rows(relax.lower_slope_min)), _rows(relax.lower_slope_max))
 
 
 def _rows(x: Tensor) -> Tensor:

@@ -151,15 +151,10 @@ class Objective:
         violated_rows = (~rows_hold).to(torch.float64)
         return (self._per_clause_max(violated_rows) <= 0).any(dim=1)
 
-    def slack(self, lower: Tensor) -> Tensor:
-        """How far lower bounds (batch, m) on ``C @ y`` are from refuting the case (batch,):
-        the smallest ``clause_slack``. Positive means refuted (up to strictness, which
-        ``refuted`` decides exactly)."""
-        return self.clause_slack(lower).amin(dim=1)
-
     def clause_slack(self, lower: Tensor) -> Tensor:
-        """(batch, clauses): per clause, the largest ``lower_i - d_i`` among its rows (how far
-        the bounds are from refuting it; the lowest is the likeliest to be violated)."""
+        """(batch, clauses): per clause, the largest ``lower_i - d_i`` among its rows: how far
+        the bounds are from refuting it (positive: refuted, up to strictness, which
+        ``refuted`` decides exactly); the lowest is the likeliest to be violated."""
         return self._per_clause_max(lower - self.proof_d)
 
     def clauses_refuted(self, lower: Tensor) -> Tensor:

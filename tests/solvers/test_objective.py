@@ -59,7 +59,7 @@ def test_rounding_slack_must_be_cleared_to_refute():
     lower = torch.tensor([[0.25], [0.35]], dtype=torch.float64)
     assert obj.refuted(lower).tolist() == [True, True]
     assert rounded.refuted(lower).tolist() == [False, True]
-    assert torch.allclose(rounded.slack(lower), torch.tensor([-0.05, 0.05], dtype=torch.float64))
+    assert torch.allclose(rounded.clause_slack(lower)[:, 0], torch.tensor([-0.05, 0.05], dtype=torch.float64))
     # the satisfaction test (counterexamples) is not widened
     y = torch.tensor([[0.0, 0.0]], dtype=torch.float64)
     assert bool(rounded.satisfied(y)[0]) and bool(obj.satisfied(y)[0])
