@@ -47,6 +47,7 @@ from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
+from solvers.beside import MilpBeside
 from solvers.exact import ExactOutcome
 from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes
 from solvers.input_split import Outcome, SearchResult, SearchStats
@@ -67,6 +68,7 @@ class ActivationSplitOptions:
     attack: AttackOptions = field(default_factory=AttackOptions)  # the short PGD from open domains' minimisers
     root_alpha_steps: int = 20  # alpha steps per intermediate bound, once, for the root box
     exact_share: float = 0.5  # after this share of the time, the MILP engine decides the clauses left (1: never)
+    exact_beside: bool = True  # with 2+ torch threads, one runs the MILP engine beside the search instead
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
 
 
@@ -109,83 +111,116 @@ def activation_split_search(
     switch = now + options.exact_share * (deadline - now) if options.exact_share < 1 else deadline
     stack: list[_Batch] = [_Batch(root, 1, 0, torch.full((1, len(objective.d)), -torch.inf, dtype=torch.float64))]
     exhausted = False
-    while stack:
-        if time.monotonic() > deadline:
-            return _timed_out(stack, stats)
-        if time.monotonic() > switch:
-            if _milp_encodes(graph):
-                return _exact_rest(graph, case, objective, base.bounds, stack, exhausted, confirm, deadline, stats)
-            switch = deadline
-        batch = _take(stack, options.batch)
-        stats.bounded += batch.count
-        stats.max_depth = max(stats.max_depth, batch.depth)
-        if options.refine:
-            clamps = _clamps(batch.domains)
-            inherited = batch.nodes if batch.nodes is not None else {name: base.bounds[name] for name in crown.refined}
-            merged = {name: _both(inherited.get(name), clamps.get(name)) for name in {*inherited, *clamps}}
-            settled = list(relus)[: batch.first_split + 1] if batch.nodes is not None else []
-            analysis = crown.analyse(
-                lower.expand(batch.count, -1),
-                upper.expand(batch.count, -1),
-                merged,
-                settled=settled,
-                slopes=base.slopes,
-            )
-        else:
-            analysis = crown.restrict(base.select(torch.zeros(batch.count, dtype=torch.int64)), _clamps(batch.domains))
-        record: dict[str, Tensor] = {}
-        with torch.no_grad():
-            bounds = torch.maximum(crown.final(analysis, record=record), batch.floor)
-        open_ = ~objective.refuted(bounds)
-        parameters = None
-        if options.alpha_steps and bool(open_.any()):
-            rows = torch.nonzero(open_).flatten()
-            splits = {name: state[rows] for name, state in batch.domains.items()}
-            start = None if batch.parameters is None else batch.parameters.select(rows)
-            floor = batch.floor[rows]
-            optimised_bounds, optimised = crown.optimise(
-                analysis.select(rows),
-                steps=options.alpha_steps,
-                done=partial(_refuted_above, objective, floor),
-                splits=splits,
-                start=start,
-                learning_rate=options.learning_rate,
-            )
-            bounds[rows] = torch.maximum(optimised_bounds, floor)
-            parameters = torch.full((batch.count,), -1, dtype=torch.int64)
-            parameters[rows] = torch.arange(rows.numel())  # where each domain's ended parameters are
+    threads = torch.get_num_threads()
+    beside: MilpBeside | None = None
+    try:
+        while stack:
+            if time.monotonic() > deadline:
+                return _timed_out(stack, stats)
+            if beside is not None:
+                found = beside.take(confirm)
+                if found is not None:
+                    return SearchResult(Outcome.FOUND, found, stats, by_milp=True)
+                if bool(beside.closed.all()):
+                    return SearchResult(Outcome.PROVED, None, stats)
+            if time.monotonic() > switch:
+                if _milp_encodes(graph):
+                    return _exact_rest(graph, case, objective, base.bounds, stack, exhausted, confirm, deadline, stats)
+                switch = deadline
+            batch = _take(stack, options.batch)
+            if beside is not None:  # the clauses it proved are refuted on every domain
+                batch = replace(batch, floor=batch.floor.masked_fill(beside.closed[objective.clause_of_row], torch.inf))
+            stats.bounded += batch.count
+            stats.max_depth = max(stats.max_depth, batch.depth)
+            if options.refine:
+                clamps = _clamps(batch.domains)
+                inherited = (
+                    batch.nodes if batch.nodes is not None else {name: base.bounds[name] for name in crown.refined}
+                )
+                merged = {name: _both(inherited.get(name), clamps.get(name)) for name in {*inherited, *clamps}}
+                settled = list(relus)[: batch.first_split + 1] if batch.nodes is not None else []
+                analysis = crown.analyse(
+                    lower.expand(batch.count, -1),
+                    upper.expand(batch.count, -1),
+                    merged,
+                    settled=settled,
+                    slopes=base.slopes,
+                )
+            else:
+                analysis = crown.restrict(
+                    base.select(torch.zeros(batch.count, dtype=torch.int64)), _clamps(batch.domains)
+                )
+            record: dict[str, Tensor] = {}
+            with torch.no_grad():
+                bounds = torch.maximum(crown.final(analysis, record=record), batch.floor)
             open_ = ~objective.refuted(bounds)
-        if not bool(open_.any()):
-            continue
-        keep = torch.nonzero(open_).flatten()
-        found = _try_minimisers(
-            graph, objective, confirm, record.get(graph.input.name), analysis, bounds, keep, options.attack
-        )
-        if found is None and attack is not None:
-            found = attack()
-        if found is not None:
-            return SearchResult(Outcome.FOUND, found, stats)
-        open_batch = replace(batch.select(keep), floor=bounds[keep])
-        if parameters is not None:
-            open_batch = replace(open_batch, parameters=optimised.select(parameters[keep]))
-        if options.refine:
-            nodes = {name: analysis.bounds[name].map(itemgetter(keep)) for name in crown.refined}
-            open_batch = replace(open_batch, nodes=nodes)
-        if time.monotonic() > deadline:
-            stack.append(open_batch)
-            return _timed_out(stack, stats)
-        tensor, neuron = _branch(objective, analysis, record, relus, open_batch.domains, bounds, keep)
-        chosen = tensor >= 0
-        for leaf in keep[~chosen].tolist():
-            node_bounds = {name: v.map(itemgetter(slice(leaf, leaf + 1))) for name, v in analysis.bounds.items()}
-            outcome, point = _by_milp(graph, case, objective, node_bounds, None, confirm, deadline)
-            if outcome is Outcome.FOUND:
-                return SearchResult(Outcome.FOUND, point, stats)
-            exhausted = exhausted or outcome is not Outcome.PROVED
-        if bool(chosen.any()):
-            stats.splits += int(chosen.sum())
-            stack.append(_children(open_batch.select(torch.nonzero(chosen).flatten()), tensor[chosen], neuron[chosen]))
-    return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)
+            parameters = None
+            if options.alpha_steps and bool(open_.any()):
+                rows = torch.nonzero(open_).flatten()
+                splits = {name: state[rows] for name, state in batch.domains.items()}
+                start = None if batch.parameters is None else batch.parameters.select(rows)
+                floor = batch.floor[rows]
+                optimised_bounds, optimised = crown.optimise(
+                    analysis.select(rows),
+                    steps=options.alpha_steps,
+                    done=partial(_refuted_above, objective, floor),
+                    splits=splits,
+                    start=start,
+                    learning_rate=options.learning_rate,
+                )
+                bounds[rows] = torch.maximum(optimised_bounds, floor)
+                parameters = torch.full((batch.count,), -1, dtype=torch.int64)
+                parameters[rows] = torch.arange(rows.numel())  # where each domain's ended parameters are
+                open_ = ~objective.refuted(bounds)
+            if not bool(open_.any()):
+                continue
+            keep = torch.nonzero(open_).flatten()
+            if beside is None and options.exact_beside and threads > 1 and _milp_encodes(graph):
+                clauses = _least_refuted_first(objective, bounds[keep])
+                beside = MilpBeside(graph, case, objective, base.bounds, clauses, deadline)
+                torch.set_num_threads(threads - 1)  # one core for the MILP
+                switch = deadline  # no hand-over: the MILP already works on every clause
+            found = _try_minimisers(
+                graph, objective, confirm, record.get(graph.input.name), analysis, bounds, keep, options.attack
+            )
+            if found is None and attack is not None:
+                found = attack()
+            if found is not None:
+                return SearchResult(Outcome.FOUND, found, stats)
+            open_batch = replace(batch.select(keep), floor=bounds[keep])
+            if parameters is not None:
+                open_batch = replace(open_batch, parameters=optimised.select(parameters[keep]))
+            if options.refine:
+                nodes = {name: analysis.bounds[name].map(itemgetter(keep)) for name in crown.refined}
+                open_batch = replace(open_batch, nodes=nodes)
+            if time.monotonic() > deadline:
+                stack.append(open_batch)
+                return _timed_out(stack, stats)
+            tensor, neuron = _branch(objective, analysis, record, relus, open_batch.domains, bounds, keep)
+            chosen = tensor >= 0
+            unproved = None if beside is None else torch.nonzero(~beside.closed).flatten().tolist()
+            for leaf in keep[~chosen].tolist():
+                node_bounds = {name: v.map(itemgetter(slice(leaf, leaf + 1))) for name, v in analysis.bounds.items()}
+                outcome, point = _by_milp(graph, case, objective, node_bounds, unproved, confirm, deadline)
+                if outcome is Outcome.FOUND:
+                    return SearchResult(Outcome.FOUND, point, stats)
+                exhausted = exhausted or outcome is not Outcome.PROVED
+            if bool(chosen.any()):
+                stats.splits += int(chosen.sum())
+                stack.append(
+                    _children(open_batch.select(torch.nonzero(chosen).flatten()), tensor[chosen], neuron[chosen])
+                )
+        if exhausted and beside is not None:  # the MILP may yet prove what the undecided leaves left
+            found = beside.take(confirm, until=deadline)
+            if found is not None:
+                return SearchResult(Outcome.FOUND, found, stats, by_milp=True)
+            exhausted = not bool(beside.closed.all())
+        return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)
+    finally:
+        if beside is not None:
+            beside.stop()
+            torch.set_num_threads(threads)
+            stats.milp_clauses = int(beside.closed.sum())  # the results returned above hold this same record
 
 
 def _rounding(graph: Graph, lower: Tensor, upper: Tensor, node_bounds: Mapping[str, Interval]) -> Tensor:
@@ -282,15 +317,20 @@ def _exact_rest(
     root's bounds, least refuted first (where a violation is likeliest). Every other clause
     is refuted on every domain of the partition the search made, so on the box."""
     floors = torch.cat([b.floor for b in stack])
-    open_ = ~objective.clauses_refuted(floors)
-    pending = torch.ones(objective.clauses, dtype=torch.bool) if exhausted else open_.any(dim=0)
-    slack = torch.where(open_, objective.clause_slack(floors), torch.inf).amin(dim=0)
-    clauses = sorted(torch.nonzero(pending).flatten().tolist(), key=lambda c: float(slack[c]))
-    stats.milp_clauses = len(clauses)
+    clauses = list(range(objective.clauses)) if exhausted else _least_refuted_first(objective, floors)
     outcome, point = _by_milp(graph, case, objective, root_bounds, clauses, confirm, deadline)
     if outcome is Outcome.TIMEOUT:
         stats.open_boxes = sum(b.count for b in stack)
-    return SearchResult(outcome, point, stats)
+    stats.milp_clauses = len(clauses) if outcome is Outcome.PROVED else 0
+    return SearchResult(outcome, point, stats, by_milp=outcome is Outcome.FOUND)
+
+
+def _least_refuted_first(objective: Objective, bounds: Tensor) -> list[int]:
+    """The clauses some domain's row bounds (batch, m) leave open, least refuted first
+    (where a violation is likeliest)."""
+    open_ = ~objective.clauses_refuted(bounds)
+    slack = torch.where(open_, objective.clause_slack(bounds), torch.inf).amin(dim=0)
+    return sorted(torch.nonzero(open_.any(dim=0)).flatten().tolist(), key=lambda c: float(slack[c]))
 
 
 def _both(a: Interval | None, b: Interval | None) -> Interval:

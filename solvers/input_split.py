@@ -52,7 +52,7 @@ class SearchStats:
     splits: int = 0
     max_depth: int = 0
     open_boxes: int = 0
-    milp_clauses: int = 0  # clauses a search handed to the MILP engine
+    milp_clauses: int = 0  # clauses the MILP engine proved on the whole box for a search
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,7 @@ class SearchResult:
     outcome: Outcome
     counterexample: np.ndarray | None
     stats: SearchStats
+    by_milp: bool = False  # the counterexample came from the MILP engine
 
 
 def _halves(lower: Tensor, upper: Tensor, dim: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:

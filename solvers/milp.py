@@ -250,77 +250,88 @@ def solve(
     caller that has refuted the others itself; PROVED then covers these only."""
     if objective.products is not None:
         return ExactResult(ExactOutcome.UNKNOWN, reason="milp has no exact encoding for polynomial output constraints")
-    bounds = node_bounds if node_bounds is not None else interval_node_bounds(graph, box)
-    model = MilpModel()
-    x = cp.Variable(box.size)
-    network = [x >= box.lower, x <= box.upper]
-    if len(constraints):
-        network.append(constraints.A @ x <= constraints.b)  # strict rows relaxed: sound for proofs
     try:
-        y = encode_network(graph, x, bounds, model, options)
+        program = RegionProgram(graph, box, constraints, node_bounds, options)
     except (CannotEncode, UnboundedInput) as error:
         return ExactResult(ExactOutcome.UNKNOWN, reason=str(error))
-    network += model.constraints
     undecided = ""
     for clause in range(objective.clauses) if clauses is None else clauses:
-        C, d, _ = clause_rows(objective, clause)
-        if remaining(deadline) <= 0:
-            return ExactResult(ExactOutcome.TIMEOUT, reason="deadline before the clause was solved")
-        result = _solve_clause(x, y, network, C, d, box, deadline, model.binaries > 0, options)
+        result = program.decide(objective, clause, deadline)
         if result.outcome is ExactOutcome.FOUND or result.outcome is ExactOutcome.TIMEOUT:
             return result
         if result.outcome is ExactOutcome.UNKNOWN:
             undecided = result.reason
     if undecided:
         return ExactResult(ExactOutcome.UNKNOWN, reason=undecided)
-    return ExactResult(ExactOutcome.PROVED, reason=f"every clause infeasible ({model.binaries} binaries)")
+    return ExactResult(ExactOutcome.PROVED, reason=f"every clause infeasible ({program.binaries} binaries)")
 
 
-def _solve_clause(
-    x: cp.Variable,
-    y: cp.Expression,
-    network: list[cp.Constraint],
-    C: np.ndarray,
-    d: np.ndarray,
-    box: Box,
-    deadline: float,
-    integer: bool,
-    options: MilpOptions,
-) -> ExactResult:
-    """Minimise the clause's margin ``t``; refuted when the dual bound clears the margin."""
-    tolerance = options.proof_margin * (1 + float(np.abs(d).max(initial=0.0)))
-    t = cp.Variable()
-    problem = cp.Problem(cp.Minimize(t), [*network, C @ y - d <= t])
-    # the cutoff, for a MIP only: a pure LP stopped by it would come back as a user limit
-    cutoff = {"objective_bound": 2 * tolerance} if integer else {}
-    with _banner_discarded(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate" at a time limit
-        try:
-            problem.solve(  # type: ignore[no-untyped-call]
-                solver=cp.HIGHS,
-                time_limit=max(remaining(deadline), 0.01),
-                output_flag=False,
-                mip_rel_gap=0.0,
-                mip_abs_gap=tolerance / 10,
-                **cutoff,
-            )
-        except cp.SolverError as error:
-            return ExactResult(ExactOutcome.UNKNOWN, reason=f"HiGHS failed: {error}")
-    status = problem.status
-    if status == cp.INFEASIBLE:
-        return ExactResult(ExactOutcome.PROVED, reason="infeasible")
-    if status not in (cp.OPTIMAL, cp.USER_LIMIT):
-        return ExactResult(ExactOutcome.UNKNOWN, reason=f"HiGHS status {status}")
-    info: Any = problem.solver_stats.extra_stats  # highspy's HighsInfo
-    dual_bound = float(info.mip_dual_bound) if integer else float(problem.value) if status == cp.OPTIMAL else -np.inf
-    if dual_bound > tolerance:
-        return ExactResult(ExactOutcome.PROVED, reason=f"clause margin >= {dual_bound:.3g}")
-    margin = float(info.objective_function_value)  # of HiGHS's best solution, if it has one
-    if info.primal_solution_status == _FEASIBLE and x.value is not None and margin <= 0:
-        candidate = np.clip(np.asarray(x.value, dtype=np.float64), box.lower, box.upper)
-        return ExactResult(ExactOutcome.FOUND, candidate, reason=f"clause margin {margin:.3g}")
-    if status == cp.OPTIMAL:
-        return ExactResult(
-            ExactOutcome.UNKNOWN, reason=f"optimal clause margin {margin:.3g} is within the proof margin"
+class RegionProgram:
+    """The network over a region (box and linear input constraints) encoded once; each
+    clause is then decided by its own program (see the module docstring). Raises
+    CannotEncode or UnboundedInput when the graph has no exact encoding here."""
+
+    def __init__(
+        self,
+        graph: Graph,
+        box: Box,
+        constraints: LinearConstraints,
+        node_bounds: Mapping[str, Interval] | None = None,
+        options: MilpOptions = MilpOptions(),
+    ) -> None:
+        bounds = node_bounds if node_bounds is not None else interval_node_bounds(graph, box)
+        model = MilpModel()
+        self.box, self.options = box, options
+        self.x = cp.Variable(box.size)
+        self.network = [self.x >= box.lower, self.x <= box.upper]
+        if len(constraints):
+            self.network.append(constraints.A @ self.x <= constraints.b)  # strict rows relaxed: sound for proofs
+        self.y = encode_network(graph, self.x, bounds, model, options)
+        self.network += model.constraints
+        self.binaries = model.binaries
+
+    def decide(self, objective: Objective, clause: int, deadline: float) -> ExactResult:
+        """Minimise the clause's margin ``t``: PROVED when the dual bound clears the proof
+        margin, FOUND with HiGHS's point when its margin is <= 0 (checked by the caller)."""
+        if remaining(deadline) <= 0:
+            return ExactResult(ExactOutcome.TIMEOUT, reason="deadline before the clause was solved")
+        C, d, _ = clause_rows(objective, clause)
+        integer, box = self.binaries > 0, self.box
+        tolerance = self.options.proof_margin * (1 + float(np.abs(d).max(initial=0.0)))
+        t = cp.Variable()
+        problem = cp.Problem(cp.Minimize(t), [*self.network, C @ self.y - d <= t])
+        # the cutoff, for a MIP only: a pure LP stopped by it would come back as a user limit
+        cutoff = {"objective_bound": 2 * tolerance} if integer else {}
+        with _banner_discarded(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate" at a time limit
+            try:
+                problem.solve(  # type: ignore[no-untyped-call]
+                    solver=cp.HIGHS,
+                    time_limit=max(remaining(deadline), 0.01),
+                    output_flag=False,
+                    mip_rel_gap=0.0,
+                    mip_abs_gap=tolerance / 10,
+                    **cutoff,
+                )
+            except cp.SolverError as error:
+                return ExactResult(ExactOutcome.UNKNOWN, reason=f"HiGHS failed: {error}")
+        status = problem.status
+        if status == cp.INFEASIBLE:
+            return ExactResult(ExactOutcome.PROVED, reason="infeasible")
+        if status not in (cp.OPTIMAL, cp.USER_LIMIT):
+            return ExactResult(ExactOutcome.UNKNOWN, reason=f"HiGHS status {status}")
+        info: Any = problem.solver_stats.extra_stats  # highspy's HighsInfo
+        dual_bound = (
+            float(info.mip_dual_bound) if integer else float(problem.value) if status == cp.OPTIMAL else -np.inf
         )
-    return ExactResult(ExactOutcome.TIMEOUT, reason="HiGHS time limit")
+        if dual_bound > tolerance:
+            return ExactResult(ExactOutcome.PROVED, reason=f"clause margin >= {dual_bound:.3g}")
+        margin = float(info.objective_function_value)  # of HiGHS's best solution, if it has one
+        if info.primal_solution_status == _FEASIBLE and self.x.value is not None and margin <= 0:
+            candidate = np.clip(np.asarray(self.x.value, dtype=np.float64), box.lower, box.upper)
+            return ExactResult(ExactOutcome.FOUND, candidate, reason=f"clause margin {margin:.3g}")
+        if status == cp.OPTIMAL:
+            return ExactResult(
+                ExactOutcome.UNKNOWN, reason=f"optimal clause margin {margin:.3g} is within the proof margin"
+            )
+        return ExactResult(ExactOutcome.TIMEOUT, reason="HiGHS time limit")

@@ -154,7 +154,8 @@ def _parser() -> argparse.ArgumentParser:
         type=int,
         default=None,
         help="torch threads of the verification worker of run and verify (default: one per core this "
-        "process may use; on a busy machine give 1, "
+        "process may use; with 2 or more, a ReLU-split search gives one to the MILP engine it runs beside it; "
+        "on a busy machine give 1, "
         "since torch's threads then wait on each other: ACAS Xu 1_1 prop_6 took 38 s with 2 threads beside "
         "a busy core, 14 s with 1)",
     )

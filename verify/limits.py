@@ -15,13 +15,11 @@ POSIX only (``fork``, ``resource``), like the rest of the command line.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
 import re
 import resource
 import signal
-import sys
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -31,6 +29,7 @@ from typing import Literal
 import torch
 
 from bounds.errors import ModelError
+from solvers.beside import die_with_parent
 from specs.errors import SpecError
 from specs.property import Property
 from verify.errors import QueryError
@@ -40,7 +39,6 @@ from verify.result import Result, Status
 GRACE = 1.0
 """Seconds the worker may run past the deadline before it is killed."""
 
-_PR_SET_PDEATHSIG = 1
 _OUT_OF_MEMORY = re.compile(r"can't allocate memory|cannot allocate memory|out of memory|bad[ _]alloc", re.IGNORECASE)
 
 _Message = tuple[Literal["result"], Result] | tuple[Literal["input", "internal"], str, str]
@@ -149,10 +147,7 @@ def _work(
     """The worker: set up its limits, decide, send one message back (and nothing to stderr:
     a message it cannot send ends it with exit code 1, which the parent reports)."""
     os.setpgid(0, 0)
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before the line above
-            os._exit(1)
+    die_with_parent(parent)
     torch.set_num_threads(threads)
     message: _Message
     try:

@@ -184,11 +184,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         if result.stats.milp_clauses:
             stats["milp_clauses"] = stats.get("milp_clauses", 0) + result.stats.milp_clauses
         if result.outcome is Outcome.FOUND:
-            by = (
-                "by MILP on the clauses branch and bound left open"
-                if result.stats.milp_clauses
-                else "during branch and bound"
-            )
+            by = "by the MILP engine" if result.by_milp else "during branch and bound"
             return done(Status.SAT, f"counterexample found {by}")
         if exact and result.outcome in (Outcome.TIMEOUT, Outcome.EXHAUSTED):
             status, reason = _decide_exactly(model.graph, [case], confirmer, "smt", deadline, False)
@@ -218,7 +214,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         return done(Status.UNKNOWN, open_reason)
     if engine == "input-split":
         return done(Status.UNSAT, "every input box refuted by bounds" + (", or its case by z3" if by_z3 else ""))
-    milp = ", the clauses they left by MILP" if stats.get("milp_clauses") else ""
+    milp = f", {stats['milp_clauses']} clause(s) by MILP on the whole box" if stats.get("milp_clauses") else ""
     return done(Status.UNSAT, f"every ReLU-split domain refuted (by bounds, or by LP at the leaves){milp}")
 
 

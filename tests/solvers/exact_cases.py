@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import onnx
+import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from bounds.crown import CrownBounds
+from bounds.graph import Graph
+from bounds.onnx_build import dense_network
+from bounds.onnx_import import import_model
 from specs.property import (
     Box,
     Case,
@@ -137,3 +144,31 @@ def random_piecewise_network(rng: np.random.Generator, n_in: int, n_out: int) ->
     inits["Wout"] = (rng.normal(size=(n_out, width)) / np.sqrt(width)).astype(np.float32)
     nodes.append(helper.make_node("Gemm", [current, "Wout"], ["y"], transB=1))
     return _model(nodes, [1, n_in], [1, n_out], inits)
+
+
+def dense_graph(seed: int, sizes: list[int]) -> Graph:
+    """A random dense ReLU network with the given layer sizes."""
+    rng = np.random.default_rng(seed)
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in itertools.pairwise(sizes)]
+    biases = [rng.normal(size=o) * 0.3 for o in sizes[1:]]
+    return import_model(dense_network(weights, biases))
+
+
+def two_clause_case(lower, upper, thresholds) -> Case:
+    """Violation: ``y0 >= thresholds[0]`` or ``y1 >= thresholds[1]`` (two clauses)."""
+    clauses = tuple(
+        LinearConstraints(-np.eye(2)[i : i + 1], np.array([-t]), np.zeros(1, bool)) for i, t in enumerate(thresholds)
+    )
+    box = Box(np.asarray(lower), np.asarray(upper))
+    return Case(InputRegion(box, LinearConstraints.empty(len(lower))), OutputCondition(clauses))
+
+
+def planted_cases(graph: Graph, lower: np.ndarray, upper: np.ndarray) -> list[Case]:
+    """Two two-clause cases the root bounds leave open: one clause violated, then none."""
+    peaks = graph.run_numpy(np.random.default_rng(1).uniform(lower, upper, size=(20000, len(lower)))).max(axis=0)
+    ceilings = -CrownBounds(graph, -torch.eye(2, dtype=torch.float64))(
+        torch.tensor(lower)[None], torch.tensor(upper)[None]
+    )[0].numpy()
+    assert np.all(ceilings > peaks + 0.05), "bounds alone should not decide these cases"
+    between = peaks + 0.5 * (ceilings - peaks)
+    return [two_clause_case(lower, upper, thresholds) for thresholds in ([between[0], peaks[1] - 0.05], between)]

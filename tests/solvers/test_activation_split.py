@@ -3,39 +3,30 @@ search proves what plain bounds cannot and finds planted violations."""
 
 from __future__ import annotations
 
-import itertools
+import multiprocessing
 import time
 
 import numpy as np
 import pytest
 import torch
-from exact_cases import polynomial_case
+from exact_cases import dense_graph, planted_cases, polynomial_case, two_clause_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bounds.crown import CrownBounds, Parameters
-from bounds.onnx_build import dense_network
-from bounds.onnx_import import import_model
 from bounds.ops.base import Interval
 from solvers import milp
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
 from solvers.exact import ExactOutcome
-from solvers.input_split import Outcome
+from solvers.input_split import Outcome, SearchResult
 from solvers.objective import Objective
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
-
-
-def _graph(seed: int, sizes: list[int]):
-    rng = np.random.default_rng(seed)
-    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in itertools.pairwise(sizes)]
-    biases = [rng.normal(size=o) * 0.3 for o in sizes[1:]]
-    return import_model(dense_network(weights, biases))
 
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**31), width=st.integers(2, 6), radius=st.sampled_from([0.3, 1.0]))
 def test_split_bounds_with_beta_hold_on_the_subdomain(seed, width, radius):
-    graph = _graph(seed, [3, width, width, 2])
+    graph = dense_graph(seed, [3, width, width, 2])
     rng = np.random.default_rng(seed)
     C = torch.as_tensor(rng.normal(size=(2, 2)))
     crown = CrownBounds(graph, C)
@@ -86,7 +77,7 @@ def test_a_domains_refined_bounds_hold_on_it(seed, width, settled, slopes):
     CROWN's adaptive slopes, the alpha-optimised root's, or arbitrary ones (out of range
     too: they are clamped). Every tensor's bounds and the final bound hold at sampled
     points of the domain."""
-    graph = _graph(seed, [3, width, width, width, 2])
+    graph = dense_graph(seed, [3, width, width, width, 2])
     rng = np.random.default_rng(seed)
     C = torch.as_tensor(rng.normal(size=(2, 2)))
     crown = CrownBounds(graph, C)
@@ -146,7 +137,7 @@ def _case(lower, upper, direction, threshold) -> Case:
 
 @pytest.mark.parametrize("refine", [True, False])
 def test_search_decides_between_the_sampled_peak_and_the_root_bound_as_milp_does(refine):
-    graph = _graph(11, [4, 12, 12, 1])
+    graph = dense_graph(11, [4, 12, 12, 1])
     lower, upper = -np.ones(4), np.ones(4)
     samples = graph.run_numpy(np.random.default_rng(0).uniform(lower, upper, size=(20000, 4)))
     peak = float(samples.max())
@@ -177,55 +168,74 @@ def test_search_decides_between_the_sampled_peak_and_the_root_bound_as_milp_does
 
 
 def test_polynomial_rows_are_refused() -> None:
-    graph = _graph(0, [2, 4, 2])
+    graph = dense_graph(0, [2, 4, 2])
     case = polynomial_case([-1.0, -1.0], [1.0, 1.0], 2, [([], [], [((((0, 1), 1.0),), 0.0, False)])])
     with pytest.raises(ValueError, match="linear output constraints only"):
         activation_split_search(graph, case, lambda _: False, deadline=time.monotonic() + 5)
 
 
-def _two_clause_case(lower, upper, thresholds) -> Case:
-    """Violation: ``y0 >= thresholds[0]`` or ``y1 >= thresholds[1]`` (two clauses)."""
-    clauses = tuple(
-        LinearConstraints(-np.eye(2)[i : i + 1], np.array([-t]), np.zeros(1, bool)) for i, t in enumerate(thresholds)
-    )
-    box = Box(np.asarray(lower), np.asarray(upper))
-    return Case(InputRegion(box, LinearConstraints.empty(len(lower))), OutputCondition(clauses))
+def _search_with_threads(threads: int, graph, case, confirm, options) -> tuple[SearchResult, int]:
+    """The search in a forked process whose torch has ``threads`` threads: its result and
+    torch's thread count after it. Forked, because a process that ran torch in parallel
+    cannot fork safely again (this one forks the CLI's workers in later tests)."""
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+
+    def run() -> None:
+        torch.set_num_threads(threads)
+        found = activation_split_search(graph, case, confirm, deadline=time.monotonic() + 120, options=options)
+        sender.send((found, torch.get_num_threads()))
+
+    process = context.Process(target=run)
+    process.start()
+    sender.close()
+    try:
+        assert receiver.poll(150), "the search process sent nothing"
+        return receiver.recv()
+    finally:
+        process.kill()
+        process.join()
 
 
-@pytest.mark.parametrize("exact_share", [0.0, 1.0])
-def test_the_milp_hand_over_decides_as_the_milp_engine_alone(exact_share):
-    """``exact_share`` 0 hands every clause to the MILP engine at once (big-M from the
-    root's alpha bounds), 1 never (branch and bound alone): either way the verdict is the
-    MILP engine's alone (interval big-M), with one clause violated or none."""
-    graph = _graph(7, [4, 12, 12, 2])
-    lower, upper = -np.ones(4), np.ones(4)
-    peaks = graph.run_numpy(np.random.default_rng(1).uniform(lower, upper, size=(20000, 4))).max(axis=0)
-    ceilings = -CrownBounds(graph, -torch.eye(2, dtype=torch.float64))(
-        torch.tensor(lower)[None], torch.tensor(upper)[None]
-    )[0].numpy()
-    assert np.all(ceilings > peaks + 0.05), "bounds alone should not decide these cases"
-    between = peaks + 0.5 * (ceilings - peaks)
-    options = ActivationSplitOptions(batch=16, exact_share=exact_share)
-    for thresholds in ([between[0], peaks[1] - 0.05], between):
-        case = _two_clause_case(lower, upper, thresholds)
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [
+        ("hand-over", ActivationSplitOptions(batch=16, exact_share=0.0, exact_beside=False)),
+        ("beside", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside=True)),
+        ("alone", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside=False)),
+    ],
+)
+def test_the_exact_modes_decide_as_the_milp_engine_alone(mode, options):
+    """The MILP handed every clause at once (big-M from the root's alpha bounds), the MILP
+    in a process beside the search (on one of two torch threads, given back after), or
+    branch and bound alone: each gives the MILP engine's verdict alone (interval big-M),
+    with one clause violated or none."""
+    graph = dense_graph(7, [4, 12, 12, 2])
+    for case in planted_cases(graph, -np.ones(4), np.ones(4)):
         objective = Objective.of(case)
 
         def confirm(point: np.ndarray, objective=objective) -> bool:
             return bool(objective.satisfied(torch.as_tensor(graph.run_numpy(point[None]))).all())
 
-        found = activation_split_search(graph, case, confirm, deadline=time.monotonic() + 120, options=options)
-        truth = milp.solve(graph, case.region.box, case.region.constraints, objective, deadline=time.monotonic() + 120)
+        found, threads = _search_with_threads(2, graph, case, confirm, options)
+        assert threads == 2
+        region = case.region
+        truth = milp.solve(graph, region.box, region.constraints, objective, deadline=time.monotonic() + 120)
         expected = {ExactOutcome.PROVED: Outcome.PROVED, ExactOutcome.FOUND: Outcome.FOUND}[truth.outcome]
-        assert found.outcome is expected, (thresholds, truth.reason)
-        assert (found.stats.milp_clauses > 0) == (exact_share == 0.0)
+        assert found.outcome is expected, truth.reason
+        if mode == "hand-over":
+            assert found.by_milp == (expected is Outcome.FOUND)
+            assert found.stats.milp_clauses == (2 if expected is Outcome.PROVED else 0)
+        if mode == "alone":
+            assert not found.by_milp and found.stats.milp_clauses == 0
 
 
 def test_the_milp_engine_decides_only_the_clauses_it_is_given():
     """A caller that refuted a clause itself leaves it out: PROVED then covers the rest."""
-    graph = _graph(5, [4, 10, 10, 2])
+    graph = dense_graph(5, [4, 10, 10, 2])
     lower, upper = -np.ones(4), np.ones(4)
     peaks = graph.run_numpy(np.random.default_rng(1).uniform(lower, upper, size=(20000, 4))).max(axis=0)
-    case = _two_clause_case(lower, upper, [peaks[0] - 0.05, peaks[1] + 2.0])
+    case = two_clause_case(lower, upper, [peaks[0] - 0.05, peaks[1] + 2.0])
     args = (graph, case.region.box, case.region.constraints, Objective.of(case))
     assert milp.solve(*args, deadline=time.monotonic() + 60).outcome is ExactOutcome.FOUND
     assert milp.solve(*args, deadline=time.monotonic() + 60, clauses=[0]).outcome is ExactOutcome.FOUND

@@ -1,0 +1,92 @@
+"""The MILP engine in a child process: its results match the engine's, and the child
+never outlives its search or its parent."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+from exact_cases import dense_graph, planted_cases
+
+from solvers.beside import MilpBeside
+from solvers.exact import interval_node_bounds
+from solvers.objective import Objective
+
+
+def _gone(pid: int) -> bool:
+    """Whether the process has ended (reaped, or a zombie that nobody reaps)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_the_child_proves_each_clause_or_sends_a_point_for_the_caller_to_confirm():
+    graph = dense_graph(7, [4, 12, 12, 2])
+    lower, upper = -np.ones(4), np.ones(4)
+    violated, safe = planted_cases(graph, lower, upper)
+    bounds = interval_node_bounds(graph, violated.region.box)
+
+    def confirm_with(objective: Objective):
+        def confirm(point: np.ndarray) -> bool:
+            return bool(objective.satisfied(torch.as_tensor(graph.run_numpy(point[None]))).all())
+
+        return confirm
+
+    objective = Objective.of(violated)
+    beside = MilpBeside(graph, violated, objective, bounds, [0, 1], time.monotonic() + 60)
+    point = beside.take(confirm_with(objective), until=time.monotonic() + 60)
+    beside.stop()
+    assert point is not None and confirm_with(objective)(point)
+    assert np.all(point >= lower) and np.all(point <= upper)
+
+    beside = MilpBeside(graph, violated, objective, bounds, [0, 1], time.monotonic() + 60)
+    assert beside.take(lambda _: False, until=time.monotonic() + 60) is None  # a point refused is no proof
+    assert beside.closed.tolist() == [True, False]  # clause 1 is the violated one
+    assert beside.pid is None  # the child ended after its last clause, and was reaped
+
+    objective = Objective.of(safe)
+    beside = MilpBeside(graph, safe, objective, bounds, [1], time.monotonic() + 60)
+    assert beside.take(confirm_with(objective), until=time.monotonic() + 60) is None
+    assert beside.closed.tolist() == [False, True]  # only the clauses it was given
+
+
+def test_stop_kills_and_reaps_the_child():
+    graph = dense_graph(3, [20, 60, 60, 60, 2])
+    case = planted_cases(graph, -np.ones(20), np.ones(20))[1]
+    bounds = interval_node_bounds(graph, case.region.box)
+    beside = MilpBeside(graph, case, Objective.of(case), bounds, [0, 1], time.monotonic() + 600)
+    pid = beside.pid
+    assert pid is not None and not _gone(pid)
+    beside.stop()
+    assert beside.pid is None and _gone(pid)
+    beside.stop()  # again: nothing left to do
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the parent-death signal is Linux's")
+def test_the_child_dies_with_its_parent():
+    """A search process killed outright takes its MILP child with it."""
+    graph = dense_graph(3, [20, 60, 60, 60, 2])
+    case = planted_cases(graph, -np.ones(20), np.ones(20))[1]
+    bounds = interval_node_bounds(graph, case.region.box)
+    read, write = os.pipe()
+    search = os.fork()
+    if search == 0:  # the search: start the child, report its pid, die without cleaning up
+        try:
+            beside = MilpBeside(graph, case, Objective.of(case), bounds, [0, 1], time.monotonic() + 600)
+            os.write(write, str(beside.pid).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = int(os.read(read, 64))
+    os.close(read)
+    os.waitpid(search, 0)
+    stop = time.monotonic() + 10
+    while not _gone(child) and time.monotonic() < stop:
+        time.sleep(0.05)
+    assert _gone(child)
