@@ -200,9 +200,9 @@ def _search_with_threads(threads: int, graph, case, confirm, options) -> tuple[S
 @pytest.mark.parametrize(
     ("mode", "options"),
     [
-        ("hand-over", ActivationSplitOptions(batch=16, exact_share=0.0, exact_beside=False)),
-        ("beside", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside=True)),
-        ("alone", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside=False)),
+        ("hand-over", ActivationSplitOptions(batch=16, exact_share=0.0, exact_beside_after=None)),
+        ("beside", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=0.0)),
+        ("alone", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=None)),
     ],
 )
 def test_the_exact_modes_decide_as_the_milp_engine_alone(mode, options):
