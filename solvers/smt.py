@@ -25,6 +25,7 @@ z3 gets the time left as its timeout, and a timer interrupts its context at the 
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -316,7 +317,11 @@ def solve(
     if answer == z3.unsat:
         return ExactResult(ExactOutcome.PROVED, reason=f"z3: unsat ({model.splits} case splits)")
     if answer == z3.sat:
-        witness = solver.model()
+        # the interrupt may fire as a check returns: z3 then refuses to read the model
+        try:
+            candidate = _point(solver.model(), x)
+        except z3.Z3Exception:
+            return ExactResult(ExactOutcome.TIMEOUT, reason="z3 was interrupted at the deadline")
         interior = ""
         if options.interior > 0 and remaining(deadline) > 0:
             solver.add(condition(options.interior))
@@ -325,15 +330,21 @@ def solve(
             timer = threading.Timer(budget, context.interrupt)
             timer.start()
             try:
-                if solver.check() == z3.sat:
-                    witness, interior = solver.model(), f", {options.interior:g} inside the condition"
+                with contextlib.suppress(z3.Z3Exception):  # interrupted: the first point stands
+                    if solver.check() == z3.sat:
+                        candidate = _point(solver.model(), x)
+                        interior = f", {options.interior:g} inside the condition"
             finally:
                 timer.cancel()
-        candidate = np.array([_to_float(witness.eval(xi, model_completion=True)) for xi in x])
         return ExactResult(ExactOutcome.FOUND, candidate, reason=f"z3: sat{interior}")
     if remaining(deadline) <= 0:
         return ExactResult(ExactOutcome.TIMEOUT, reason="z3 timed out")
     return ExactResult(ExactOutcome.UNKNOWN, reason=f"z3: {solver.reason_unknown()}")
+
+
+def _point(witness: z3.ModelRef, x: Terms) -> np.ndarray:
+    """The model's input point, as floats."""
+    return np.array([_to_float(witness.eval(xi, model_completion=True)) for xi in x])
 
 
 def _to_float(value: z3.ExprRef) -> float:

@@ -68,3 +68,25 @@ def test_an_irrational_witness_comes_back_as_the_nearest_float():
     equal = [([], [], [(square, 0.5, False), (tuple((m, -c) for m, c in square), -0.5, False)])]
     found = _solve(graph, polynomial_case([-1.0], [1.0], 2, equal))
     assert found.outcome is ExactOutcome.FOUND and abs(found.candidate[0]) == np.sqrt(0.5)
+
+
+class _FiresAsCancelled:
+    """A ``threading.Timer`` whose deadline comes just as the check returns: it calls its
+    function when cancelled, never on its own."""
+
+    def __init__(self, _interval: float, function) -> None:
+        self.function = function
+
+    def start(self) -> None:
+        pass
+
+    def cancel(self) -> None:
+        self.function()
+
+
+def test_an_interrupt_as_the_check_returns_is_a_timeout_not_an_error(monkeypatch):
+    """z3 refuses to read a model after the deadline's interrupt; that must not escape."""
+    monkeypatch.setattr(smt.threading, "Timer", _FiresAsCancelled)
+    graph = import_model(abs_network())
+    holds = case([-0.3], [1.0], [([[-1, 0]], [-0.9])])  # |x| >= 0.9
+    assert _solve(graph, holds, options=smt.SmtOptions(interior=0.0)).outcome is ExactOutcome.TIMEOUT
