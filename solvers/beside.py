@@ -49,7 +49,8 @@ def die_with_parent(parent: int) -> None:
 
 class MilpBeside:
     """A child process deciding ``clauses`` of the case by the MILP engine (see the module
-    docstring). ``closed`` marks the clauses it proved on the whole box."""
+    docstring). ``closed`` marks the clauses refuted on the whole box: those it proved,
+    and those not given (the caller has refuted them itself)."""
 
     def __init__(
         self,
@@ -60,7 +61,9 @@ class MilpBeside:
         clauses: Sequence[int],
         deadline: float,
     ) -> None:
-        self.closed = torch.zeros(objective.clauses, dtype=torch.bool)
+        self.closed = torch.ones(objective.clauses, dtype=torch.bool)
+        self.closed[list(clauses)] = False
+        self.proved = 0  # clauses the child proved
         self._receiver, sender = multiprocessing.Pipe(duplex=False)
         parent = os.getpid()
         with warnings.catch_warnings():
@@ -95,6 +98,7 @@ class MilpBeside:
             clause, result = message
             if result.outcome is ExactOutcome.PROVED:
                 self.closed[clause] = True
+                self.proved += 1
             elif result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
                 return result.candidate
         return None

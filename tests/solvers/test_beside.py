@@ -52,8 +52,9 @@ def test_the_child_proves_each_clause_or_sends_a_point_for_the_caller_to_confirm
 
     objective = Objective.of(safe)
     beside = MilpBeside(graph, safe, objective, bounds, [1], time.monotonic() + 60)
+    assert beside.closed.tolist() == [True, False]  # a clause not given is the caller's, refuted
     assert beside.take(confirm_with(objective), until=time.monotonic() + 60) is None
-    assert beside.closed.tolist() == [False, True]  # only the clauses it was given
+    assert beside.closed.tolist() == [True, True] and beside.proved == 1
 
 
 def test_stop_kills_and_reaps_the_child():
