@@ -214,8 +214,12 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         return done(Status.UNKNOWN, open_reason)
     if engine == "input-split":
         return done(Status.UNSAT, "every input box refuted by bounds" + (", or its case by z3" if by_z3 else ""))
-    milp = f", {stats['milp_clauses']} clause(s) by MILP on the whole box" if stats.get("milp_clauses") else ""
-    return done(Status.UNSAT, f"every ReLU-split domain refuted (by bounds, or by LP at the leaves){milp}")
+    by_domains = "every ReLU-split domain refuted (by bounds, or by LP at the leaves)"
+    if stats.get("milp_clauses"):
+        return done(
+            Status.UNSAT, f"{stats['milp_clauses']} clause(s) proved by MILP on the whole box, the rest: {by_domains}"
+        )
+    return done(Status.UNSAT, by_domains)
 
 
 def _polynomial(case: Case) -> bool:
