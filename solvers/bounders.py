@@ -48,11 +48,18 @@ class Bounded:
 
 class Bounder(Protocol):
     def __call__(
-        self, lower: Tensor, upper: Tensor, clamps: Clamps | None = None, start: Parameters | None = None
+        self,
+        lower: Tensor,
+        upper: Tensor,
+        clamps: Clamps | None = None,
+        start: Parameters | None = None,
+        settled: bool = False,
     ) -> Bounded:
         """Bounds for boxes (batch, n_in); ``clamps`` are bounds known for the same boxes
         (their parents' ``Bounded.nodes``), intersected in; ``start``: alpha slopes to
-        start optimising from (their parents' ``Bounded.parameters``)."""
+        start optimising from (their parents' ``Bounded.parameters``). ``settled``: the
+        clamps are these very boxes' CROWN bounds (from a CROWN bounder), taken as they
+        are rather than refined again to the same values."""
 
 
 METHODS = ("auto", "interval", "crown", "alpha")
@@ -93,7 +100,11 @@ def make_bounder(
         interval = LinearTermBounds(graph, objective.bound_rows)
 
         def interval_bounds(
-            lower: Tensor, upper: Tensor, clamps: Clamps | None = None, start: Parameters | None = None
+            lower: Tensor,
+            upper: Tensor,
+            clamps: Clamps | None = None,
+            start: Parameters | None = None,
+            settled: bool = False,
         ) -> Bounded:
             bounds = interval(lower, upper).lower
             if float_rounding:
@@ -104,9 +115,13 @@ def make_bounder(
     crown = CrownBounds(graph, objective.bound_rows, kernels=make_kernels(kernels, device))
 
     def crown_bounds(
-        lower: Tensor, upper: Tensor, clamps: Clamps | None = None, start: Parameters | None = None
+        lower: Tensor,
+        upper: Tensor,
+        clamps: Clamps | None = None,
+        start: Parameters | None = None,
+        settled: bool = False,
     ) -> Bounded:
-        analysis = crown.analyse(lower, upper, clamps)
+        analysis = crown.analyse(lower, upper, clamps, settled=crown.refined if settled and clamps else ())
         with torch.no_grad():
             bounds = crown.final(analysis).to(lower.device)
         slack = torch.zeros_like(bounds)

@@ -4,11 +4,14 @@ Boxes are bounded in batches; a box is closed when its bounds refute every claus
 case. An open box is split in half: for a handful of inputs along the dimension whose
 halves lift the row bounds most when bounded (every dimension is tried), otherwise along
 the dimension of largest estimated influence (|gradient of the best clause margin at the
-centre| x width, the "smear" of ReluVal). Halves inherit their box's bounds: its row
-bounds hold on them too, its node bounds let their analysis refine only what is still
-unstable, and its alpha slopes start their optimisation. A
-short PGD inside each open box looks for a counterexample on the way. Depth-first order
-keeps the frontier small.
+centre| x width, the "smear" of ReluVal). Halves inherit their box's row bounds (valid on
+them too) and its alpha slopes, where their optimisation starts. The trial split has
+bounded the chosen halves already: they start from those bounds, take its node bounds as
+settled rather than refine them again, and those it refutes are closed there (on ACAS Xu
+3_3 prop_2: 11,296 boxes bounded instead of 16,725, 17.0 s instead of 19.1 s). Halves
+of a smear split inherit their box's node bounds, so their analysis refines only what is
+still unstable. A short PGD inside each open box looks for a counterexample on the way.
+Depth-first order keeps the frontier small.
 """
 
 from __future__ import annotations
@@ -74,12 +77,13 @@ def _halves(lower: Tensor, upper: Tensor, dim: Tensor) -> tuple[Tensor, Tensor, 
     return lower, left_upper, right_lower, upper
 
 
-def _trial_dimension(bound: Bounder, objective: Objective, boxes: _Boxes, root_width: Tensor) -> Tensor:
+def _trial_dimension(bound: Bounder, objective: Objective, boxes: _Boxes, root_width: Tensor) -> tuple[Tensor, Bounded]:
     """The dimension whose halves lift the box's row bounds most (summed over both halves
     and the rows still open), found by bounding both halves for every dimension wider
     than zero; where no halving lifts any, the widest dimension relative to the root box.
     Worth its cost for a handful of inputs: on ACAS Xu it needs far fewer boxes than the
-    gradient smear.
+    gradient smear. Also returns what the trial found for the chosen halves (left halves,
+    then right; the parent's alpha parameters): the halves start from it.
 
     Rows, not clause slack: the slack moves only with each clause's best row, so halves
     that improve only the others would look worthless (with warm-started alpha bounds,
@@ -88,18 +92,22 @@ def _trial_dimension(bound: Bounder, objective: Objective, boxes: _Boxes, root_w
     count, dims = boxes.lower.shape
     known = boxes.known.twice()
     rows = objective.open_rows(known.bounds)
-    lifts = []
-    for d in range(dims):
-        ll, lu, rl, ru = _halves(boxes.lower, boxes.upper, torch.full((count,), d))
-        bounds = bound(torch.cat([ll, rl]), torch.cat([lu, ru]), known.nodes).bounds
-        lift = (bounds - known.bounds).clamp_min(0).nan_to_num(0.0, posinf=1e300)  # a void half lifts most
-        lift = torch.where(rows, lift, 0.0).sum(dim=1)
-        lifts.append(lift[:count] + lift[count:])
+    halves = [_halves(boxes.lower, boxes.upper, torch.full((count,), d)) for d in range(dims)]
+    # one batch: per dimension, the left halves, then the right
+    lower = torch.cat([t for ll, _, rl, _ in halves for t in (ll, rl)])
+    upper = torch.cat([t for _, lu, _, ru in halves for t in (lu, ru)])
+    trial = bound(lower, upper, {name: v.map(lambda t: t.repeat(dims, 1)) for name, v in known.nodes.items()})
+    bounds = trial.bounds.reshape(dims, 2 * count, -1)
+    lift = (bounds - known.bounds).clamp_min(0).nan_to_num(0.0, posinf=1e300)  # a void half lifts most
+    lift = torch.where(rows, lift, 0.0).sum(dim=2)
     width = boxes.upper - boxes.lower
     splittable = width > 0  # halving a point changes nothing
-    lift = torch.where(splittable, torch.stack(lifts, dim=1), -torch.inf)
+    lift = torch.where(splittable, (lift[:, :count] + lift[:, count:]).T, -torch.inf)
     relative = torch.where(splittable, width / root_width.clamp_min(1e-300), -torch.inf)
-    return torch.where(lift.amax(dim=1) > 0, lift.argmax(dim=1), relative.argmax(dim=1))
+    dim = torch.where(lift.amax(dim=1) > 0, lift.argmax(dim=1), relative.argmax(dim=1))
+    chosen = torch.cat([dim, dim]) * 2 * count + torch.arange(2 * count)  # each half's row in the trial
+    picked = trial.select(chosen)  # raised to its parent's bounds; the parent's alpha parameters
+    return dim, Bounded(torch.maximum(picked.bounds, known.bounds), picked.nodes, known.parameters)
 
 
 def _smear_dimension(graph: Graph, objective: Objective, lower: Tensor, upper: Tensor) -> Tensor:
@@ -148,7 +156,9 @@ def input_split_search(
         stats.bounded += len(boxes)
         stats.max_depth = max(stats.max_depth, boxes.depth)
         with torch.no_grad():
-            bounded = bounder(boxes.lower, boxes.upper, boxes.known.nodes or None, boxes.known.parameters)
+            bounded = bounder(
+                boxes.lower, boxes.upper, boxes.known.nodes or None, boxes.known.parameters, settled=boxes.settled
+            )
         # a box's bounds hold on its halves too: CROWN can come out looser on a sub-box
         boxes = _Boxes(
             boxes.lower,
@@ -173,15 +183,24 @@ def input_split_search(
         if time.monotonic() > deadline:  # bounding a batch can take seconds: check before splitting
             stack.append(boxes)
             return _timed_out(stack, stats)
-        if boxes.lower.shape[1] <= options.trial_max_inputs:
+        trial = boxes.lower.shape[1] <= options.trial_max_inputs
+        if trial:
             with torch.no_grad():
-                dim = _trial_dimension(trial_bounder or bounder, objective, boxes, root_width)
+                dim, known = _trial_dimension(trial_bounder or bounder, objective, boxes, root_width)
         else:
-            dim = _smear_dimension(graph, objective, boxes.lower, boxes.upper)
+            dim, known = _smear_dimension(graph, objective, boxes.lower, boxes.upper), boxes.known.twice()
         _, left_upper, right_lower, _ = _halves(boxes.lower, boxes.upper, dim)
         stats.splits += len(boxes)
-        lower, upper = torch.cat([boxes.lower, right_lower]), torch.cat([left_upper, boxes.upper])
-        stack.append(_Boxes(lower, upper, boxes.known.twice(), boxes.depth + 1))
+        halves = _Boxes(
+            torch.cat([boxes.lower, right_lower]),
+            torch.cat([left_upper, boxes.upper]),
+            known,
+            boxes.depth + 1,
+            settled=trial,
+        )
+        open_ = ~objective.refuted(known.bounds)  # halves the trial refuted need no bounds of their own
+        if bool(open_.any()):
+            stack.append(halves.select(open_))
     return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)
 
 
@@ -194,12 +213,13 @@ class _Boxes:
     upper: Tensor
     known: Bounded
     depth: int
+    settled: bool = False  # ``known.nodes`` are these boxes' own CROWN bounds (a trial split's)
 
     def __len__(self) -> int:
         return int(self.lower.shape[0])
 
     def select(self, rows: Tensor) -> _Boxes:
-        return _Boxes(self.lower[rows], self.upper[rows], self.known.select(rows), self.depth)
+        return _Boxes(self.lower[rows], self.upper[rows], self.known.select(rows), self.depth, self.settled)
 
 
 def _timed_out(stack: list[_Boxes], stats: SearchStats) -> SearchResult:

@@ -107,7 +107,7 @@ def test_trial_split_skips_flat_dimensions_and_falls_back_to_the_widest():
     upper = torch.tensor([[0.0, 0.5, 0.1]], dtype=torch.float64)  # dimension 0 is a point
     boxes = _Boxes(lower, upper, no_gain(lower, upper), 3)
     root = torch.tensor([[1.0, 4.0, 0.1]], dtype=torch.float64)  # relative widths: -, 1/8, 1
-    assert _trial_dimension(no_gain, objective, boxes, root).tolist() == [2]
+    assert _trial_dimension(no_gain, objective, boxes, root)[0].tolist() == [2]
 
 
 def test_trial_split_counts_a_lift_of_any_open_row_not_only_the_best():
@@ -128,7 +128,7 @@ def test_trial_split_counts_a_lift_of_any_open_row_not_only_the_best():
     lower = torch.zeros(1, 2, dtype=torch.float64)
     upper = torch.ones(1, 2, dtype=torch.float64)
     boxes = _Boxes(lower, upper, Bounded(known, {}), 3)
-    assert _trial_dimension(lift_second_row_on_dim_1, objective, boxes, upper - lower).tolist() == [1]
+    assert _trial_dimension(lift_second_row_on_dim_1, objective, boxes, upper - lower)[0].tolist() == [1]
 
 
 def test_trial_split_prefers_a_halving_that_proves_a_half_void():
@@ -137,15 +137,42 @@ def test_trial_split_prefers_a_halving_that_proves_a_half_void():
 
     objective = Objective.of(_case(-1, 1, [[1, 0]], [0.0]))
 
-    def void_left_half_on_dim_0(lower, upper, clamps=None):  # halves' rows: left ones, then right ones
+    def void_left_half_on_dim_0(lower, upper, clamps=None):
         halved_0 = (upper - lower)[:, 0] < 1.0
-        left = torch.arange(lower.shape[0]) < lower.shape[0] // 2
+        left = upper[:, 0] <= 0.5
         bound = torch.where(halved_0 & left, torch.inf, torch.where(halved_0, -1.0, -0.5))
         return Bounded(bound[:, None].to(torch.float64), {})
 
     lower, upper = torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)
     boxes = _Boxes(lower, upper, Bounded(torch.tensor([[-1.0]], dtype=torch.float64), {}), 3)
-    assert _trial_dimension(void_left_half_on_dim_0, objective, boxes, upper - lower).tolist() == [0]
+    assert _trial_dimension(void_left_half_on_dim_0, objective, boxes, upper - lower)[0].tolist() == [0]
+
+
+def test_halves_start_from_what_the_trial_found_for_their_box_s_chosen_dimension():
+    """The trial's bounds and node bounds of the chosen halves (left, then right, in the
+    boxes' order) become the halves' start, raised to their parent's row bounds; the
+    parent's alpha parameters carry over."""
+    from bounds.crown import Parameters
+    from bounds.ops.base import Interval
+    from solvers.bounders import Bounded
+    from solvers.input_split import _Boxes, _trial_dimension
+
+    objective = Objective.of(_case(-1, 1, [[1, 0], [0, 1]], [0.0, 0.0]))
+
+    def narrower_is_higher(lower, upper, clamps=None):  # row 1 never beats the parent's -1
+        width = (upper - lower).sum(dim=1)
+        return Bounded(torch.stack([-width, torch.full_like(width, -9.0)], dim=1), {"t": Interval(lower, upper)})
+
+    lower = torch.tensor([[0.0, 0.0], [0.0, 0.0]], dtype=torch.float64)
+    upper = torch.tensor([[1.0, 4.0], [2.0, 1.0]], dtype=torch.float64)  # widest: dimension 1, then 0
+    parameters = Parameters({"n": torch.arange(2.0)[:, None, None]}, {})
+    parent = Bounded(torch.tensor([[-4.0, -1.0], [-4.0, -1.0]], dtype=torch.float64), {}, parameters)
+    dim, start = _trial_dimension(narrower_is_higher, objective, _Boxes(lower, upper, parent, 0), upper - lower)
+    assert dim.tolist() == [1, 0]
+    assert start.nodes["t"].lower.tolist() == [[0.0, 0.0], [0.0, 0.0], [0.0, 2.0], [1.0, 0.0]]
+    assert start.nodes["t"].upper.tolist() == [[1.0, 2.0], [1.0, 1.0], [1.0, 4.0], [2.0, 1.0]]
+    assert start.bounds.tolist() == [[-3.0, -1.0], [-2.0, -1.0], [-3.0, -1.0], [-2.0, -1.0]]
+    assert start.parameters is not None and start.parameters.alphas["n"].flatten().tolist() == [0.0, 1.0, 0.0, 1.0]
 
 
 def test_the_alpha_bounder_hands_its_slopes_to_sub_boxes(graph):
@@ -196,3 +223,21 @@ def test_falsification_rounds_come_at_doubling_times():
     time.sleep(0.05)
     rounds()
     assert [seed for seed, _ in calls] == [1, 2]
+
+
+@pytest.mark.parametrize("method", ["crown", "alpha"])
+def test_a_bounder_given_its_own_crown_node_bounds_as_settled_bounds_as_without_them(method):
+    """Settled clamps skip the intermediate refinement, which would only find them again."""
+    from exact_cases import dense_graph
+
+    graph = dense_graph(3, [3, 6, 6, 6, 2])
+    region = InputRegion(Box([-1.0] * 3, [1.0] * 3), LinearConstraints.empty(3))
+    clause = LinearConstraints(np.array([[1.0, -1.0]]), np.array([0.0]), np.array([False]))
+    objective = Objective.of(Case(region, OutputCondition((clause,))))
+    centre = torch.tensor(np.random.default_rng(0).uniform(-1, 1, (8, 3)))
+    lower, upper = centre - 0.3, centre + 0.3
+    bound = make_bounder(graph, objective, method)
+    fresh = bound(lower, upper)
+    assert fresh.nodes  # the graph has tensors CROWN refines
+    settled = bound(lower, upper, fresh.nodes, settled=True)
+    torch.testing.assert_close(settled.bounds, fresh.bounds)
