@@ -6,8 +6,9 @@ already there, so an interrupted run resumes), and a JSON document with every re
 record is written at the end. ``--workers N`` runs N at a time on a Dask LocalCluster;
 ``--scheduler ADDRESS`` sends the same tasks to a running Dask cluster (its workers need
 this package and the benchmark files at the same paths). Run in parallel, each nnverify
-instance gets one torch thread (``--threads 1``); run one at a time, it uses every core.
-``--command`` runs another verifier on the same instances for a side-by-side table.
+instance gets one torch thread (``--threads 1``); run one at a time, it uses every core,
+or the global ``--threads`` given to ``bench``. ``--command`` runs another verifier on the
+same instances for a side-by-side table.
 """
 
 from __future__ import annotations
@@ -336,6 +337,7 @@ class BenchOptions:
     command: str | None = None
     command_name: str = "other"
     verifier: tuple[str, ...] = (sys.executable, "-m", "verify.cli")
+    threads: int | None = None  # torch threads per nnverify instance run one at a time (None: its default)
 
 
 def plan(options: BenchOptions) -> tuple[list[Instance], list[Tool], list[Task], ResultsFile]:
@@ -348,7 +350,8 @@ def plan(options: BenchOptions) -> tuple[list[Instance], list[Tool], list[Task],
             raise QueryError(f"--only: not a regular expression: {error}") from error
         instances = [i for i in instances if pattern.search(f"{i.onnx},{i.vnnlib}")]
     parallel = options.workers > 1 or options.scheduler is not None
-    tools = [Tool(NNVERIFY, (*options.verifier, "--threads", "1") if parallel else options.verifier)]
+    threads = 1 if parallel else options.threads
+    tools = [Tool(NNVERIFY, options.verifier if threads is None else (*options.verifier, "--threads", str(threads)))]
     if options.command:
         tools.append(Tool(options.command_name, tuple(shlex.split(options.command))))
     results = ResultsFile(options.out)

@@ -153,7 +153,8 @@ def _parser() -> argparse.ArgumentParser:
         "--threads",
         type=int,
         default=None,
-        help="torch threads of the verification worker of run and verify (default: one per core this "
+        help="torch threads of the verification worker of run and verify, and of each instance bench runs "
+        "one at a time (default: one per core this "
         "process may use; with 2 or more, a ReLU-split search gives one to the MILP engine it runs beside it; "
         "on a busy machine give 1, "
         "since torch's threads then wait on each other: ACAS Xu 1_1 prop_6 took 38 s with 2 threads beside "
@@ -323,6 +324,7 @@ def _bench_command(args: argparse.Namespace) -> int:
         scheduler=args.scheduler,
         command=args.other_command,
         command_name=args.command_name,
+        threads=args.threads_given,
     )
     return run_bench(options)
 
@@ -351,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     args.started = started
+    args.threads_given = args.threads  # None unless given: bench passes it on only then
     if args.threads is None:
         args.threads = usable_cores()
     if args.threads < 1:

@@ -205,6 +205,16 @@ def test_parallel_instances_get_one_thread_each(instances, tmp_path, workers, sc
     assert argv[3 : argv.index("run")] == (["--threads", "1"] if pinned else [])
 
 
+@pytest.mark.parametrize(("workers", "passed"), [(1, ["--threads", "3"]), (2, ["--threads", "1"])])
+def test_the_global_threads_reach_instances_run_one_at_a_time(instances, tmp_path, workers, passed):
+    """``nnverify --threads 3 bench``: each instance run alone gets 3; side by side, still 1."""
+    out = tmp_path / "results.csv"
+    options = BenchOptions(instances, out, out.with_suffix(".json"), workers=workers, threads=3)
+    _, tools, _, _ = plan(options)
+    argv = tools[0].argv(read_instances(instances, None)[0], 10.0, tmp_path / "r.txt")
+    assert argv[3 : argv.index("run")] == passed
+
+
 @pytest.mark.slow
 def test_dask_local_cluster_gives_the_sequential_verdicts(instances, tmp_path, capsys):
     out = tmp_path / "results.csv"
