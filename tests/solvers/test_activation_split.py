@@ -240,3 +240,13 @@ def test_the_milp_engine_decides_only_the_clauses_it_is_given():
     assert milp.solve(*args, deadline=time.monotonic() + 60).outcome is ExactOutcome.FOUND
     assert milp.solve(*args, deadline=time.monotonic() + 60, clauses=[0]).outcome is ExactOutcome.FOUND
     assert milp.solve(*args, deadline=time.monotonic() + 60, clauses=[1]).outcome is ExactOutcome.PROVED
+
+
+def test_batches_shrink_where_a_full_one_would_end_past_the_deadline():
+    """The previous batch's pace (2 domains a second) leaves room for 3 domains in 1.5 s."""
+    from solvers.activation_split import _batch_size
+
+    assert _batch_size(64, None, 10.0, 11.5) == 64
+    assert _batch_size(64, (9.0, 2), 10.0, 11.5) == 3
+    assert _batch_size(64, (9.0, 2), 10.0, 100.0) == 64
+    assert _batch_size(64, (9.0, 2), 11.6, 11.5) == 1  # past the deadline: the caller stops first
