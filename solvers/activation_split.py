@@ -16,10 +16,10 @@ final bound through beta-CROWN multipliers, optimised with the alpha slopes (sta
 from the parent's) on the domains plain CROWN leaves open. Domains are bounded in
 batches, depth first; near the deadline a batch shrinks to what the previous batch's pace
 fits in the time left (a batch of 64 on MNIST-FC 256x4 takes about a second, the
-worker's grace past the deadline is one). An open domain is split on the unstable neuron of largest estimated
-effect on its open rows (the intercept score of BaBSR, Bunel et al. 2020: |negative
-coefficient| x the triangle relaxation's intercept ``-l u / (u - l)``). Each open domain's
-bound minimiser in the input box is tried as a counterexample.
+worker's grace past the deadline is one). An open domain is split on the unstable neuron
+of largest estimated effect on its open rows (the intercept score of BaBSR, Bunel et al.
+2020: |negative coefficient| x the triangle relaxation's intercept ``-l u / (u - l)``).
+Each open domain's bound minimiser in the input box is tried as a counterexample.
 
 A domain with no unstable neuron left is linear on its region, a polytope CROWN relaxes to
 the box; such a leaf is decided exactly by the MILP engine (an LP there). Leaves it cannot

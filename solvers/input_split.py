@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from bounds.graph import Graph
+from bounds.ops.base import Interval
 from solvers.bounders import Bounded, Bounder
 from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes
 from solvers.objective import Objective
@@ -92,22 +93,29 @@ def _trial_dimension(bound: Bounder, objective: Objective, boxes: _Boxes, root_w
     count, dims = boxes.lower.shape
     known = boxes.known.twice()
     rows = objective.open_rows(known.bounds)
-    halves = [_halves(boxes.lower, boxes.upper, torch.full((count,), d)) for d in range(dims)]
-    # one batch: per dimension, the left halves, then the right
-    lower = torch.cat([t for ll, _, rl, _ in halves for t in (ll, rl)])
-    upper = torch.cat([t for _, lu, _, ru in halves for t in (lu, ru)])
-    trial = bound(lower, upper, {name: v.map(lambda t: t.repeat(dims, 1)) for name, v in known.nodes.items()})
-    bounds = trial.bounds.reshape(dims, 2 * count, -1)
-    lift = (bounds - known.bounds).clamp_min(0).nan_to_num(0.0, posinf=1e300)  # a void half lifts most
-    lift = torch.where(rows, lift, 0.0).sum(dim=2)
+    lifts, trials = [], []
+    for d in range(dims):  # one batch per dimension: as many boxes as a search batch, twice
+        ll, lu, rl, ru = _halves(boxes.lower, boxes.upper, torch.full((count,), d))
+        trial = bound(torch.cat([ll, rl]), torch.cat([lu, ru]), known.nodes)
+        lift = (trial.bounds - known.bounds).clamp_min(0).nan_to_num(0.0, posinf=1e300)  # a void half lifts most
+        lift = torch.where(rows, lift, 0.0).sum(dim=1)
+        lifts.append(lift[:count] + lift[count:])
+        trials.append(trial)
     width = boxes.upper - boxes.lower
     splittable = width > 0  # halving a point changes nothing
-    lift = torch.where(splittable, (lift[:, :count] + lift[:, count:]).T, -torch.inf)
+    lift = torch.where(splittable, torch.stack(lifts, dim=1), -torch.inf)
     relative = torch.where(splittable, width / root_width.clamp_min(1e-300), -torch.inf)
     dim = torch.where(lift.amax(dim=1) > 0, lift.argmax(dim=1), relative.argmax(dim=1))
-    chosen = torch.cat([dim, dim]) * 2 * count + torch.arange(2 * count)  # each half's row in the trial
-    picked = trial.select(chosen)  # raised to its parent's bounds; the parent's alpha parameters
-    return dim, Bounded(torch.maximum(picked.bounds, known.bounds), picked.nodes, known.parameters)
+    pick, half = torch.cat([dim, dim]), torch.arange(2 * count)  # each half's trial, and its row there
+
+    def chosen(values: list[Tensor]) -> Tensor:
+        return torch.stack(values)[pick, half]
+
+    nodes = {
+        name: Interval(chosen([t.nodes[name].lower for t in trials]), chosen([t.nodes[name].upper for t in trials]))
+        for name in trials[0].nodes
+    }  # raised to the parent's row bounds, with the parent's alpha parameters (the trial optimises none)
+    return dim, Bounded(torch.maximum(chosen([t.bounds for t in trials]), known.bounds), nodes, known.parameters)
 
 
 def _smear_dimension(graph: Graph, objective: Objective, lower: Tensor, upper: Tensor) -> Tensor:
