@@ -121,7 +121,8 @@ def make_bounder(
         start: Parameters | None = None,
         settled: bool = False,
     ) -> Bounded:
-        analysis = crown.analyse(lower, upper, clamps, settled=crown.refined if settled and clamps else ())
+        own = crown.refined & clamps.keys() if settled and clamps else set()  # what needs no refining again
+        analysis = crown.analyse(lower, upper, clamps, settled=own)
         with torch.no_grad():
             bounds = crown.final(analysis).to(lower.device)
         slack = torch.zeros_like(bounds)
