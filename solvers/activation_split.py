@@ -132,7 +132,7 @@ def activation_split_search(
             now = time.monotonic()
             if now > deadline:
                 return _timed_out(stack, stats)
-            if time.monotonic() > beside_at and stats.bounded:
+            if now > beside_at and stats.bounded:
                 beside_at = math.inf
                 if _milp_encodes(graph):
                     clauses = _open_clauses(objective, stack, exhausted)
@@ -145,7 +145,7 @@ def activation_split_search(
                     return SearchResult(Outcome.FOUND, found, stats, by_milp=True)
                 if bool(beside.closed.all()):
                     return SearchResult(Outcome.PROVED, None, stats)
-            if time.monotonic() > switch:
+            if now > switch:
                 if _milp_encodes(graph):
                     return _exact_rest(graph, case, objective, base.bounds, stack, exhausted, confirm, deadline, stats)
                 switch = deadline

@@ -191,8 +191,8 @@ def input_split_search(
         if time.monotonic() > deadline:  # bounding a batch can take seconds: check before splitting
             stack.append(boxes)
             return _timed_out(stack, stats)
-        trial = boxes.lower.shape[1] <= options.trial_max_inputs
-        if trial:
+        by_trial = boxes.lower.shape[1] <= options.trial_max_inputs
+        if by_trial:
             with torch.no_grad():
                 dim, known = _trial_dimension(trial_bounder or bounder, objective, boxes, root_width)
         else:
@@ -204,7 +204,7 @@ def input_split_search(
             torch.cat([left_upper, boxes.upper]),
             known,
             boxes.depth + 1,
-            settled=trial,
+            settled=by_trial,
         )
         open_ = ~objective.refuted(known.bounds)  # halves the trial refuted need no bounds of their own
         if bool(open_.any()):
