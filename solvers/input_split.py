@@ -16,9 +16,12 @@ Depth-first order keeps the frontier small.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import partial
+from multiprocessing.connection import Connection
 
 import numpy as np
 import torch
@@ -27,6 +30,7 @@ from bounds.graph import Graph
 from bounds.ops.base import Interval
 from solvers.bounders import Bounded, Bounder
 from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes
+from solvers.forked import Forked
 from solvers.objective import Objective
 from specs.property import Case
 
@@ -48,6 +52,10 @@ class SplitOptions:
     min_width: float = 1e-9  # boxes narrower than this in every dimension are not split
     trial_max_inputs: int = 8  # inputs this small choose the split by trying every dimension
     box_attack: AttackOptions = field(default_factory=AttackOptions)  # the short PGD in every box left open
+    share_after: float | None = 1.0
+    """Seconds of search after which, given 2+ torch threads, the pending boxes are shared
+    out among that many processes of one thread each (None: never); quicker searches keep
+    one process and every thread."""
 
 
 @dataclass
@@ -150,66 +158,191 @@ def input_split_search(
     (it bounds both halves of every dimension, so it should be the cheaper one). ``attack``
     is called after each batch that leaves boxes open (falsification beside the search)."""
     objective = Objective.of(case)
-    stats = SearchStats()
     box = case.region.box
     lower = torch.tensor(box.lower, dtype=torch.float64)[None]
     unknown = Bounded(torch.full((1, objective.C.shape[0]), -torch.inf, dtype=torch.float64), {})
     stack = [_Boxes(lower, torch.tensor(box.upper, dtype=torch.float64)[None], unknown, 0)]
-    root_width = stack[0].upper - stack[0].lower
-    exhausted = False
-    while stack:
-        if time.monotonic() > deadline:
-            return _timed_out(stack, stats)
-        boxes = _take(stack, options.batch)
-        stats.bounded += len(boxes)
-        stats.max_depth = max(stats.max_depth, boxes.depth)
-        with torch.no_grad():
-            bounded = bounder(
-                boxes.lower, boxes.upper, boxes.known.nodes or None, boxes.known.parameters, settled=boxes.settled
-            )
-        # a box's bounds hold on its halves too: CROWN can come out looser on a sub-box
-        boxes = _Boxes(
-            boxes.lower,
-            boxes.upper,
-            Bounded(torch.maximum(bounded.bounds, boxes.known.bounds), bounded.nodes, bounded.parameters),
-            boxes.depth,
-        )
-        open_ = ~objective.refuted(boxes.known.bounds)
-        if not bool(open_.any()):
-            continue
-        boxes = boxes.select(open_)
-        point = attack_boxes(graph, objective, confirm, boxes.lower, boxes.upper, options.box_attack)
-        if point is None and attack is not None:
-            point = attack()
-        if point is not None:
-            return SearchResult(Outcome.FOUND, point, stats)
-        splittable = (boxes.upper - boxes.lower).amax(dim=1) > options.min_width
-        exhausted = exhausted or not bool(splittable.all())
-        boxes = boxes.select(splittable)
-        if len(boxes) == 0:
-            continue
-        if time.monotonic() > deadline:  # bounding a batch can take seconds: check before splitting
-            stack.append(boxes)
-            return _timed_out(stack, stats)
-        by_trial = boxes.lower.shape[1] <= options.trial_max_inputs
+    search = _Search(graph, objective, stack[0].upper - stack[0].lower, deadline, options, bounder, trial_bounder)
+    threads = torch.get_num_threads()
+    share_at = time.monotonic() + options.share_after if options.share_after is not None else math.inf
+    return search.run(stack, confirm, attack, share_at if threads > 1 else math.inf)
+
+
+@dataclass(frozen=True)
+class _Search:
+    """What a search of one case needs besides its boxes: the same for the processes it
+    shares its boxes with."""
+
+    graph: Graph
+    objective: Objective
+    root_width: Tensor
+    deadline: float
+    options: SplitOptions
+    bounder: Bounder
+    trial_bounder: Bounder | None
+
+    def run(self, stack: list[_Boxes], confirm: Confirm, attack: Attack | None, share_at: float) -> SearchResult:
+        """Search the boxes of ``stack`` depth first. After ``share_at``, the pending boxes
+        are shared out among as many processes as torch has threads (``_Helpers``)."""
+        options, objective, deadline = self.options, self.objective, self.deadline
+        stats = SearchStats()
+        exhausted = False
+        threads = torch.get_num_threads()
+        helpers: _Helpers | None = None
+        try:
+            while stack:
+                now = time.monotonic()
+                if now > deadline:
+                    return _timed_out(stack, stats)
+                if now > share_at and sum(len(boxes) for boxes in stack) >= threads:
+                    share_at = math.inf
+                    helpers = _Helpers(self, stack, threads)
+                    torch.set_num_threads(1)
+                if helpers is not None:
+                    point = helpers.take(confirm)
+                    if point is not None:
+                        return SearchResult(Outcome.FOUND, point, stats)
+                boxes = _take(stack, options.batch)
+                stats.bounded += len(boxes)
+                stats.max_depth = max(stats.max_depth, boxes.depth)
+                with torch.no_grad():
+                    bounded = self.bounder(
+                        boxes.lower,
+                        boxes.upper,
+                        boxes.known.nodes or None,
+                        boxes.known.parameters,
+                        settled=boxes.settled,
+                    )
+                # a box's bounds hold on its halves too: CROWN can come out looser on a sub-box
+                boxes = _Boxes(
+                    boxes.lower,
+                    boxes.upper,
+                    Bounded(torch.maximum(bounded.bounds, boxes.known.bounds), bounded.nodes, bounded.parameters),
+                    boxes.depth,
+                )
+                open_ = ~objective.refuted(boxes.known.bounds)
+                if not bool(open_.any()):
+                    continue
+                boxes = boxes.select(open_)
+                point = attack_boxes(self.graph, objective, confirm, boxes.lower, boxes.upper, options.box_attack)
+                if point is None and attack is not None:
+                    point = attack()
+                if point is not None:
+                    return SearchResult(Outcome.FOUND, point, stats)
+                splittable = (boxes.upper - boxes.lower).amax(dim=1) > options.min_width
+                exhausted = exhausted or not bool(splittable.all())
+                boxes = boxes.select(splittable)
+                if len(boxes) == 0:
+                    continue
+                if time.monotonic() > deadline:  # bounding a batch can take seconds: check before splitting
+                    stack.append(boxes)
+                    return _timed_out(stack, stats)
+                stats.splits += len(boxes)
+                halves = self._split(boxes)
+                open_ = ~objective.refuted(halves.known.bounds)  # halves the trial refuted need no bounds of their own
+                if bool(open_.any()):
+                    stack.append(halves.select(open_))
+            outcome = Outcome.EXHAUSTED if exhausted else Outcome.PROVED
+            if helpers is not None:
+                point, outcome = helpers.finish(confirm, outcome, stats)
+                if point is not None:
+                    return SearchResult(Outcome.FOUND, point, stats)
+            return SearchResult(outcome, None, stats)
+        finally:
+            if helpers is not None:
+                helpers.stop()
+                torch.set_num_threads(threads)
+
+    def _split(self, boxes: _Boxes) -> _Boxes:
+        """The halves of each box: along the dimension the trial split picks (for a handful
+        of inputs) or the gradient smear's."""
+        by_trial = boxes.lower.shape[1] <= self.options.trial_max_inputs
         if by_trial:
             with torch.no_grad():
-                dim, known = _trial_dimension(trial_bounder or bounder, objective, boxes, root_width)
+                bound = self.trial_bounder or self.bounder
+                dim, known = _trial_dimension(bound, self.objective, boxes, self.root_width)
         else:
-            dim, known = _smear_dimension(graph, objective, boxes.lower, boxes.upper), boxes.known.twice()
+            dim, known = _smear_dimension(self.graph, self.objective, boxes.lower, boxes.upper), boxes.known.twice()
         _, left_upper, right_lower, _ = _halves(boxes.lower, boxes.upper, dim)
-        stats.splits += len(boxes)
-        halves = _Boxes(
+        return _Boxes(
             torch.cat([boxes.lower, right_lower]),
             torch.cat([left_upper, boxes.upper]),
             known,
             boxes.depth + 1,
             settled=by_trial,
         )
-        open_ = ~objective.refuted(known.bounds)  # halves the trial refuted need no bounds of their own
-        if bool(open_.any()):
-            stack.append(halves.select(open_))
-    return SearchResult(Outcome.EXHAUSTED if exhausted else Outcome.PROVED, None, stats)
+
+
+class _Helpers:
+    """Processes sharing a search's pending boxes (``solvers.forked``): the stack is dealt
+    out box by box (neighbouring boxes, often alike in difficulty, go to different
+    processes), the caller keeping one share. Each helper searches its share on one thread
+    without falsification rounds, sends each counterexample candidate for the caller to
+    confirm (and searches on), then its result."""
+
+    def __init__(self, search: _Search, stack: list[_Boxes], processes: int) -> None:
+        shares: list[list[_Boxes]] = [[] for _ in range(processes)]
+        dealt = 0  # boxes dealt so far: the next box goes to share ``dealt % processes``
+        for boxes in stack:
+            for i, share in enumerate(shares):
+                rows = torch.arange((i - dealt) % processes, len(boxes), processes)
+                if len(rows):
+                    share.append(boxes.select(rows))
+            dealt += len(boxes)
+        stack[:] = shares[0]
+        self.deadline = search.deadline
+        self.children = [Forked(partial(_helper, search=search, stack=share)) for share in shares[1:]]
+        self.results: dict[int, tuple[Outcome, SearchStats]] = {}
+
+    def take(self, confirm: Confirm, until: float | None = None) -> np.ndarray | None:
+        """Absorb what the helpers sent so far (with ``until``, until then or until they all
+        end): the first candidate ``confirm`` accepts is returned."""
+        for index, child in enumerate(self.children):
+            for kind, value in child.messages(until):
+                if kind == "candidate" and confirm(value):
+                    return np.asarray(value)
+                if kind == "result":
+                    self.results[index] = value
+        return None
+
+    def finish(self, confirm: Confirm, own: Outcome, stats: SearchStats) -> tuple[np.ndarray | None, Outcome]:
+        """Wait for the helpers (until the deadline): a confirmed candidate, or the outcome of
+        the whole search given the caller's ``own``; their statistics are added to ``stats``."""
+        point = self.take(confirm, until=self.deadline)
+        if point is not None:
+            return point, own
+        outcomes = [own]
+        for index, child in enumerate(self.children):
+            if index not in self.results:
+                if child.pid is None:  # it ended before the deadline without a result
+                    raise RuntimeError("a helper process of the input-split search ended without a result")
+                outcomes.append(Outcome.TIMEOUT)
+                continue
+            outcome, theirs = self.results[index]
+            outcomes.append(outcome)
+            stats.bounded += theirs.bounded
+            stats.splits += theirs.splits
+            stats.max_depth = max(stats.max_depth, theirs.max_depth)
+            stats.open_boxes += theirs.open_boxes
+        for worst in (Outcome.TIMEOUT, Outcome.EXHAUSTED):
+            if worst in outcomes:
+                return None, worst
+        return None, Outcome.PROVED
+
+    def stop(self) -> None:
+        for child in self.children:
+            child.stop()
+
+
+def _helper(sender: Connection, *, search: _Search, stack: list[_Boxes]) -> None:
+    """A helper process's work (see ``_Helpers``)."""
+
+    def confirm(point: np.ndarray) -> bool:
+        sender.send(("candidate", point))
+        return False
+
+    result = search.run(stack, confirm, None, math.inf)
+    sender.send(("result", (result.outcome, result.stats)))
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Literal
 import torch
 
 from bounds.errors import ModelError
-from solvers.beside import die_with_parent
+from solvers.forked import die_with_parent
 from specs.errors import SpecError
 from specs.property import Property
 from verify.errors import QueryError

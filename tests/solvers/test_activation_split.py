@@ -3,8 +3,8 @@ search proves what plain bounds cannot and finds planted violations."""
 
 from __future__ import annotations
 
-import multiprocessing
 import time
+from functools import partial
 
 import numpy as np
 import pytest
@@ -12,13 +12,14 @@ import torch
 from exact_cases import dense_graph, planted_cases, polynomial_case, two_clause_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from in_fork import with_threads
 
 from bounds.crown import CrownBounds, Parameters
 from bounds.ops.base import Interval
 from solvers import milp
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
 from solvers.exact import ExactOutcome
-from solvers.input_split import Outcome, SearchResult
+from solvers.input_split import Outcome
 from solvers.objective import Objective
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
 
@@ -174,29 +175,6 @@ def test_polynomial_rows_are_refused() -> None:
         activation_split_search(graph, case, lambda _: False, deadline=time.monotonic() + 5)
 
 
-def _search_with_threads(threads: int, graph, case, confirm, options) -> tuple[SearchResult, int]:
-    """The search in a forked process whose torch has ``threads`` threads: its result and
-    torch's thread count after it. Forked, because a process that ran torch in parallel
-    cannot fork safely again (this one forks the CLI's workers in later tests)."""
-    context = multiprocessing.get_context("fork")
-    receiver, sender = context.Pipe(duplex=False)
-
-    def run() -> None:
-        torch.set_num_threads(threads)
-        found = activation_split_search(graph, case, confirm, deadline=time.monotonic() + 120, options=options)
-        sender.send((found, torch.get_num_threads()))
-
-    process = context.Process(target=run)
-    process.start()
-    sender.close()
-    try:
-        assert receiver.poll(150), "the search process sent nothing"
-        return receiver.recv()
-    finally:
-        process.kill()
-        process.join()
-
-
 @pytest.mark.parametrize(
     ("mode", "options"),
     [
@@ -217,7 +195,10 @@ def test_the_exact_modes_decide_as_the_milp_engine_alone(mode, options):
         def confirm(point: np.ndarray, objective=objective) -> bool:
             return bool(objective.satisfied(torch.as_tensor(graph.run_numpy(point[None]))).all())
 
-        found, threads = _search_with_threads(2, graph, case, confirm, options)
+        found, threads = with_threads(
+            2,
+            partial(activation_split_search, graph, case, confirm, deadline=time.monotonic() + 120, options=options),
+        )
         assert threads == 2
         region = case.region
         truth = milp.solve(graph, region.box, region.constraints, objective, deadline=time.monotonic() + 120)

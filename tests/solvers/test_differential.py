@@ -3,24 +3,27 @@
 Small random ReLU networks (2-4 inputs, 1-3 hidden layers of at most 8 neurons), and
 likewise with LeakyRelu, Abs, Clip and 1-D MaxPool layers (``exact_cases``), random boxes,
 and output conditions whose thresholds sit near the sampled extreme, so both verdicts
-occur. MILP is the ground truth; the pipeline, with either search, may say unknown, never
-the opposite.
+occur. MILP is the ground truth; the pipeline, with either search (the input split also with its
+boxes shared by two processes), may say unknown, never the opposite.
 """
 
 from __future__ import annotations
 
 import itertools
 import time
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
 from exact_cases import random_piecewise_network
+from in_fork import with_threads
 
 from bounds.onnx_build import dense_network
 from bounds.onnx_import import parse_onnx
 from solvers import milp, smt
 from solvers.exact import ExactOutcome
+from solvers.input_split import SplitOptions
 from solvers.objective import Objective
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
 from verify.pipeline import Model, Options, check_property
@@ -69,12 +72,17 @@ def _check(seed: int, piecewise: bool = False) -> None:
         assert float(margins.min()) <= 1e-6
     if by_smt.outcome in (ExactOutcome.PROVED, ExactOutcome.FOUND):
         assert by_smt.outcome is by_milp.outcome, (seed, by_milp.reason, by_smt.reason)
-    for engine in ("auto", "activation-split"):  # auto: input split for these few inputs
-        verdict = check_property(model, prop, Options(timeout=3, seed=seed, engine=engine)).status
+    shared = Options(timeout=3, seed=seed, split=SplitOptions(share_after=0.0))  # boxes shared by two processes
+    verdicts = {
+        engine: check_property(model, prop, Options(timeout=3, seed=seed, engine=engine)).status
+        for engine in ("auto", "activation-split")  # auto: input split for these few inputs
+    }
+    verdicts["shared"] = with_threads(2, partial(check_property, model, prop, shared))[0].status
+    for mode, verdict in verdicts.items():
         if verdict is Status.UNSAT:
-            assert by_milp.outcome is ExactOutcome.PROVED, (seed, engine)
+            assert by_milp.outcome is ExactOutcome.PROVED, (seed, mode)
         if verdict is Status.SAT:
-            assert by_milp.outcome is ExactOutcome.FOUND, (seed, engine)
+            assert by_milp.outcome is ExactOutcome.FOUND, (seed, mode)
 
 
 @pytest.mark.parametrize("seed", range(6))

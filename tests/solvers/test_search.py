@@ -1,15 +1,21 @@
 """Falsification and input-split search on a network with known answers (tests/conftest.py)."""
 
+import os
 import time
+from functools import partial
 
 import numpy as np
 import pytest
 import torch
+from exact_cases import dense_graph, planted_cases
+from in_fork import with_threads
 from known_nets import abs_network
 
 from bounds import import_model
 from bounds.float_error import output_error
-from solvers.bounders import make_bounder
+from solvers import milp
+from solvers.bounders import Bounded, make_bounder
+from solvers.exact import ExactOutcome
 from solvers.falsify import AttackOptions, falsify
 from solvers.input_split import Outcome, SplitOptions, input_split_search
 from solvers.objective import Objective
@@ -241,3 +247,94 @@ def test_a_bounder_given_its_own_crown_node_bounds_as_settled_bounds_as_without_
     assert fresh.nodes  # the graph has tensors CROWN refines
     settled = bound(lower, upper, fresh.nodes, settled=True)
     torch.testing.assert_close(settled.bounds, fresh.bounds)
+
+
+def _children() -> list[int]:
+    """This process's child processes, zombies included."""
+    me, found = str(os.getpid()), []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):  # it ended meanwhile
+            continue
+        if fields[1] == me:
+            found.append(int(entry))
+    return found
+
+
+def _shared_search(graph, case, options, bounds, deadline) -> tuple[Outcome, int, int, list[int]]:
+    """The input-split search, with the helper processes it starts counted: its outcome,
+    how many boxes it bounded, how many helpers, and the children left after it."""
+    import solvers.input_split as module
+
+    started = []
+
+    class Counted(module.Forked):
+        def __init__(self, work) -> None:
+            super().__init__(work)
+            started.append(self.pid)
+
+    module.Forked = Counted  # this runs in a forked process: the patch dies with it
+    result = _search(graph, case, _planted_confirm(graph, case), bounds, deadline=deadline, options=options)
+    return result.outcome, result.stats.bounded, len(started), _children()
+
+
+def _planted_confirm(graph, case):
+    objective = Objective.of(case)
+    return lambda point: bool(objective.satisfied(torch.as_tensor(graph.run_numpy(point[None]))).all())
+
+
+@pytest.mark.parametrize("bounds", ["interval", "crown"])
+def test_boxes_shared_among_processes_decide_as_the_milp_engine(bounds):
+    """With two torch threads the pending boxes go to two processes (one of them a helper
+    whose candidates the search confirms): one clause violated or none, the verdict is the
+    MILP engine's, torch gets its threads back, and no helper outlives the search."""
+    graph = dense_graph(7, [4, 12, 12, 2])
+    lower, upper = -np.ones(4), np.ones(4)
+    options = SplitOptions(batch=4, share_after=0.0)
+    for case in planted_cases(graph, lower, upper):
+        work = partial(_shared_search, graph, case, options, bounds, time.monotonic() + 120)
+        (outcome, _, helpers, left), threads = with_threads(2, work)
+        truth = milp.solve(
+            graph, case.region.box, case.region.constraints, Objective.of(case), deadline=time.monotonic() + 60
+        )
+        assert outcome is {ExactOutcome.PROVED: Outcome.PROVED, ExactOutcome.FOUND: Outcome.FOUND}[truth.outcome]
+        assert helpers == 1 and left == [] and threads == 2
+
+
+def test_a_helper_sends_each_candidate_then_its_result():
+    """A helper cannot confirm a point (onnxruntime lives in the search's process): it sends
+    every candidate and searches on, then sends its outcome and statistics."""
+    from solvers.forked import Forked
+    from solvers.input_split import _Boxes, _helper, _Search
+
+    graph = dense_graph(7, [4, 12, 12, 2])
+    violated, _ = planted_cases(graph, -np.ones(4), np.ones(4))
+    objective = Objective.of(violated)
+    lower, upper = torch.full((1, 4), -1.0, dtype=torch.float64), torch.ones(1, 4, dtype=torch.float64)
+    unknown = Bounded(torch.full((1, objective.C.shape[0]), -torch.inf, dtype=torch.float64), {})
+    deadline = time.monotonic() + 3
+    search = _Search(
+        graph, objective, upper - lower, deadline, SplitOptions(), make_bounder(graph, objective, "crown"), None
+    )
+    child = Forked(partial(_helper, search=search, stack=[_Boxes(lower, upper, unknown, 0)]))
+    messages = list(child.messages(until=deadline + 5))
+    kinds = [kind for kind, _ in messages]
+    assert kinds[0] == "candidate" and kinds[-1] == "result" and kinds.count("result") == 1
+    assert _planted_confirm(graph, violated)(messages[0][1])
+    outcome, stats = messages[-1][1]
+    assert outcome in (Outcome.TIMEOUT, Outcome.EXHAUSTED) and stats.bounded > 0
+    assert child.pid is None  # reaped once it ended
+
+
+def test_a_shared_search_times_out_in_time_and_leaves_no_helper():
+    """Interval bounds take far longer than half a second to prove this case."""
+    graph = dense_graph(7, [6, 40, 40, 40, 2])
+    _, safe = planted_cases(graph, -np.ones(6), np.ones(6))
+    options = SplitOptions(batch=2, share_after=0.0)
+    start = time.monotonic()
+    work = partial(_shared_search, graph, safe, options, "interval", start + 0.5)
+    (outcome, _, helpers, left), _ = with_threads(2, work)
+    assert outcome is Outcome.TIMEOUT and helpers == 1 and left == []
+    assert time.monotonic() - start < 5
