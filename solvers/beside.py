@@ -22,7 +22,7 @@ import torch
 from bounds.graph import Graph
 from bounds.ops.base import Interval
 from solvers.exact import CannotEncode, ExactOutcome, ExactResult, UnboundedInput
-from solvers.forked import Forked
+from solvers.forked import Forked, send
 from solvers.objective import Objective
 from specs.property import Case
 
@@ -100,6 +100,6 @@ def _decide(
         return
     for clause in clauses:
         result: ExactResult = program.decide(objective, clause, deadline)
-        sender.send((clause, result))
+        send(sender, (clause, result))
         if result.outcome is ExactOutcome.TIMEOUT:
             return

@@ -23,11 +23,13 @@ on one thread, 15.4 s on two, 10.3 s shared by two processes).
 from __future__ import annotations
 
 import math
+import multiprocessing.connection
 import time
 from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
 from multiprocessing.connection import Connection
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -35,8 +37,9 @@ import torch
 from bounds.graph import Graph
 from bounds.ops.base import Interval
 from solvers.bounders import Bounded, Bounder
+from solvers.exact import remaining
 from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes
-from solvers.forked import Forked
+from solvers.forked import Forked, receive, send
 from solvers.objective import Objective
 from specs.property import Case
 
@@ -187,25 +190,33 @@ class _Search:
     bounder: Bounder
     trial_bounder: Bounder | None
 
-    def run(self, stack: list[_Boxes], confirm: Confirm, attack: Attack | None, share_at: float) -> SearchResult:
+    def run(
+        self, stack: list[_Boxes], confirm: Confirm, attack: Attack | None, share_at: float, peers: _Peers | None = None
+    ) -> SearchResult:
         """Search the boxes of ``stack`` depth first. After ``share_at``, the pending boxes
-        are shared out among as many processes as torch has threads (``_Helpers``)."""
+        are shared with as many processes as torch has threads (``_Helpers``); ``peers``
+        are those of a process that shares already."""
         options, objective, deadline = self.options, self.objective, self.deadline
         stats = SearchStats()
         exhausted = False
         threads = torch.get_num_threads()
-        helpers: _Helpers | None = None
         try:
-            while stack:
+            while True:
+                if not stack:
+                    point = None if peers is None else peers.refill(stack, confirm, exhausted, stats)
+                    if point is not None:
+                        return SearchResult(Outcome.FOUND, point, stats)
+                    if not stack:
+                        break
                 now = time.monotonic()
                 if now > deadline:
                     return _timed_out(stack, stats)
                 if now > share_at and sum(len(boxes) for boxes in stack) >= threads:
                     share_at = math.inf
-                    helpers = _Helpers(self, stack, threads)
+                    peers = _Helpers(self, stack, threads)
                     torch.set_num_threads(1)
-                if helpers is not None:
-                    point = helpers.take(confirm)
+                if peers is not None:
+                    point = peers.exchange(stack, confirm)
                     if point is not None:
                         return SearchResult(Outcome.FOUND, point, stats)
                 boxes = _take(stack, options.batch)
@@ -248,15 +259,11 @@ class _Search:
                 open_ = ~objective.refuted(halves.known.bounds)  # halves the trial refuted need no bounds of their own
                 if bool(open_.any()):
                     stack.append(halves.select(open_))
-            outcome = Outcome.EXHAUSTED if exhausted else Outcome.PROVED
-            if helpers is not None:
-                point, outcome = helpers.finish(confirm, outcome, stats)
-                if point is not None:
-                    return SearchResult(Outcome.FOUND, point, stats)
-            return SearchResult(outcome, None, stats)
+            own = Outcome.EXHAUSTED if exhausted else Outcome.PROVED
+            return SearchResult(own if peers is None else peers.conclude(own, stats), None, stats)
         finally:
-            if helpers is not None:
-                helpers.stop()
+            if isinstance(peers, _Helpers):
+                peers.stop()
                 torch.set_num_threads(threads)
 
     def _split(self, boxes: _Boxes) -> _Boxes:
@@ -279,76 +286,158 @@ class _Search:
         )
 
 
+class _Peers(Protocol):
+    """The other processes a search shares its boxes with, as one process sees them."""
+
+    def exchange(self, stack: list[_Boxes], confirm: Confirm) -> np.ndarray | None:
+        """Between two batches: take what the others sent (a candidate ``confirm`` accepts
+        is returned) and hand over boxes of ``stack`` that they asked for."""
+
+    def refill(self, stack: list[_Boxes], confirm: Confirm, exhausted: bool, stats: SearchStats) -> np.ndarray | None:
+        """With ``stack`` empty: wait until the others hand over boxes (into ``stack``) or
+        the search is over (``stack`` left empty); a candidate ``confirm`` accepts is
+        returned. ``exhausted`` and ``stats``: this process's so far."""
+
+    def conclude(self, own: Outcome, stats: SearchStats) -> Outcome:
+        """The whole search's outcome, given this process's ``own`` and with the others'
+        statistics added to ``stats``."""
+
+
 class _Helpers:
-    """Processes sharing a search's pending boxes (``solvers.forked``): the stack is dealt
-    out box by box (neighbouring boxes, often alike in difficulty, go to different
-    processes), the caller keeping one share. Each helper searches its share on one thread
-    without falsification rounds, sends each counterexample candidate for the caller to
-    confirm (and searches on), then its result."""
+    """The search's side of sharing (``_Peers``): one forked helper process per extra thread
+    (``solvers.forked``), each given a share of the pending boxes (dealt box by box, so
+    neighbours, often alike in difficulty, go to different processes). Helpers search on
+    one thread without falsification rounds and send their counterexample candidates here
+    to confirm. The load stays balanced: a helper that runs dry says so and gets half of
+    this process's boxes; when this process runs dry it asks the busy helpers for half of
+    theirs. The search is over when every process is dry."""
 
     def __init__(self, search: _Search, stack: list[_Boxes], processes: int) -> None:
-        shares: list[list[_Boxes]] = [[] for _ in range(processes)]
-        dealt = 0  # boxes dealt so far: the next box goes to share ``dealt % processes``
-        for boxes in stack:
-            for i, share in enumerate(shares):
-                rows = torch.arange((i - dealt) % processes, len(boxes), processes)
-                if len(rows):
-                    share.append(boxes.select(rows))
-            dealt += len(boxes)
+        shares = _deal(stack, processes)
         stack[:] = shares[0]
         self.deadline = search.deadline
         self.children = [Forked(partial(_helper, search=search, stack=share)) for share in shares[1:]]
-        self.results: dict[int, tuple[Outcome, SearchStats]] = {}
+        self.idle: dict[int, tuple[bool, SearchStats]] = {}  # dry helpers: exhausted?, statistics so far
+        self.asked: set[int] = set()  # busy helpers asked for boxes
 
-    def take(self, confirm: Confirm, until: float | None = None) -> np.ndarray | None:
-        """Absorb what the helpers sent so far (with ``until``, until then or until they all
-        end): the first candidate ``confirm`` accepts is returned."""
-        for index, child in enumerate(self.children):
-            for kind, value in child.messages(until):
-                if kind == "candidate" and confirm(value):
-                    return np.asarray(value)
-                if kind == "result":
-                    self.results[index] = value
+    def exchange(self, stack: list[_Boxes], confirm: Confirm) -> np.ndarray | None:
+        point = self._absorb(stack, confirm)
+        for index in list(self.idle):
+            if sum(len(boxes) for boxes in stack) < 2:
+                break
+            mine, theirs = _deal(stack, 2)
+            stack[:] = mine
+            self.children[index].tell(("boxes", theirs))
+            del self.idle[index]
+        return point
+
+    def refill(self, stack: list[_Boxes], confirm: Confirm, exhausted: bool, stats: SearchStats) -> np.ndarray | None:
+        while not stack and len(self.idle) < len(self.children) and time.monotonic() < self.deadline:
+            for index, child in enumerate(self.children):
+                if index not in self.idle and index not in self.asked:
+                    child.tell(("give", None))
+                    self.asked.add(index)
+            point = self._absorb(stack, confirm, wait=True)
+            if point is not None:
+                return point
         return None
 
-    def finish(self, confirm: Confirm, own: Outcome, stats: SearchStats) -> tuple[np.ndarray | None, Outcome]:
-        """Wait for the helpers (until the deadline): a confirmed candidate, or the outcome of
-        the whole search given the caller's ``own``; their statistics are added to ``stats``."""
-        point = self.take(confirm, until=self.deadline)
-        if point is not None:
-            return point, own
-        outcomes = [own]
-        for index, child in enumerate(self.children):
-            if index not in self.results:
-                if child.pid is None:  # it ended before the deadline without a result
-                    raise RuntimeError("a helper process of the input-split search ended without a result")
-                outcomes.append(Outcome.TIMEOUT)
-                continue
-            outcome, theirs = self.results[index]
-            outcomes.append(outcome)
+    def conclude(self, own: Outcome, stats: SearchStats) -> Outcome:
+        if len(self.idle) < len(self.children):  # the deadline came first
+            return Outcome.TIMEOUT
+        for exhausted, theirs in self.idle.values():
             stats.bounded += theirs.bounded
             stats.splits += theirs.splits
             stats.max_depth = max(stats.max_depth, theirs.max_depth)
-            stats.open_boxes += theirs.open_boxes
-        for worst in (Outcome.TIMEOUT, Outcome.EXHAUSTED):
-            if worst in outcomes:
-                return None, worst
-        return None, Outcome.PROVED
+            own = Outcome.EXHAUSTED if exhausted else own
+        return own
 
     def stop(self) -> None:
         for child in self.children:
             child.stop()
 
+    def _absorb(self, stack: list[_Boxes], confirm: Confirm, wait: bool = False) -> np.ndarray | None:
+        """Take the helpers' messages (with ``wait``, the first ones to come before the
+        deadline): candidates are confirmed, handed-over boxes go onto ``stack``."""
+        live = [child.connection for child in self.children if child.pid is not None]
+        ready = multiprocessing.connection.wait(live, max(remaining(self.deadline), 0.0)) if wait and live else live
+        for index, child in enumerate(self.children):
+            if child.pid is not None and child.connection not in ready:
+                continue
+            for kind, value in child.messages():
+                if kind == "candidate" and confirm(value):
+                    return np.asarray(value)
+                if kind == "idle":
+                    self.idle[index] = value
+                    self.asked.discard(index)
+                if kind == "boxes":
+                    stack.extend(value)
+                    self.asked.discard(index)
+            if child.pid is None and index not in self.idle and remaining(self.deadline) > 0:
+                raise RuntimeError("a helper process of the input-split search ended before the search")
+        return None
 
-def _helper(sender: Connection, *, search: _Search, stack: list[_Boxes]) -> None:
-    """A helper process's work (see ``_Helpers``)."""
+
+class _Coordinator:
+    """A helper's side of sharing (``_Peers``): the search's process, at the other end of
+    ``connection``."""
+
+    def __init__(self, connection: Connection, deadline: float) -> None:
+        self.connection, self.deadline = connection, deadline
+
+    def exchange(self, stack: list[_Boxes], confirm: Confirm) -> np.ndarray | None:
+        while self.connection.poll():
+            kind, _ = receive(self.connection)
+            if kind == "give":
+                self._give(stack)
+        return None
+
+    def refill(self, stack: list[_Boxes], confirm: Confirm, exhausted: bool, stats: SearchStats) -> np.ndarray | None:
+        send(self.connection, ("idle", (exhausted, stats)))
+        while self.connection.poll(max(remaining(self.deadline), 0.0)):
+            kind, value = receive(self.connection)
+            if kind == "give":  # asked as it ran dry: nothing to give
+                send(self.connection, ("boxes", []))
+            else:  # boxes
+                stack.extend(value)
+                return None
+        return None
+
+    def conclude(self, own: Outcome, stats: SearchStats) -> Outcome:
+        return own
+
+    def _give(self, stack: list[_Boxes]) -> None:
+        if sum(len(boxes) for boxes in stack) < 2:
+            send(self.connection, ("boxes", []))
+            return
+        mine, theirs = _deal(stack, 2)
+        stack[:] = mine
+        send(self.connection, ("boxes", theirs))
+
+
+def _deal(stack: list[_Boxes], parts: int) -> list[list[_Boxes]]:
+    """The boxes of ``stack`` dealt into ``parts`` stacks, one box at a time, each stack
+    in the order of the original."""
+    shares: list[list[_Boxes]] = [[] for _ in range(parts)]
+    dealt = 0  # boxes dealt so far: the next box goes to share ``dealt % parts``
+    for boxes in stack:
+        for i, share in enumerate(shares):
+            rows = torch.arange((i - dealt) % parts, len(boxes), parts)
+            if len(rows):
+                share.append(boxes.select(rows))
+        dealt += len(boxes)
+    return shares
+
+
+def _helper(connection: Connection, *, search: _Search, stack: list[_Boxes]) -> None:
+    """A helper process's work (see ``_Helpers``), until the search's process kills it or
+    the deadline; the points it finds go there to be confirmed (onnxruntime lives there)."""
 
     def confirm(point: np.ndarray) -> bool:
-        sender.send(("candidate", point))
+        send(connection, ("candidate", point))
         return False
 
-    result = search.run(stack, confirm, None, math.inf)
-    sender.send(("result", (result.outcome, result.stats)))
+    search.run(stack, confirm, None, math.inf, _Coordinator(connection, search.deadline))
 
 
 @dataclass(frozen=True)

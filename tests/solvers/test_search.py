@@ -303,29 +303,66 @@ def test_boxes_shared_among_processes_decide_as_the_milp_engine(bounds):
         assert helpers == 1 and left == [] and threads == 2
 
 
-def test_a_helper_sends_each_candidate_then_its_result():
-    """A helper cannot confirm a point (onnxruntime lives in the search's process): it sends
-    every candidate and searches on, then sends its outcome and statistics."""
+def _helper_process(case, deadline):
+    """A helper process of the input-split search over the case's box (CROWN bounds)."""
     from solvers.forked import Forked
     from solvers.input_split import _Boxes, _helper, _Search
 
     graph = dense_graph(7, [4, 12, 12, 2])
-    violated, _ = planted_cases(graph, -np.ones(4), np.ones(4))
-    objective = Objective.of(violated)
+    objective = Objective.of(case)
     lower, upper = torch.full((1, 4), -1.0, dtype=torch.float64), torch.ones(1, 4, dtype=torch.float64)
     unknown = Bounded(torch.full((1, objective.C.shape[0]), -torch.inf, dtype=torch.float64), {})
-    deadline = time.monotonic() + 3
     search = _Search(
         graph, objective, upper - lower, deadline, SplitOptions(), make_bounder(graph, objective, "crown"), None
     )
-    child = Forked(partial(_helper, search=search, stack=[_Boxes(lower, upper, unknown, 0)]))
-    messages = list(child.messages(until=deadline + 5))
-    kinds = [kind for kind, _ in messages]
-    assert kinds[0] == "candidate" and kinds[-1] == "result" and kinds.count("result") == 1
-    assert _planted_confirm(graph, violated)(messages[0][1])
-    outcome, stats = messages[-1][1]
-    assert outcome in (Outcome.TIMEOUT, Outcome.EXHAUSTED) and stats.bounded > 0
-    assert child.pid is None  # reaped once it ended
+    return Forked(partial(_helper, search=search, stack=[_Boxes(lower, upper, unknown, 0)])), unknown
+
+
+def _next(child, kind, deadline):
+    """The next message of that kind from the child (others skipped)."""
+    for got, value in child.messages(until=deadline):
+        if got == kind:
+            return value
+    raise AssertionError(f"no {kind} message")
+
+
+def test_a_helper_sends_its_candidates_and_half_its_boxes_when_asked():
+    """A helper cannot confirm a point (onnxruntime lives in the search's process): it sends
+    each candidate and searches on; asked to give, it hands over boxes it had pending."""
+    graph = dense_graph(7, [4, 12, 12, 2])
+    violated, _ = planted_cases(graph, -np.ones(4), np.ones(4))
+    deadline = time.monotonic() + 5
+    child, _ = _helper_process(violated, deadline)
+    try:
+        point = _next(child, "candidate", deadline)
+        assert _planted_confirm(graph, violated)(point)
+        child.tell(("give", None))
+        boxes = _next(child, "boxes", deadline)
+        assert sum(len(b) for b in boxes) >= 1
+    finally:
+        child.stop()
+
+
+def test_a_dry_helper_says_so_and_searches_the_boxes_it_is_given():
+    """Run dry, a helper reports whether any box was too small to split and its statistics
+    so far, then waits; boxes it is given are searched, and it reports again."""
+    from solvers.input_split import _Boxes
+
+    graph = dense_graph(7, [4, 12, 12, 2])
+    _, safe = planted_cases(graph, -np.ones(4), np.ones(4))
+    deadline = time.monotonic() + 30
+    child, unknown = _helper_process(safe, deadline)
+    try:
+        exhausted, stats = _next(child, "idle", deadline)
+        assert not exhausted and stats.bounded > 0
+        lower, upper = torch.full((1, 4), -1.0, dtype=torch.float64), torch.zeros(1, 4, dtype=torch.float64)
+        child.tell(("boxes", [_Boxes(lower, upper, unknown, 0)]))
+        exhausted, again = _next(child, "idle", deadline)
+        assert not exhausted and again.bounded > stats.bounded
+        child.tell(("give", None))  # dry: nothing to give
+        assert _next(child, "boxes", deadline) == []
+    finally:
+        child.stop()
 
 
 def test_a_shared_search_times_out_in_time_and_leaves_no_helper():
