@@ -155,10 +155,9 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="torch threads of the verification worker of run and verify, and of each instance bench runs "
         "one at a time (default: one per core this "
-        "process may use; with 2 or more, a ReLU-split search gives one to the MILP engine it runs beside it; "
-        "on a busy machine give 1, "
-        "since torch's threads then wait on each other: ACAS Xu 1_1 prop_6 took 38 s with 2 threads beside "
-        "a busy core, 14 s with 1)",
+        "process may use; with 2 or more, a ReLU-split search gives one to the MILP engine it runs beside it, "
+        "and an input split shares its boxes among that many single-threaded processes; on a busy machine "
+        "give 1 to queries with wide inputs, since the ReLU split's torch threads then wait on each other)",
     )
     commands = parser.add_subparsers(dest="command")
 
