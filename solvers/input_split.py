@@ -326,6 +326,8 @@ class _Helpers:
 
     def exchange(self, stack: list[_Boxes], confirm: Confirm) -> np.ndarray | None:
         point = self._absorb(stack, confirm)
+        if point is not None:
+            return point
         for index in list(self.idle):
             if sum(len(boxes) for boxes in stack) < 2:
                 break
@@ -333,7 +335,7 @@ class _Helpers:
             stack[:] = mine
             self.children[index].tell(("boxes", theirs))
             del self.idle[index]
-        return point
+        return None
 
     def refill(self, stack: list[_Boxes], confirm: Confirm, exhausted: bool, stats: SearchStats) -> np.ndarray | None:
         while not stack and len(self.idle) < len(self.children) and time.monotonic() < self.deadline:
