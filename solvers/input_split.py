@@ -215,7 +215,7 @@ class _Search:
                 now = time.monotonic()
                 if now > deadline:
                     return _timed_out(stack, stats)
-                if now > share_at and sum(len(boxes) for boxes in stack) >= threads:
+                if now > share_at and _count(stack) >= threads:
                     share_at = math.inf
                     peers = _Helpers(self, stack, threads)
                     torch.set_num_threads(1)
@@ -329,10 +329,9 @@ class _Helpers:
         if point is not None:
             return point
         for index in list(self.idle):
-            if sum(len(boxes) for boxes in stack) < 2:
+            theirs = _halve(stack)
+            if not theirs:
                 break
-            mine, theirs = _deal(stack, 2)
-            stack[:] = mine
             self.children[index].tell(("boxes", theirs))
             del self.idle[index]
         return None
@@ -393,7 +392,7 @@ class _Coordinator:
         while self.connection.poll():
             kind, value = receive(self.connection)
             if kind == "give":
-                self._give(stack)
+                send(self.connection, ("boxes", _halve(stack)))
             else:  # boxes (the search gives them only to a dry helper; never drop any)
                 stack.extend(value)
         return None
@@ -412,13 +411,20 @@ class _Coordinator:
     def conclude(self, own: Outcome, stats: SearchStats) -> Outcome:
         return own
 
-    def _give(self, stack: list[_Boxes]) -> None:
-        if sum(len(boxes) for boxes in stack) < 2:
-            send(self.connection, ("boxes", []))
-            return
-        mine, theirs = _deal(stack, 2)
-        stack[:] = mine
-        send(self.connection, ("boxes", theirs))
+
+def _count(stack: list[_Boxes]) -> int:
+    """How many boxes ``stack`` holds."""
+    return sum(len(boxes) for boxes in stack)
+
+
+def _halve(stack: list[_Boxes]) -> list[_Boxes]:
+    """Half of the boxes of ``stack`` (dealt, see ``_deal``), taken out of it to give away;
+    none when it holds fewer than two."""
+    if _count(stack) < 2:
+        return []
+    mine, theirs = _deal(stack, 2)
+    stack[:] = mine
+    return theirs
 
 
 def _deal(stack: list[_Boxes], parts: int) -> list[list[_Boxes]]:
@@ -465,7 +471,7 @@ class _Boxes:
 
 
 def _timed_out(stack: list[_Boxes], stats: SearchStats) -> SearchResult:
-    stats.open_boxes = sum(len(boxes) for boxes in stack)
+    stats.open_boxes = _count(stack)
     return SearchResult(Outcome.TIMEOUT, None, stats)
 
 
