@@ -141,9 +141,11 @@ def attack_boxes(
 class Rounds:
     """Falsification rounds beside a search: ``round_(seed, deadline)`` runs one (for
     example ``falsify`` with a fresh seed). The n-th round is due after about ``first`` x
-    2^n seconds of search and gets ``share`` of the time spent so far (at least ``least``
-    seconds), so a search that ends quickly pays nothing and a long one at most about
-    ``share`` of its time. Calling the object runs a round when one is due."""
+    2^n seconds of search and gets ``share`` of the time since the previous round ended
+    (at least ``least`` seconds), so a search that ends quickly pays nothing and a long one
+    about ``share`` of its time. (A share of all the time so far, counted again by every
+    round, came to about twice ``share``: 6.3 of 57 s on MNIST-FC 256x2 prop_1 eps 0.03.)
+    Calling the object runs a round when one is due."""
 
     def __init__(
         self,
@@ -154,13 +156,14 @@ class Rounds:
         least: float = 0.25,
     ) -> None:
         self.round_, self.first, self.share, self.least = round_, first, share, least
-        self.start = time.monotonic()
+        self.start = self.since = time.monotonic()
         self.done = 0
 
     def __call__(self) -> np.ndarray | None:
         now = time.monotonic()
-        elapsed = now - self.start
-        if elapsed < self.first * 2**self.done:
+        if now - self.start < self.first * 2**self.done:
             return None
         self.done += 1
-        return self.round_(self.done, now + max(self.least, self.share * elapsed))
+        found = self.round_(self.done, now + max(self.least, self.share * (now - self.since)))
+        self.since = time.monotonic()
+        return found

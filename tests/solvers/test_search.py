@@ -231,6 +231,27 @@ def test_falsification_rounds_come_at_doubling_times():
     assert [seed for seed, _ in calls] == [1, 2]
 
 
+def test_a_falsification_round_gets_its_share_of_the_time_since_the_previous_one(monkeypatch):
+    """Not of all the time so far, which every round would count again (about twice the share)."""
+    import solvers.falsify
+    from solvers.falsify import Rounds
+
+    clock = [100.0]
+    monkeypatch.setattr(solvers.falsify.time, "monotonic", lambda: clock[0])
+    budgets = []
+
+    def round_(seed, deadline):
+        budgets.append(round(deadline - clock[0], 6))
+        clock[0] = deadline  # the round runs until its deadline
+
+    rounds = Rounds(round_, first=2.0, share=0.1, least=0.25)
+    for now in (102.0, 104.0, 108.0, 116.0):
+        clock[0] = now
+        rounds()
+    assert budgets == [0.25, 0.25, 0.375, round(0.1 * (116.0 - 108.375), 6)]
+    assert sum(budgets) < 0.1 * (clock[0] - 100.0)
+
+
 @pytest.mark.parametrize("method", ["crown", "alpha"])
 def test_a_bounder_given_its_own_crown_node_bounds_as_settled_bounds_as_without_them(method):
     """Settled clamps skip the intermediate refinement, which would only find them again."""
