@@ -144,7 +144,7 @@ class Rounds:
     2^n seconds of search and gets ``share`` of the time since the previous round ended
     (at least ``least`` seconds), so a search that ends quickly pays nothing and a long one
     about ``share`` of its time. (A share of all the time so far, counted again by every
-    round, came to about twice ``share``: 6.3 of 57 s on MNIST-FC 256x2 prop_1 eps 0.03.)
+    round, came to about twice ``share``: 6.4 of 57 s on MNIST-FC 256x2 prop_1 eps 0.03.)
     Calling the object runs a round when one is due."""
 
     def __init__(
