@@ -76,6 +76,12 @@ _FEASIBLE = 2  # HighsInfo.primal_solution_status when HiGHS holds a feasible so
 class MilpOptions:
     proof_margin: float = 1e-6  # relative: see the module docstring
     dense_fraction: float = 0.25  # matrices with more nonzeros than this stay dense
+    rens: bool = False
+    """HiGHS's RENS heuristic (a sub-MIP at the root looking for a solution). Off: a clause
+    the bounds nearly refute has no solution below the cutoff to find, and RENS spent up to
+    half the solve looking. MNIST-FC clauses with alpha-CROWN big-M, time off/on: 256x2
+    prop_1 eps 0.03 0.38-0.67x, 256x4 prop_3 eps 0.03 0.59-0.88x, and the sat clause of
+    256x2 prop_0 eps 0.05 found in 0.48x; 0.64x in all (``benchmarks/milp_heuristics.py``)."""
 
 
 class MilpModel:
@@ -311,6 +317,7 @@ class RegionProgram:
                     output_flag=False,
                     mip_rel_gap=0.0,
                     mip_abs_gap=tolerance / 10,
+                    mip_heuristic_run_rens=self.options.rens,
                     **cutoff,
                 )
             except cp.SolverError as error:
