@@ -33,8 +33,8 @@ first. With two or more torch threads, after ``exact_beside_after`` seconds of b
 one thread's core goes to the MILP engine in a child process beside the search
 (``solvers.beside``): each clause it proves is refuted on every domain, each point it
 finds is confirmed here, and whichever side finishes first decides. 256x2 prop_1 eps
-0.03, open after 120 s of either alone, is proved in 57-60 s: the MILP proves 4 or 5 of
-its 9 clauses, one every 10-13 s, and the branching the rest. With one thread, after
+0.03, open after 120 s of branching alone, is proved in 40-42 s: the MILP proves 5 of its
+9 clauses, one every 5-12 s, and the branching the rest. With one thread, after
 ``exact_share`` of the time the search stops and hands those clauses to the MILP engine.
 """
 
