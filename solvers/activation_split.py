@@ -80,6 +80,9 @@ class ActivationSplitOptions:
     """Seconds of branching after which, given 2+ torch threads, one of them runs the MILP
     engine beside the search instead of the hand-over (None: never): quicker searches keep
     every thread (MNIST-FC 256x4 prop_10 eps 0.05 takes 7.0 s on two, 12.3 s on one)."""
+    exact_join_share: float = 0.75
+    """After this share of the time, if the MILP beside has proved a clause, branching stops
+    and this process decides clauses by the MILP engine too (1: never)."""
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
 
 
@@ -120,6 +123,7 @@ def activation_split_search(
         objective = objective.with_rounding(_rounding(graph, lower, upper, base.bounds))
     now = time.monotonic()
     switch = now + options.exact_share * (deadline - now) if options.exact_share < 1 else deadline
+    join = now + options.exact_join_share * (deadline - now) if options.exact_join_share < 1 else deadline
     stack: list[_Batch] = [_Batch(root, 1, 0, torch.full((1, len(objective.d)), -torch.inf, dtype=torch.float64))]
     exhausted = False
     threads = torch.get_num_threads()
@@ -138,17 +142,20 @@ def activation_split_search(
                     clauses = _open_clauses(objective, stack, exhausted)
                     beside = MilpBeside(graph, case, objective, base.bounds, clauses, deadline)
                     torch.set_num_threads(threads - 1)  # one core for the MILP
-                    switch = deadline  # no hand-over: the MILP already works on every clause left
             if beside is not None:
                 found = beside.take(confirm)
                 if found is not None:
                     return SearchResult(Outcome.FOUND, found, stats, by_milp=True)
                 if bool(beside.closed.all()):
                     return SearchResult(Outcome.PROVED, None, stats)
-            if now > switch:
+            if beside is None and now > switch:
                 if _milp_encodes(graph):
                     return _exact_rest(graph, case, objective, base.bounds, stack, exhausted, confirm, deadline, stats)
                 switch = deadline
+            if beside is not None and beside.proved and now > join:
+                return _exact_beside(
+                    graph, case, objective, base.bounds, stack, exhausted, beside, confirm, deadline, stats
+                )
             batch = _take(stack, _batch_size(options.batch, last, now, deadline))
             last = (now, batch.count)
             if beside is not None:  # the clauses it proved are refuted on every domain
@@ -238,7 +245,7 @@ def activation_split_search(
         if beside is not None:
             beside.stop()
             torch.set_num_threads(threads)
-            stats.milp_clauses = beside.proved  # the results returned above hold this same record
+            stats.milp_clauses += beside.proved  # the results returned above hold this same record
 
 
 def _rounding(graph: Graph, lower: Tensor, upper: Tensor, node_bounds: Mapping[str, Interval]) -> Tensor:
@@ -350,6 +357,54 @@ def _exact_rest(
         stats.open_boxes = sum(b.count for b in stack)
     stats.milp_clauses = len(clauses) if outcome is Outcome.PROVED else 0
     return SearchResult(outcome, point, stats, by_milp=outcome is Outcome.FOUND)
+
+
+def _exact_beside(
+    graph: Graph,
+    case: Case,
+    objective: Objective,
+    root_bounds: Mapping[str, Interval],
+    stack: list[_Batch],
+    exhausted: bool,
+    beside: MilpBeside,
+    confirm: Confirm,
+    deadline: float,
+    stats: SearchStats,
+) -> SearchResult:
+    """The hand-over when a MILP child already proves clauses beside the search: branching
+    stops, and this process decides clauses by the MILP engine too, from the end of the
+    child's order (the clauses the child would reach last), skipping those closed, open on
+    no pending domain, or in the child's hands, until every clause is closed, a confirmed
+    point is found, or the deadline."""
+    from solvers.milp import RegionProgram  # cvxpy is slow to import: only when the engine is needed
+
+    closed = torch.ones(objective.clauses, dtype=torch.bool)
+    closed[_open_clauses(objective, stack, exhausted)] = False
+    program = RegionProgram(graph, case.region.box, case.region.constraints, root_bounds)
+    tried: set[int] = set()
+    idle = False  # nothing left to decide here: wait for the child's next result
+    while True:
+        found = beside.take(confirm, until=min(deadline, time.monotonic() + 0.25) if idle else None)
+        if found is not None:
+            return SearchResult(Outcome.FOUND, found, stats, by_milp=True)
+        closed |= beside.closed
+        if bool(closed.all()):
+            return SearchResult(Outcome.PROVED, None, stats)
+        if time.monotonic() > deadline:
+            return _timed_out(stack, stats)
+        mine = [c for c in reversed(beside.order) if not closed[c] and c != beside.current and c not in tried]
+        idle = not mine
+        if idle:
+            if beside.pid is None:  # the child has answered all it will
+                return SearchResult(Outcome.EXHAUSTED, None, stats)
+            continue
+        tried.add(mine[0])
+        result = program.decide(objective, mine[0], deadline)
+        if result.outcome is ExactOutcome.PROVED:
+            beside.closed[mine[0]] = True  # so that the child proving it too is not counted again
+            stats.milp_clauses += 1
+        elif result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
+            return SearchResult(Outcome.FOUND, result.candidate, stats, by_milp=True)
 
 
 def _open_clauses(objective: Objective, stack: list[_Batch], exhausted: bool) -> list[int]:

@@ -30,7 +30,8 @@ from specs.property import Case
 class MilpBeside:
     """A child process deciding ``clauses`` of the case by the MILP engine (see the module
     docstring). ``closed`` marks the clauses refuted on the whole box: those it proved,
-    and those not given (the caller has refuted them itself)."""
+    those not given (the caller has refuted them itself), and those the caller marks;
+    ``proved`` counts the child's proofs of clauses not closed before."""
 
     def __init__(
         self,
@@ -44,6 +45,8 @@ class MilpBeside:
         self.closed = torch.ones(objective.clauses, dtype=torch.bool)
         self.closed[list(clauses)] = False
         self.proved = 0  # clauses the child proved
+        self.order = tuple(clauses)
+        self._answered: set[int] = set()
         self._child = Forked(
             partial(
                 _decide,
@@ -68,12 +71,19 @@ class MilpBeside:
         message: tuple[int, ExactResult]
         for message in self._child.messages(until):
             clause, result = message
-            if result.outcome is ExactOutcome.PROVED:
+            self._answered.add(clause)
+            if result.outcome is ExactOutcome.PROVED and not self.closed[clause]:
                 self.closed[clause] = True
                 self.proved += 1
             elif result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
                 return result.candidate
         return None
+
+    @property
+    def current(self) -> int | None:
+        """The clause the child is deciding now, as far as its messages tell (the first of
+        ``order`` it has not answered); None when it has answered them all."""
+        return next((c for c in self.order if c not in self._answered), None)
 
     def stop(self) -> None:
         """Kill the child (if it still runs) and reap it."""

@@ -215,10 +215,11 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     if engine == "input-split":
         return done(Status.UNSAT, "every input box refuted by bounds" + (", or its case by z3" if by_z3 else ""))
     by_domains = "every ReLU-split domain refuted (by bounds, or by LP at the leaves)"
-    if stats.get("milp_clauses"):
-        return done(
-            Status.UNSAT, f"{stats['milp_clauses']} clause(s) proved by MILP on the whole box, the rest: {by_domains}"
-        )
+    by_milp = int(stats.get("milp_clauses", 0))
+    if by_milp and by_milp == sum(len(case.condition.clauses) for case in cases):
+        return done(Status.UNSAT, "every clause proved by MILP on the whole box")
+    if by_milp:
+        return done(Status.UNSAT, f"{by_milp} clause(s) proved by MILP on the whole box, the rest: {by_domains}")
     return done(Status.UNSAT, by_domains)
 
 

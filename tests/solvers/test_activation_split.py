@@ -17,9 +17,10 @@ from in_fork import with_threads
 from bounds.crown import CrownBounds, Parameters
 from bounds.ops.base import Interval
 from solvers import milp
-from solvers.activation_split import ActivationSplitOptions, activation_split_search
+from solvers.activation_split import ActivationSplitOptions, _Batch, _exact_beside, activation_split_search
+from solvers.beside import MilpBeside
 from solvers.exact import ExactOutcome
-from solvers.input_split import Outcome
+from solvers.input_split import Outcome, SearchStats
 from solvers.objective import Objective
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
 
@@ -181,6 +182,7 @@ def test_polynomial_rows_are_refused() -> None:
         ("hand-over", ActivationSplitOptions(batch=16, exact_share=0.0, exact_beside_after=None)),
         ("beside", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=0.0)),
         ("alone", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=None)),
+        ("joined", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=0.0, exact_join_share=0.0)),
     ],
 )
 def test_the_exact_modes_decide_as_the_milp_engine_alone(mode, options):
@@ -209,6 +211,36 @@ def test_the_exact_modes_decide_as_the_milp_engine_alone(mode, options):
             assert found.stats.milp_clauses == (2 if expected is Outcome.PROVED else 0)
         if mode == "alone":
             assert not found.by_milp and found.stats.milp_clauses == 0
+
+
+def test_the_search_joining_the_milp_beside_decides_as_the_milp_engine_alone():
+    """At the join this process decides clauses from the end of the child's order while the
+    child goes on from its start: together they give the MILP engine's verdict, and a proof
+    needs every clause proved by one of them."""
+    graph = dense_graph(7, [4, 12, 12, 2])
+    lower, upper = torch.tensor(-np.ones(4))[None], torch.tensor(np.ones(4))[None]
+    for case in planted_cases(graph, -np.ones(4), np.ones(4)):
+        objective = Objective.of(case)
+
+        def confirm(point: np.ndarray, objective=objective) -> bool:
+            return bool(objective.satisfied(torch.as_tensor(graph.run_numpy(point[None]))).all())
+
+        node_bounds = CrownBounds(graph, objective.C).analyse(lower, upper, alpha_steps=5).bounds
+        stack = [_Batch({}, 1, 0, torch.full((1, len(objective.d)), -torch.inf, dtype=torch.float64))]
+        deadline = time.monotonic() + 120
+        beside = MilpBeside(graph, case, objective, node_bounds, list(range(objective.clauses)), deadline)
+        stats = SearchStats()
+        try:
+            found = _exact_beside(graph, case, objective, node_bounds, stack, False, beside, confirm, deadline, stats)
+        finally:
+            beside.stop()
+        region = case.region
+        truth = milp.solve(graph, region.box, region.constraints, objective, deadline=time.monotonic() + 120)
+        expected = {ExactOutcome.PROVED: Outcome.PROVED, ExactOutcome.FOUND: Outcome.FOUND}[truth.outcome]
+        assert found.outcome is expected, truth.reason
+        assert found.by_milp == (expected is Outcome.FOUND)
+        if expected is Outcome.PROVED:
+            assert stats.milp_clauses + beside.proved == objective.clauses  # each clause counted once
 
 
 def test_the_milp_engine_decides_only_the_clauses_it_is_given():
