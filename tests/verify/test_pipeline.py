@@ -11,8 +11,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from known_nets import abs_network
 
+from bounds.crown import CrownBounds
 from bounds.float_error import output_error
 from bounds.onnx_build import dense_network
+from solvers.activation_split import ActivationSplitOptions
 from specs.property import (
     Box,
     Case,
@@ -99,6 +101,27 @@ def test_exact_engines_alone(tmp_path, engine):
     sat = check_property(model, _prop([-0.3], [1.0], [[1, 0]], [1e-6]), options)
     assert sat.status is Status.SAT and sat.counterexample is not None
     assert sat.counterexample.output[0] <= 1e-6
+
+
+def test_an_unsat_proved_by_the_milp_alone_says_so(tmp_path):
+    """The ReLU-split search handing every clause to the MILP at once (a threshold halfway
+    between the sampled peak and plain CROWN's ceiling): the reason names no domains."""
+    rng = np.random.default_rng(0)
+    sizes = [4, 12, 12, 2]
+    weights = [rng.normal(size=(o, i)) / np.sqrt(i) for i, o in itertools.pairwise(sizes)]
+    biases = [rng.normal(size=o) * 0.1 for o in sizes[1:]]
+    model = _model(dense_network(weights, biases), tmp_path)
+    lower, upper = -np.ones(4), np.ones(4)
+    y = model.graph.run_numpy(rng.uniform(lower, upper, size=(20000, 4)))
+    peak = float((y[:, 0] - y[:, 1]).max())
+    row = torch.tensor([[-1.0, 1.0]], dtype=torch.float64)
+    ceiling = -float(CrownBounds(model.graph, row)(torch.tensor(lower)[None], torch.tensor(upper)[None])[0, 0])
+    prop = _prop(lower, upper, [[-1, 1]], [-(peak + ceiling) / 2])  # violation: y0 - y1 >= the midpoint
+    search = ActivationSplitOptions(exact_share=0.0, exact_beside_after=None)
+    options = Options(engine="activation-split", attack_share=0.0, activation_split=search)
+    result = check_property(model, prop, options)
+    assert result.status is Status.UNSAT
+    assert result.reason == "every clause proved by MILP on the whole box (real arithmetic)"
 
 
 def _margin_net(n_in: int) -> onnx.ModelProto:
