@@ -4,11 +4,11 @@
 
 Each clause is one program of ``solvers.milp.RegionProgram`` over the whole input box,
 with big-M from the root's alpha-CROWN node bounds: what the MILP beside the ReLU-split
-search solves. Instances: MNIST-FC clauses from ../shared (skipped when absent), the slow
-unsat clauses of 256x2 prop_1 eps 0.03 and 256x4 prop_3 eps 0.03, and the sat clause of
-256x2 prop_0 eps 0.05. One thread, as in the MILP beside. Prints each clause's outcome and
-seconds with RENS on (HiGHS's default) and off (``MilpOptions.rens``, our default), and
-the ratio off/on.
+search solves. Instances: MNIST-FC clauses from ../shared (skipped when absent), four
+unsat clauses of 256x2 prop_1 eps 0.03 (the MILP beside's first four), two of 256x4
+prop_3 eps 0.03, and the sat clause of 256x2 prop_0 eps 0.05; torch on one thread, as in
+the MILP beside. Prints each clause's outcome and seconds with RENS on (HiGHS's default)
+and off (``MilpOptions.rens``, our default), and the ratio off/on.
 """
 
 from __future__ import annotations
