@@ -31,7 +31,8 @@ Tensor = torch.Tensor
 
 BACKENDS = ("torch", "numba", "numpy")
 CHOICES = ("auto", *BACKENDS)
-"""``auto``: numba on CPU, torch on any other device (see ``make_kernels``)."""
+"""``auto``: numba on CPU once a search has run long enough to repay loading it (torch's
+until then), torch on any other device (see ``make_kernels``)."""
 
 
 class Kernels(Protocol):
@@ -145,22 +146,70 @@ class NumbaKernels(NumpyKernels):
         return A @ weight, A @ offset
 
 
+class DeferredNumbaKernels:
+    """Torch's kernels until they have carried ``budget`` coefficients through ``relax`` and
+    ``concretise``, numba's from then on. Loading numba costs about 0.55 s per process
+    (importing it, loading its cached loops): more than the whole search of an easy
+    instance, while a long search repays it many times. The budget (3e7, about 0.1 s of
+    torch's kernels) lets a search of a few dozen ACAS Xu boxes or a few MNIST-FC domains
+    end on torch. Measured side by side (``nnverify bench``, 60 s cap): MNIST-FC's ten of
+    issue 4, 68.0 s against 74.1 s with numba from the start; ACAS Xu's twelve, 34.6 s
+    against 34.4 s (a budget of 1e8 cost their medium instances 0.3-0.5 s each). A count,
+    not a clock, decides, so a run repeats exactly."""
+
+    def __init__(self, budget: int = 30_000_000) -> None:
+        self.budget = budget
+        self._torch = TorchKernels()
+        self._numba: NumbaKernels | None = None
+        self._spent = 0
+
+    @property
+    def device(self) -> torch.device:
+        return torch.device("cpu")
+
+    @property
+    def on_numba(self) -> bool:
+        """Whether the budget is spent and numba's kernels run."""
+        return self._numba is not None
+
+    def _for(self, A: Tensor) -> Kernels:
+        if self._numba is None:
+            self._spent += A.numel()
+            if self._spent <= self.budget:
+                return self._torch
+            self._numba = NumbaKernels()
+        return self._numba
+
+    def relax(
+        self, A: Tensor, lower_slope: Tensor, upper_slope: Tensor, lower_offset: Tensor, upper_offset: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        return self._for(A).relax(A, lower_slope, upper_slope, lower_offset, upper_offset)
+
+    def concretise(self, A: Tensor, lower: Tensor, upper: Tensor) -> Tensor:
+        return self._for(A).concretise(A, lower, upper)
+
+    def affine(self, A: Tensor, weight: Tensor, offset: Tensor) -> tuple[Tensor, Tensor]:
+        return self._torch.affine(A, weight, offset)  # numba's is torch's too
+
+
 def make_kernels(name: str = "auto", device: str | torch.device = "cpu") -> Kernels:
     """The backend called ``name`` (one of ``CHOICES``) on ``device``; numpy and numba run
     on CPU only.
 
-    ``auto`` takes numba on CPU: per CROWN bound computation it took 0.45-0.82x torch's
-    time (``benchmarks/kernels.py``, one thread, minimum of 3, three runs on a loaded 2-core
-    machine: ACAS Xu 1_1 with 128 boxes 0.45-0.55x, mnist-net_256x2/4/6 with 8 boxes
-    0.57-0.64x / 0.52-0.61x / 0.59-0.82x; the numpy reference 0.65-1.14x). It costs about
-    1.6 s once per process (importing numba, loading the cached loops; 2.8 s when they are
-    first compiled), repaid within about ten bound computations of a search.
+    ``auto`` on CPU is numba, deferred (`DeferredNumbaKernels`): per CROWN bound computation
+    numba took 0.45-0.82x torch's time (``benchmarks/kernels.py``, one thread, minimum of
+    3, three runs on a loaded 2-core machine: ACAS Xu 1_1 with 128 boxes 0.45-0.55x,
+    mnist-net_256x2/4/6 with 8 boxes 0.57-0.64x / 0.52-0.61x / 0.59-0.82x; the numpy
+    reference 0.65-1.14x), but it costs about 0.55 s once per process (2.8 s when its loops
+    are first compiled).
     """
     if name not in CHOICES:
         raise ValueError(f"unknown kernels {name!r}; choose from {', '.join(CHOICES)}")
     target = torch.device(device)
     if name == "auto":
-        name = "numba" if target.type == "cpu" else "torch"
+        if target.type == "cpu":
+            return DeferredNumbaKernels()
+        name = "torch"
     if name == "torch":
         return TorchKernels(target)
     if target.type != "cpu":

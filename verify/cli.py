@@ -102,7 +102,10 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
         "--kernels",
         choices=KERNELS,
         default="auto",
-        help="back-substitution kernels (default auto: numba on cpu, torch on cuda; numba and numpy need cpu)",
+        help=(
+            "back-substitution kernels (default auto: torch on cuda; on cpu torch, then numba once a search "
+            "runs long; numba and numpy need cpu)"
+        ),
     )
     command.add_argument(
         "--float-rounding",

@@ -46,7 +46,7 @@ class Options:
     search: bool = True  # False: bound each case's box once, no falsification or branching
     seed: int = 0
     device: str = "cpu"  # where the input-split search's CROWN bounds run: cpu or cuda
-    kernels: str = "auto"  # one of bounds.kernels.CHOICES; auto: numba on cpu, torch elsewhere
+    kernels: str = "auto"  # one of bounds.kernels.CHOICES; auto: see bounds.kernels.make_kernels
     float_rounding: bool = False
     """Prove for the model as executed in its float type (``bounds.float_error``), as a query
     declaring a float type also asks; QueryError when an op has no float error rule. Off by

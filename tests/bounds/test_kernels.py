@@ -16,7 +16,7 @@ from test_crown_graphs import _branching_model
 from bounds import import_model
 from bounds.crown import CrownBounds
 from bounds.graph import Graph
-from bounds.kernels import BACKENDS, NumpyKernels, TorchKernels, make_kernels
+from bounds.kernels import BACKENDS, DeferredNumbaKernels, NumpyKernels, TorchKernels, make_kernels
 from bounds.onnx_build import dense_network
 from bounds.ops.base import DTYPE, Interval
 
@@ -207,3 +207,25 @@ def test_cuda_bounds_match_the_cpu_reference():
     reference = CrownBounds(graph, C, kernels="numpy")
     assert _agree(cuda(lower, upper), reference(lower, upper))
     assert _agree(cuda.optimised(lower, upper, steps=3), reference.optimised(lower, upper, steps=3))
+
+
+def test_the_deferred_backend_agrees_before_and_after_it_loads_numba():
+    """Torch's kernels within the budget, numba's past it: every call agrees with the
+    reference, and the switch comes exactly when the coefficients carried pass the budget."""
+    rng = np.random.default_rng(7)
+    batch, m, n = 2, 3, 5  # 30 coefficients per call
+    reference, kernels = NumpyKernels(), DeferredNumbaKernels(budget=60)
+    for call in range(4):
+        A = torch.as_tensor(rng.normal(size=(batch, m, n)))
+        slope = torch.as_tensor(rng.uniform(size=(batch, 1, n)))
+        offset = torch.as_tensor(rng.normal(size=(batch, n)))
+        lower = torch.as_tensor(rng.normal(size=(batch, n)))
+        upper = lower + 1.0
+        if call % 2:
+            assert _agree(kernels.concretise(A, lower, upper), reference.concretise(A, lower, upper))
+        else:
+            got, want = kernels.relax(A, slope, slope, offset, offset), reference.relax(A, slope, slope, offset, offset)
+            assert all(_agree(g, w) for g, w in zip(got, want, strict=True))
+        assert kernels.on_numba == (call >= 2)
+    assert isinstance(make_kernels("auto"), DeferredNumbaKernels)
+    assert isinstance(make_kernels("auto", "meta"), TorchKernels)
