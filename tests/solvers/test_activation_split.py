@@ -17,7 +17,14 @@ from in_fork import with_threads
 from bounds.crown import CrownBounds, Parameters
 from bounds.ops.base import Interval
 from solvers import milp
-from solvers.activation_split import ActivationSplitOptions, _Batch, _exact_beside, activation_split_search
+from solvers.activation_split import (
+    ActivationSplitOptions,
+    _Batch,
+    _Choice,
+    _exact_beside,
+    _separated,
+    activation_split_search,
+)
 from solvers.beside import MilpBeside
 from solvers.exact import ExactOutcome
 from solvers.input_split import Outcome, SearchStats
@@ -263,3 +270,38 @@ def test_batches_shrink_where_a_full_one_would_end_past_the_deadline():
     assert _batch_size(64, (9.0, 2), 10.0, 11.5) == 3
     assert _batch_size(64, (9.0, 2), 10.0, 100.0) == 64
     assert _batch_size(64, (9.0, 2), 11.6, 11.5) == 1  # past the deadline: the caller stops first
+
+
+def test_clauses_the_joint_split_serves_badly_go_on_in_copies_of_their_own():
+    """Three one-row clauses (violated when ``y_i >= 0``) on two domains: a clause whose
+    share of the joint choice is below the threshold leaves for a copy split its own way,
+    a refuted one never leaves, and a domain no clause stays with is dropped."""
+    clauses = tuple(LinearConstraints(-np.eye(3)[i : i + 1], np.zeros(1), np.zeros(1, bool)) for i in range(3))
+    box = Box(np.zeros(1), np.ones(1))
+    objective = Objective.of(Case(InputRegion(box, LinearConstraints.empty(1)), OutputCondition(clauses)))
+    inf = torch.inf
+    floor = torch.tensor([[-1.0, -1.0, -1.0], [-1.0, -1.0, 5.0], [-1.0, -1.0, inf]], dtype=torch.float64)
+    batch = _Batch({"a": torch.zeros(3, 4, dtype=torch.int8)}, 3, 2, floor)
+    choice = _Choice(
+        tensor=torch.tensor([0, 0, 0]),
+        neuron=torch.tensor([1, 2, 3]),
+        own_tensor=torch.zeros(3, 3, dtype=torch.int64),
+        own_neuron=torch.tensor([[1, 3, 0], [2, 2, 1], [0, 1, 2]]),
+        share=torch.tensor([[1.0, 0.01, 0.02], [1.0, 0.01, 0.0], [0.01, 0.02, 1.0]], dtype=torch.float64),
+    )
+    out, origin, tensor, neuron = _separated(objective, batch, choice, 0.05)
+    assert origin.tolist() == [0, 1, 0, 0, 1, 2, 2]
+    assert tensor.tolist() == [0] * 7
+    assert neuron.tolist() == [1, 2, 3, 0, 2, 0, 1]
+    expected = [
+        [-1.0, inf, inf],  # domain 0 keeps clause 0
+        [-1.0, inf, 5.0],  # domain 1 keeps clause 0; clause 2 was refuted there already
+        [inf, -1.0, inf],  # domain 0's clause 1, split on its own neuron 3
+        [inf, inf, -1.0],  # domain 0's clause 2, on neuron 0
+        [inf, -1.0, inf],  # domain 1's clause 1
+        [-1.0, inf, inf],  # domain 2's clauses 0 and 1: both left it, so it is dropped
+        [inf, -1.0, inf],
+    ]
+    assert out.floor.tolist() == expected and out.count == 7 and out.depth == 2
+    same, origin, tensor, neuron = _separated(objective, batch, choice, 0.0)
+    assert origin.tolist() == [0, 1, 2] and neuron.tolist() == [1, 2, 3] and torch.equal(same.floor, floor)
