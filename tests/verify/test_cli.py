@@ -202,15 +202,18 @@ def test_bad_timeout_is_a_usage_error(abs_model_path, tmp_path, capsys, timeout)
 
 
 def test_console_script_runs_as_a_process(abs_model_path, tmp_path):
-    prop = _write(tmp_path, "p.vnnlib", UNSAT_V1)
-    proc = subprocess.run(
-        [sys.executable, "-m", "verify.cli", "run", str(abs_model_path), str(prop), "--timeout", "20"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """It leaves by ``os._exit``: stdout (a pipe), stderr and the result file are complete,
+    and an input error still gives its exit code."""
+    prop = _write(tmp_path, "p.vnnlib", SAT_V1)
+    out = tmp_path / "result.txt"
+    command = [sys.executable, "-m", "verify.cli", "run", str(abs_model_path), str(prop), "--timeout", "20"]
+    proc = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.splitlines()[0] == "unsat"
+    assert proc.stdout.splitlines()[0] == "sat"
+    assert proc.stderr.startswith("[nnverify] sat") and proc.stderr.endswith("\n")
+    assert out.read_text().startswith("sat\n((X_0 ") and out.read_text().endswith(")\n")
+    bad = subprocess.run([*command[:5], str(tmp_path / "missing.vnnlib")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == EXIT_INPUT and bad.stderr.startswith("nnverify: error:")
 
 
 @pytest.mark.parametrize("method", ["auto", "interval", "crown", "alpha"])
