@@ -235,10 +235,14 @@ def activation_split_search(
             choice = _branch(objective, analysis, record, relus, open_batch.domains, bounds, keep)
             open_batch, origin, tensor, neuron = _separated(objective, open_batch, choice, options.separate_below)
             chosen = tensor >= 0
-            unproved = None if beside is None else torch.nonzero(~beside.closed).flatten().tolist()
-            for leaf in keep[origin[~chosen]].tolist():
+            undecided = ~objective.clauses_refuted(open_batch.floor)  # a leaf decides only these
+            if beside is not None:
+                undecided &= ~beside.closed
+            for row in torch.nonzero(~chosen).flatten().tolist():
+                leaf = int(keep[origin[row]])
                 node_bounds = {name: v.map(itemgetter(slice(leaf, leaf + 1))) for name, v in analysis.bounds.items()}
-                outcome, point = _by_milp(graph, case, objective, node_bounds, unproved, confirm, deadline)
+                clauses = torch.nonzero(undecided[row]).flatten().tolist()
+                outcome, point = _by_milp(graph, case, objective, node_bounds, clauses, confirm, deadline)
                 if outcome is Outcome.FOUND:
                     return SearchResult(Outcome.FOUND, point, stats)
                 exhausted = exhausted or outcome is not Outcome.PROVED
