@@ -37,12 +37,13 @@ first. With two or more torch threads, after ``exact_beside_after`` seconds of b
 one thread's core goes to the MILP engine in a child process beside the search
 (``solvers.beside``): each clause it proves is refuted on every domain, each point it
 finds is confirmed here, and whichever side finishes first decides. 256x2 prop_1 eps
-0.03, open after 120 s of branching alone, is proved in 40-42 s: the MILP proves 5 of its
-9 clauses, one every 5-12 s, and the branching the rest. After ``exact_join_share`` of
+0.03, open after 120 s of branching alone in one shared tree, was proved so in 40-42 s:
+the MILP proved 5 of its 9 clauses, one every 5-12 s, and the branching the rest (with
+clauses separated, 19-22 s, the MILP proving one or two). After ``exact_join_share`` of
 the time, if the child has proved a clause, branching stops and this process decides
 clauses by the MILP engine too, from the other end of the child's order: 256x4 prop_3
 eps 0.03 (the MILP took 12-59 s for each of the three clauses timed alone) is proved in
-277 s of its 300 s, where the child alone had proved 8 of its 9 clauses. With one thread, after
+277-293 s of its 300 s, where the child alone had proved 8 of its 9 clauses. With one thread, after
 ``exact_share`` of the time the search stops and hands those clauses to the MILP engine.
 """
 
