@@ -558,6 +558,8 @@ def _separated(
     together, was open after 60 s with every clause in a tree of its own)."""
     clause_open = ~objective.clauses_refuted(batch.floor)
     apart = clause_open & (choice.share < below) & (choice.tensor >= 0)[:, None]
+    if not bool(apart.any()):  # no copy of the batch's parameters and bounds needed
+        return batch, torch.arange(batch.count), choice.tensor, choice.neuron
     domain, clause = torch.nonzero(apart, as_tuple=True)
     rows_apart = apart[:, objective.clause_of_row]  # (k, m): rows of the clauses that leave
     joint_floor = torch.where(rows_apart, torch.inf, batch.floor)
