@@ -205,7 +205,7 @@ def activation_split_search(
                 optimised_bounds, optimised = crown.optimise(
                     analysis.select(rows),
                     steps=options.alpha_steps,
-                    done=partial(_refuted_above, objective, floor),
+                    needed=partial(_live_above, objective, floor),
                     splits=splits,
                     start=start,
                     learning_rate=options.learning_rate,
@@ -318,9 +318,10 @@ def _timed_out(stack: list[_Batch], stats: SearchStats) -> SearchResult:
     return SearchResult(Outcome.TIMEOUT, None, stats)
 
 
-def _refuted_above(objective: Objective, floor: Tensor, bounds: Tensor) -> Tensor:
-    """Whether bounds, raised to the domains' ``floor``, refute every clause (per domain)."""
-    return objective.refuted(torch.maximum(bounds, floor))
+def _live_above(objective: Objective, floor: Tensor, bounds: Tensor) -> Tensor:
+    """The rows (domains, m) of the clauses that bounds, raised to the domains' ``floor``,
+    leave open."""
+    return objective.live_rows(torch.maximum(bounds, floor))
 
 
 def _by_milp(

@@ -136,7 +136,7 @@ def make_bounder(
                 optimised, ended = crown.optimise(
                     analysis.select(here),
                     steps=ALPHA_STEPS,
-                    done=lambda b: objective.refuted(objective.row_lower(b.to(lower.device) - slack[rows])),
+                    needed=lambda b: objective.live_rows(b.to(lower.device) - slack[rows]).to(crown.device),
                     start=None if start is None else start.select(here),
                 )
                 bounds[rows] = optimised.to(lower.device)
@@ -171,7 +171,5 @@ def root_bounds(
     slack = torch.zeros(1, objective.bound_rows.shape[0], dtype=torch.float64)
     if float_rounding:
         slack = objective.row_slack(output_error(graph, lower, upper, analysis.bounds))
-    bounds, _ = crown.optimise(
-        analysis, steps=ROOT_ALPHA_STEPS, done=lambda b: objective.refuted(objective.row_lower(b - slack))
-    )
+    bounds, _ = crown.optimise(analysis, steps=ROOT_ALPHA_STEPS, needed=lambda b: objective.live_rows(b - slack))
     return objective.row_lower(bounds - slack)

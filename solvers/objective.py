@@ -171,6 +171,14 @@ class Objective:
         """
         return self.clauses_refuted(lower).all(dim=1)  # NaN never refutes
 
+    def live_rows(self, bounds: Tensor) -> Tensor:
+        """(batch, r) over ``bound_rows``, from lower bounds on them: the rows whose tighter
+        bounds could still refute something, those of the clauses left open (with products,
+        every row of a box not refuted)."""
+        if self.products is None:
+            return ~self.clauses_refuted(bounds)[:, self.clause_of_row]
+        return (~self.refuted(self.row_lower(bounds)))[:, None].expand(-1, self.bound_rows.shape[0])
+
     def open_rows(self, lower: Tensor) -> Tensor:
         """(batch, m): rows whose lower bound does not refute them (see ``refuted``)."""
         return lower <= self._threshold

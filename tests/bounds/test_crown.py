@@ -109,6 +109,36 @@ def test_alpha_tightens_crown_somewhere():
     assert torch.any(bounds.optimised(lower, upper, steps=20) > bounds(lower, upper) + 1e-6)
 
 
+def test_rows_no_longer_needed_leave_the_optimisation_and_the_others_end_as_they_would():
+    graph = _network(5, [4, 16, 16, 3])
+    C = torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0], [1.0, 0.0, -1.0]], dtype=torch.float64)
+    lower = -torch.ones(6, 4, dtype=torch.float64) + 0.1 * torch.arange(6, dtype=torch.float64)[:, None]
+    upper = lower + 2.0
+    crown = CrownBounds(graph, C)
+    analysis = crown.analyse(lower, upper)
+    every, every_ended = crown.optimise(analysis, steps=10)
+    generator = torch.Generator().manual_seed(0)
+    wanted = torch.rand(6, 3, generator=generator) < 0.7  # rows optimised from the start
+    wanted[0] = False  # a box with nothing to tighten
+    staying = wanted & (torch.rand(6, 3, generator=generator) < 0.5)  # ... of which these to the end
+    calls = []
+
+    def needed(bounds):
+        calls.append(bounds.clone())
+        return wanted if len(calls) <= 3 else staying
+
+    some, some_ended = crown.optimise(analysis, steps=10, needed=needed)
+    plain = crown.final(analysis)
+    assert len(calls) == 11
+    assert torch.equal(torch.where(wanted, some, plain), some)  # unwanted rows are not optimised
+    assert torch.all(some >= plain - 1e-12) and torch.all(some <= every + 1e-9)
+    assert int(staying.sum()) >= 2 and bool((wanted & ~staying).any())
+    assert torch.allclose(some[staying], every[staying], rtol=0, atol=1e-9)  # as in the full run
+    for name, alpha in every_ended.alphas.items():
+        assert torch.allclose(some_ended.alphas[name][staying], alpha[staying], rtol=0, atol=1e-9)
+    assert torch.any(some[wanted] > plain[wanted] + 1e-6)
+
+
 def test_the_root_slopes_reproduce_its_alpha_bounds_where_a_subdomain_refines():
     """An alpha-optimised analysis keeps the slopes of its intermediate bounds; refining the
     first refined tensor again from loose clamps with them gives the alpha bounds back,
