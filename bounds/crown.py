@@ -426,13 +426,15 @@ class CrownBounds:
         """Per relaxed node, the lower ``slopes`` (1 or batch, m, n_node) of the ``rows``
         (batch, k) picked, clamped into each box's valid ranges: (batch, k, n_node)."""
         picked = {}
+        batch, k = rows.shape
         for node, values in slopes.items():
             relax = analysis.relaxations[node]
             if isinstance(relax, Relaxation):
-                values = values.expand(rows.shape[0], -1, -1)
-                picked[node] = _in_range(
-                    torch.gather(values, 1, rows[..., None].expand(-1, -1, values.shape[-1])), relax
-                )
+                if values.shape[0] == 1:  # one box's: whole rows copied, no index per element
+                    chosen = values[0].index_select(0, rows.reshape(-1)).reshape(batch, k, -1)
+                else:
+                    chosen = values[torch.arange(batch, device=rows.device)[:, None], rows]
+                picked[node] = _in_range(chosen, relax)
         return picked
 
     def _inexact(self, name: str, value: Interval) -> Tensor:
@@ -694,7 +696,7 @@ def _vjp(node: Node, shapes: list[tuple[int, ...]], cotangent: Tensor) -> list[T
 def _in_range(slopes: Tensor, relax: Relaxation) -> Tensor:
     """Lower slopes (batch, m, n) clamped into the relaxation's valid range (per box and
     neuron): any values become a sound relaxation."""
-    return torch.minimum(torch.maximum(slopes, _rows(relax.lower_slope_min)), _rows(relax.lower_slope_max))
+    return torch.clamp(slopes, min=_rows(relax.lower_slope_min), max=_rows(relax.lower_slope_max))
 
 
 def _rows(x: Tensor) -> Tensor:
