@@ -27,6 +27,7 @@ needs gradients, so its back-substitutions always use torch kernels on that devi
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
@@ -170,6 +171,7 @@ class CrownBounds:
         alpha_steps: int = 0,
         settled: Collection[str] = (),
         slopes: Mapping[str, Mapping[str, Tensor]] | None = None,
+        lopsided: float = math.inf,
     ) -> Analysis:
         """Bounds on every tensor and the relaxation of every non-affine node, node by node
         in topological order (each relaxation uses its input's final bounds). With
@@ -180,7 +182,9 @@ class CrownBounds:
         would come out as its parent's did. ``slopes`` (an analysis's ``Analysis.slopes``,
         one box's or one per box) replace CROWN's adaptive lower slopes where they are given,
         clamped into each box's valid ranges: a branch and bound's subdomains reuse the
-        root's optimised slopes at the cost of plain CROWN (``solvers.activation_split``)."""
+        root's optimised slopes at the cost of plain CROWN (``solvers.activation_split``).
+        Where a refined ReLU input's inherited bounds are ``lopsided`` (one side that many
+        times the other), only the near side is refined (see ``_sides``)."""
         with torch.no_grad():
             lower, upper = lower.to(self.device, DTYPE), upper.to(self.device, DTYPE)
             clamps = None if clamps is None else {name: self._here(v) for name, v in clamps.items()}
@@ -198,7 +202,7 @@ class CrownBounds:
                     if inherited is not None:
                         flat, _ = _meet(flat, inherited)
                     given = None if slopes is None else slopes.get(node.output)
-                    flat = self._tightened(node.output, flat, analysis, alpha_steps, inherited is None, given)
+                    flat = self._tightened(node.output, flat, analysis, alpha_steps, inherited is None, given, lopsided)
                 self._bound(analysis, node.output, flat, clamps)
             return analysis
 
@@ -389,6 +393,7 @@ class CrownBounds:
         alpha_steps: int,
         every: bool,
         slopes: Mapping[str, Tensor] | None,
+        lopsided: float = math.inf,
     ) -> Interval:
         """Interval ``value`` of tensor ``name`` intersected with its CROWN bounds (with the
         lower ``slopes`` given, see ``analyse``): for
@@ -403,24 +408,39 @@ class CrownBounds:
         few neurons are, and each box back-substitutes only as many rows as its batch's
         neediest box (ACAS Xu: about 6x the boxes per second)."""
         needed = torch.ones_like(value.lower, dtype=torch.bool) if every else self._inexact(name, value)
-        batch, n = needed.shape
-        order, valid = _needed_first(needed)  # rows past a box's own count are padding
-        k = order.shape[1]
-        if k == 0:
+        n = needed.shape[1]
+        lower_needed, upper_needed = (needed, needed) if every else self._sides(name, value, needed, lopsided)
+        lower_order, lower_valid = _needed_first(lower_needed)  # rows past a box's own count are padding
+        upper_order, upper_valid = _needed_first(upper_needed)
+        k = lower_order.shape[1]
+        if k + upper_order.shape[1] == 0:
             return value
-        rows = torch.zeros(batch, k, n, dtype=DTYPE, device=self.device).scatter_(2, order[..., None], 1.0)
-        A = torch.cat([rows, -rows], dim=1)
+        A = torch.cat([_unit_rows(lower_order, n), -_unit_rows(upper_order, n)], dim=1)
         if alpha_steps:
             both, ended = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
             if every:  # rows in neuron order
                 analysis.slopes[name] = ended.alphas
         else:
-            chosen = None if slopes is None else self._rows_of(slopes, torch.cat([order, order + n], dim=1), analysis)
+            picked = torch.cat([lower_order, upper_order + n], dim=1)
+            chosen = None if slopes is None else self._rows_of(slopes, picked, analysis)
             both = self._backward(name, A, analysis, chosen, self.kernels)
-        lower, upper = value.lower.gather(1, order), value.upper.gather(1, order)
-        lower = torch.where(valid, torch.maximum(lower, both[:, :k]), lower)
-        upper = torch.where(valid, torch.minimum(upper, -both[:, k:]), upper)
-        return Interval(value.lower.scatter(1, order, lower), value.upper.scatter(1, order, upper))
+        lower, upper = value.lower.gather(1, lower_order), value.upper.gather(1, upper_order)
+        lower = torch.where(lower_valid, torch.maximum(lower, both[:, :k]), lower)
+        upper = torch.where(upper_valid, torch.minimum(upper, -both[:, k:]), upper)
+        return Interval(value.lower.scatter(1, lower_order, lower), value.upper.scatter(1, upper_order, upper))
+
+    def _sides(self, name: str, value: Interval, needed: Tensor, lopsided: float) -> tuple[Tensor, Tensor]:
+        """Of the ``needed`` neurons of ``name`` (batch, n), those whose lower and those whose
+        upper bound to refine. Read only by ReLUs, an unstable neuron's relaxation is looser
+        by its triangle's area ``-l u / 2``: tightening ``u`` gains ``|l| / u`` times what
+        tightening ``l`` as much does. So where one side is ``lopsided`` times the other,
+        only the near side is refined and the far one kept as inherited (sound: a parent's
+        bound holds on its sub-boxes)."""
+        if any(node.op_type != "Relu" for node in self._readers[name]):
+            return needed, needed
+        far_below = (-value.lower > lopsided * value.upper) & value.lower.isfinite()  # an infinite bound is refined
+        far_above = (value.upper > -lopsided * value.lower) & value.upper.isfinite()
+        return needed & ~far_below, needed & ~far_above
 
     def _rows_of(self, slopes: Mapping[str, Tensor], rows: Tensor, analysis: Analysis) -> dict[str, Tensor]:
         """Per relaxed node, the lower ``slopes`` (1 or batch, m, n_node) of the ``rows``
@@ -647,6 +667,11 @@ class _Pack:
         """Whether ``live`` packs smaller than this pack."""
         boxes = live.any(dim=1)
         return int(boxes.sum()) * int(live.sum(dim=1).max()) < self.valid.numel()
+
+
+def _unit_rows(order: Tensor, n: int) -> Tensor:
+    """Rows (batch, k, n) of the identity picked by ``order`` (batch, k)."""
+    return torch.zeros(*order.shape, n, dtype=DTYPE, device=order.device).scatter_(2, order[..., None], 1.0)
 
 
 def _needed_first(needed: Tensor) -> tuple[Tensor, Tensor]:

@@ -195,6 +195,30 @@ def test_sub_boxes_clamped_by_their_parents_bounds_are_sound_and_no_looser(seed,
     assert torch.all(warm >= final - 1e-12)
 
 
+def test_a_lopsided_relu_input_refines_only_its_near_bound():
+    graph = _network(3, [4, 16, 16, 16, 2])
+    crown = CrownBounds(graph, torch.tensor([[1.0, -1.0]], dtype=torch.float64))
+    last = [node.output for node in crown.nodes if node.output in crown.refined][-1]
+    value = Interval(
+        torch.tensor([[-10.0, -1.0, -1.0, -torch.inf, 0.5, -2.0]], dtype=torch.float64),
+        torch.tensor([[1.0, 10.0, 1.0, 1.0, 2.0, -1.0]], dtype=torch.float64),
+    )
+    needed = torch.tensor([[True, True, True, True, False, False]])  # the unstable ones
+    lower, upper = crown._sides(last, value, needed, 3.0)
+    assert lower.tolist() == [[False, True, True, True, False, False]]
+    assert upper.tolist() == [[True, False, True, True, False, False]]
+    # on a sub-box, the refined bounds lie between refining both sides and the inherited ones
+    lower_box, upper_box = -torch.ones(1, 4, dtype=torch.float64), torch.ones(1, 4, dtype=torch.float64)
+    root = crown.analyse(lower_box, upper_box).bounds[last]
+    inherited = {last: Interval(root.lower - 2.0, root.upper + 0.2)}
+    sub_lower, sub_upper = lower_box + 0.3, upper_box
+    sides = crown.analyse(sub_lower, sub_upper, inherited, lopsided=3.0).bounds[last]
+    both = crown.analyse(sub_lower, sub_upper, inherited).bounds[last]  # by default both sides
+    assert torch.all(both.lower >= sides.lower) and torch.all(sides.lower >= inherited[last].lower)
+    assert torch.all(both.upper <= sides.upper) and torch.all(sides.upper <= inherited[last].upper)
+    assert torch.any(both.lower > sides.lower + 1e-6)  # some far bound was kept
+
+
 def test_meeting_enclosures_that_cross_by_rounding_is_no_proof_of_a_void_box():
     from bounds.crown import _meet
     from bounds.ops.base import Interval
