@@ -720,8 +720,13 @@ def _vjp(node: Node, shapes: list[tuple[int, ...]], cotangent: Tensor) -> list[T
 
 def _in_range(slopes: Tensor, relax: Relaxation) -> Tensor:
     """Lower slopes (batch, m, n) clamped into the relaxation's valid range (per box and
-    neuron): any values become a sound relaxation."""
-    return torch.clamp(slopes, min=_rows(relax.lower_slope_min), max=_rows(relax.lower_slope_max))
+    neuron): any values become a sound relaxation. One ``clamp`` pass where no gradient is
+    wanted; under autograd a maximum and a minimum, whose gradient at a range's end is half
+    (clamp's full one there changed the optimisation: ACAS Xu 1_1 prop_5 took 12% more boxes)."""
+    lowest, highest = _rows(relax.lower_slope_min), _rows(relax.lower_slope_max)
+    if slopes.requires_grad:
+        return torch.minimum(torch.maximum(slopes, lowest), highest)
+    return torch.clamp(slopes, min=lowest, max=highest)
 
 
 def _rows(x: Tensor) -> Tensor:
