@@ -6,14 +6,16 @@ point of the domain lies in the box and satisfies the clamps, so bounds computed
 them stay valid; a clamp that empties a neuron's interval proves the domain void. Each
 domain's intermediate bounds are recomputed by CROWN under its clamps, starting from its
 parent's (only the neurons still unstable are refined, and only in the tensors after its
-newest split): on MNIST-FC 256x4 this proves in hundreds of domains what the root's
-bounds, merely clamped, left open after thousands. That CROWN uses the lower slopes the
+newest split; of a lopsided one only the near bound, ``lopsided``): on MNIST-FC 256x4
+this proves in hundreds of domains what the root's bounds, merely clamped, left open
+after thousands. That CROWN uses the lower slopes the
 root's alpha optimisation of each intermediate bound ended with, not its adaptive ones:
 at the same cost, 256x4 prop_10 eps 0.05 took 1019 domains instead of 1421 (prop_0 eps
 0.03: 77 instead of 205); a few steps re-optimising them per domain cost 2-3.5x the time
 for as many domains. The split constraints also enter the
 final bound through beta-CROWN multipliers, optimised with the alpha slopes (starting
-from the parent's) on the domains plain CROWN leaves open. Domains are bounded in
+from the parent's) on the domains plain CROWN leaves open, for the rows of their clauses
+still open. Domains are bounded in
 batches, depth first; near the deadline a batch shrinks to what the previous batch's pace
 fits in the time left (a batch of 64 on MNIST-FC 256x4 takes about a second, the
 worker's grace past the deadline is one). An open domain is split on the unstable neuron
