@@ -3,6 +3,7 @@ search proves what plain bounds cannot and finds planted violations."""
 
 from __future__ import annotations
 
+import math
 import time
 from functools import partial
 
@@ -79,13 +80,16 @@ def test_split_bounds_with_beta_hold_on_the_subdomain(seed, width, radius):
     width=st.integers(2, 6),
     settled=st.integers(0, 2),
     slopes=st.sampled_from(["crown", "root", "arbitrary"]),
+    lopsided=st.sampled_from([math.inf, 3.0, 1.0]),
+    some_rows=st.booleans(),
 )
-def test_a_domains_refined_bounds_hold_on_it(seed, width, settled, slopes):
+def test_a_domains_refined_bounds_hold_on_it(seed, width, settled, slopes, lopsided, some_rows):
     """As the search bounds a domain: its parent's node bounds met with its split clamps,
     refined by CROWN except in the tensors ``settled`` (before its newest split), with
     CROWN's adaptive slopes, the alpha-optimised root's, or arbitrary ones (out of range
-    too: they are clamped). Every tensor's bounds and the final bound hold at sampled
-    points of the domain."""
+    too: they are clamped), both sides of each unstable neuron or only the near one where
+    ``lopsided``; alpha/beta on every row or on ``some_rows``. Every tensor's bounds and
+    the final bound hold at sampled points of the domain."""
     graph = dense_graph(seed, [3, width, width, width, 2])
     rng = np.random.default_rng(seed)
     C = torch.as_tensor(rng.normal(size=(2, 2)))
@@ -118,9 +122,13 @@ def test_a_domains_refined_bounds_hold_on_it(seed, width, settled, slopes):
         name: parent.bounds[name].intersect(clamps[name]) if name in crown.refined else clamps[name]
         for name in relu_inputs
     }
-    analysis = crown.analyse(lower, upper, merged, settled=relu_inputs[:settled], slopes=given_slopes)
+    analysis = crown.analyse(
+        lower, upper, merged, settled=relu_inputs[:settled], slopes=given_slopes, lopsided=lopsided
+    )
     bound = crown.final(analysis)
-    optimised, _ = crown.optimise(analysis, steps=5, splits=signs)
+    rows = torch.as_tensor(rng.integers(0, 2, size=(1, 2)), dtype=torch.bool)
+    needed = (lambda b: rows.clone()) if some_rows else None
+    optimised, _ = crown.optimise(analysis, steps=5, splits=signs, needed=needed)
     noise = torch.rand(20000, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
     x = torch.cat([anchor, lower + (upper - lower) * noise])
     values = graph.evaluate({graph.input.name: x.reshape(-1, *graph.input.shape)})
