@@ -1,5 +1,6 @@
 """Falsification and input-split search on a network with known answers (tests/conftest.py)."""
 
+import math
 import os
 import time
 from functools import partial
@@ -16,7 +17,7 @@ from bounds.float_error import output_error
 from solvers import milp
 from solvers.bounders import Bounded, make_bounder
 from solvers.exact import ExactOutcome
-from solvers.falsify import AttackOptions, falsify
+from solvers.falsify import AttackOptions, descend, falsify
 from solvers.input_split import Outcome, SplitOptions, input_split_search
 from solvers.objective import Objective
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
@@ -85,6 +86,25 @@ def test_falsify_returns_none_when_nothing_is_confirmed(graph):
         graph, case, lambda _: False, options=AttackOptions(samples=16, steps=5), deadline=time.monotonic() + 10
     )
     assert x is None
+
+
+def test_restarts_take_the_step_fractions_in_turn(graph):
+    objective = Objective.of(_case(-1, 1, [[-1, 0]], [-0.99]))  # |x| >= 0.99: at the box's ends
+    starts = torch.full((4, 1), 0.2, dtype=torch.float64)
+    lower, upper = torch.tensor([-1.0], dtype=torch.float64), torch.tensor([1.0], dtype=torch.float64)
+
+    def one_step(fractions):
+        options = AttackOptions(step_fractions=fractions)
+        x, score = descend(graph, objective, starts, lower, upper, steps=1, deadline=math.inf, options=options)
+        return x[:, 0].tolist(), score.tolist()
+
+    x, score = one_step((0.01,))  # a step of 0.02 from 0.2: no violation
+    assert x == pytest.approx([0.22] * 4) and min(score) > 0
+    x, score = one_step((0.01, 0.5))  # every second start steps by 1.0, to the box's end
+    assert x == pytest.approx([0.22, 1.0, 0.22, 1.0])
+    assert [s <= 0 for s in score] == [False, True, False, True]
+    with pytest.raises(ValueError, match="step_fractions"):
+        AttackOptions(step_fractions=())
 
 
 @pytest.mark.parametrize("method", ["interval", "crown", "alpha"])
