@@ -26,6 +26,7 @@ import numpy as np
 from specs import Property, parse_vnnlib1, read_property, write_vnnlib1
 from verify import __version__
 from verify.errors import QueryError
+from verify.outputs import write_text
 from verify.pipeline import Model, Options
 from verify.result import Result, Status
 
@@ -122,10 +123,7 @@ def result_record(
 
 def write_json(path: str | os.PathLike[str], document: Mapping[str, Any]) -> None:
     """Write a JSON document (a ``QueryError`` naming the file if it cannot be written)."""
-    try:
-        Path(path).write_text(json.dumps(document, indent=1) + "\n")
-    except OSError as error:
-        raise QueryError(f"{path}: cannot write: {error.strerror or error}") from error
+    write_text(path, json.dumps(document, indent=1) + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from verify import __version__, capabilities
 from verify.assignments import write_assignments
 from verify.errors import QueryError
 from verify.limits import Limits, WorkerError, check_within, usable_cores
+from verify.outputs import check_destination, check_folder, remove_stale, write_text
 from verify.pipeline import ENGINES, Model, Options, load_model
 from verify.query import query_model, recheck
 from verify.result import Result, Status
@@ -132,6 +133,18 @@ def _write_record(args: argparse.Namespace, result: Result, model: Model, query_
         write_json(args.json, result_record(result, model, QueryRecord.of_file(query_path), _options(args)))
 
 
+def _prepare_outputs(paths: Sequence[str | None], inputs: Sequence[str]) -> None:
+    """Check every output file given before any work (a bad one would lose the verdict
+    after the search) and remove an earlier run's, so a run that fails leaves none."""
+    given = [path for path in paths if path]
+    if len({os.path.abspath(path) for path in given}) < len(given):
+        raise QueryError(f"{given[0]}: given for two outputs")
+    for path in given:
+        check_destination(path, inputs)
+    for path in given:
+        remove_stale(path)
+
+
 def _options(args: argparse.Namespace) -> Options:
     return Options(
         timeout=args.timeout,
@@ -199,7 +212,6 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _verify_command(args: argparse.Namespace) -> int:
-    spec = read_query_or_property(args.query)
     mappings = {}
     for item in args.network:
         name, sep, model_path = item.partition("=")
@@ -208,6 +220,10 @@ def _verify_command(args: argparse.Namespace) -> int:
         if name in mappings:
             raise QueryError(f"--network {name} given twice")
         mappings[name] = model_path
+    _prepare_outputs([args.json], inputs=[args.query, *mappings.values()])
+    if args.serialise_assignments:
+        check_folder(args.serialise_assignments)
+    spec = read_query_or_property(args.query)
     if isinstance(spec, Query):
         if args.json and not spec.is_single:
             raise QueryError(f"{args.query}: --json records are written for single-network queries only")
@@ -252,16 +268,14 @@ def vnncomp_result_text(result: Result) -> str:
 
 
 def _run_command(args: argparse.Namespace) -> int:
+    _prepare_outputs([args.out, args.json], inputs=[args.model, args.property])
     prop = read_property(args.property)
     model = load_model(args.model)
     result = check_within(model, prop, _options(args), _limits(args))
     _write_record(args, result, model, args.property)
     text = vnncomp_result_text(result)
     if args.out:
-        try:
-            Path(args.out).write_text(text)
-        except OSError as error:
-            raise QueryError(f"{args.out}: cannot write result: {error.strerror or error}") from error
+        write_text(args.out, text)
     print(text.splitlines()[0])
     _log(result)
     return EXIT_OK

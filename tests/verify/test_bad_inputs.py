@@ -318,6 +318,56 @@ def test_wrong_network_mappings(
     assert_one_error(capsys, code, EXIT_INPUT, message)
 
 
+# -- output files ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["missing_folder", "directory", "fifo", "the_model", "twice"])
+def test_an_output_that_cannot_be_written_is_refused_before_the_search(
+    where: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    model = tmp_path / "m.onnx"
+    model.write_bytes(abs_model_path.read_bytes())
+    out = {"missing_folder": tmp_path / "no" / "r.txt", "directory": tmp_path, "the_model": model}.get(
+        where, tmp_path / "r.txt"
+    )
+    if where == "fifo":
+        os.mkfifo(out)
+    extra = ["--json", str(out)] if where == "twice" else []
+    code = main(["run", str(model), str(prop), "--timeout", "60", "--out", str(out), *extra])
+    messages = {
+        "missing_folder": "does not exist",
+        "directory": "a directory",
+        "fifo": "not a regular file",
+        "the_model": "is an input of this command",
+        "twice": "given for two outputs",
+    }
+    assert_one_error(capsys, code, EXIT_INPUT, str(out), messages[where])
+    assert model.read_bytes() == abs_model_path.read_bytes()
+
+
+def test_a_failed_run_leaves_no_earlier_verdict_behind(
+    tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, record = tmp_path / "r.txt", tmp_path / "r.json"
+    out.write_text("sat\n((X_0 0.5)\n (Y_0 0.5)\n (Y_1 0.5))\n")  # an earlier run's
+    record.write_text("{}")
+    bad = _write(tmp_path / "bad.vnnlib", GOOD_V1.replace("1.5", "nan"))
+    code = main(["run", str(abs_model_path), str(bad), "--out", str(out), "--json", str(record)])
+    assert_one_error(capsys, code, EXIT_INPUT, bad.name)
+    assert not out.exists() and not record.exists()
+
+
+def test_assignments_into_a_file_are_refused_before_the_search(
+    tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    query = _write(tmp_path / "q.vnnlib", GOOD_V2)
+    blocker = _write(tmp_path / "file", "")
+    for target in (blocker, blocker / "below"):
+        code = main(["verify", str(query), "--network", f"f={abs_model_path}", "--serialise-assignments", str(target)])
+        assert_one_error(capsys, code, EXIT_INPUT, str(target), "not a folder")
+
+
 # -- decided, not refused -----------------------------------------------------------------------
 
 
