@@ -39,13 +39,22 @@ NAME = "nnverify"
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
 
 
+MAX_TIMEOUT = 1e7
+"""Seconds (about 116 days): far longer would overflow the clocks a run waits on."""
+MAX_MEMORY = 2**50
+"""Bytes (1024T): larger values overflow the OS's memory limit."""
+THREADS_PER_CORE = 4
+"""``--threads`` may oversubscribe the usable cores this many times, no more (100,000
+threads crashed the worker)."""
+
+
 def _timeout(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds, got {text!r}")
+        value = math.nan
+    if not 0 < value <= MAX_TIMEOUT:
+        raise argparse.ArgumentTypeError(f"timeout must be a positive number of seconds up to 1e7, got {text!r}")
     return value
 
 
@@ -60,8 +69,10 @@ def _memory(text: str) -> int:
         value = float(number) * scale
     except ValueError:
         value = math.nan
-    if not math.isfinite(value) or value < 2**20:
-        raise argparse.ArgumentTypeError(f"memory must be at least 1M, as N (MiB) or N with K, M, G or T, got {text!r}")
+    if not 2**20 <= value <= MAX_MEMORY:
+        raise argparse.ArgumentTypeError(
+            f"memory must be from 1M to 1024T, as N (MiB) or N with K, M, G or T, got {text!r}"
+        )
     return int(value)
 
 
@@ -374,8 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.threads_given = args.threads  # None unless given: bench passes it on only then
     if args.threads is None:
         args.threads = usable_cores()
-    if args.threads < 1:
-        parser.error("--threads must be at least 1")
+    most = THREADS_PER_CORE * usable_cores()
+    if not 1 <= args.threads <= most:
+        parser.error(f"--threads must be from 1 to {most} ({THREADS_PER_CORE} per usable core)")
     torch.set_num_threads(1)  # the verification worker gets ``args.threads`` (see ``Limits.threads``)
     if getattr(args, "device", "cpu") == "cuda":
         if not torch.cuda.is_available():

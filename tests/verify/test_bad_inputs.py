@@ -283,8 +283,10 @@ def test_external_data_in_the_model_folder_is_read(tmp_path: Path, capsys: pytes
         (["--timeout", "-5"], "timeout must be a positive number"),
         (["--timeout", "soon"], "timeout must be a positive number"),
         (["--timeout", "inf"], "timeout must be a positive number"),
-        (["--max-memory", "lots"], "memory must be at least 1M"),
-        (["--max-memory", "0"], "memory must be at least 1M"),
+        (["--timeout", "1e12"], "up to 1e7"),
+        (["--max-memory", "lots"], "memory must be from 1M to 1024T"),
+        (["--max-memory", "0"], "memory must be from 1M to 1024T"),
+        (["--max-memory", "99999999999T"], "memory must be from 1M to 1024T"),
         (["--bounds", "magic"], "invalid choice"),
         (["--no-such-option"], "unrecognized arguments"),
     ],
@@ -298,6 +300,18 @@ def test_usage_errors_are_one_line(
     assert exit_info.value.code == EXIT_USAGE
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err
+
+
+@pytest.mark.parametrize("threads", ["0", "-1", "100000"])
+def test_threads_out_of_range_are_a_usage_error(
+    threads: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--threads", threads, "run", str(abs_model_path), str(prop)])
+    assert exit_info.value.code == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and "--threads must be from 1 to" in captured.err
 
 
 @pytest.mark.parametrize(
