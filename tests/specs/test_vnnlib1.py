@@ -69,10 +69,10 @@ def test_linear_terms(term: str, coeffs: list[float], bound: float) -> None:
 
 
 @pytest.mark.parametrize("zero", ["0", "0e-400", "-0.000e999", ".0"])
-def test_zero_written_any_way_is_zero_and_tiny_normal_numbers_are_kept(zero: str) -> None:
-    prop = parse_vnnlib1(declare(1, 1) + bounds((0, 1)) + f"(assert (<= Y_0 {zero}))(assert (>= Y_0 -3e-308))")
-    (clause,) = prop.cases[0].condition.clauses
-    assert sorted(rows(clause)) == [([-1.0], 3e-308, False), ([1.0], 0.0, False)]
+def test_zero_written_any_way_is_zero_and_tiny_numbers_are_kept(zero: str) -> None:
+    prop = parse_vnnlib1(declare(1, 1) + bounds((0, 1)) + f"(assert (<= Y_0 {zero}))(assert (>= Y_0 -2.5e-310))")
+    (clause,) = prop.cases[0].condition.clauses  # a subnormal is the nearest double too
+    assert sorted(rows(clause)) == [([-1.0], 2.5e-310, False), ([1.0], 0.0, False)]
 
 
 def test_constant_comparisons_are_decided_at_parse_time() -> None:
@@ -184,8 +184,7 @@ def test_read_vnnlib1_names_the_file(tmp_path: Path) -> None:
         ("(declare-const Y_0 Real)\n(assert (<= (/ Y_0 2) 1))", "unsupported arithmetic", 2, 14, "/"),
         ("(declare-const Y_0 Real)\n(assert (<= (-) 1))", "needs arguments", 2, 14, "-"),
         ("(declare-const Y_0 Real)\n(assert (<= 1e999 Y_0))", "not a finite double", 2, 10, "<="),
-        ("(declare-const Y_0 Real)\n(assert (<= Y_0 -1e-400))", "underflows a double", 2, 17, "-1e-400"),
-        ("(declare-const Y_0 Real)\n(assert (<= Y_0 2.5e-310))", "underflows a double", 2, 17, "2.5e-310"),
+        ("(declare-const Y_0 Real)\n(assert (<= Y_0 -1e-400))", "underflows to zero", 2, 17, "-1e-400"),
         ("(declare-const Y_0 Real)\n(check-sat)", "unsupported command 'check-sat'", 2, 2, "check-sat"),
         ("(declare-const Y_0 Real)\n(assert (not (<= Y_0 1)))", "unsupported connective", 2, 10, "not"),
         ("(declare-const Y_0 Real)\n(assert (<= Y_0))", "at least two arguments", 2, 10, "<="),
