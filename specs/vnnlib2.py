@@ -88,6 +88,7 @@ def parse_vnnlib2(text: str, source: str | None = None) -> Property:
 
 def _parse_package(text: str, source: str | None) -> vnnlib.Query:
     """The reference parser's typed AST, its errors as SpecError."""
+    _check_nesting(text, source)
     try:
         query = vnnlib.parse_query_string(text)
     except vnnlib.VNNLibException as error:
@@ -341,6 +342,25 @@ def _package_error(message: str, text: str, source: str | None) -> SpecError:
         column=column_on_line(text, line, token) if line is not None and token else None,
         token=token,
     )
+
+
+MAX_NESTING: Final = 1000
+"""Parentheses deeper than this are refused before the reference parser sees them: it
+overflows its stack (a segmentation fault) somewhere between 40,000 and 100,000 levels.
+(Normalising recurses per level and refuses a formula a few hundred levels deep.)"""
+
+
+def _check_nesting(text: str, source: str | None) -> None:
+    depth = 0
+    for offset, character in enumerate(_blank_comments(text)):
+        if character == "(":
+            depth += 1
+            if depth > MAX_NESTING:
+                line, column = position(text, offset)
+                message = f"formula is nested too deeply (over {MAX_NESTING} parentheses)"
+                raise SpecError(message, file=source, line=line, column=column, token="(")
+        elif character == ")":
+            depth -= 1
 
 
 def _number_error(text: str, source: str | None) -> SpecError:

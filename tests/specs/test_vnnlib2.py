@@ -160,10 +160,19 @@ def test_type_check_report_with_several_errors_counts_the_rest() -> None:
     assert (caught.value.line, caught.value.column, caught.value.token) == (5, 20, "1")
 
 
-def test_deep_nesting_is_an_error_not_a_crash() -> None:
-    deep = "(assert (<= " + "(+ 0.0 " * 2000 + "Y[0,0]" + ")" * 2000 + " 1.0))"
-    with pytest.raises(SpecError, match="nested too deeply"):
+@pytest.mark.parametrize("levels", [2000, 100_000])  # the reference parser crashed at 100,000
+def test_deep_nesting_is_an_error_not_a_crash(levels: int) -> None:
+    deep = "(assert (<= " + "(+ 0.0 " * levels + "Y[0,0]" + ")" * levels + " 1.0))"
+    with pytest.raises(SpecError, match="nested too deeply") as caught:
         parse_vnnlib2(HEADER + BOX + deep)
+    assert caught.value.token == "("
+
+
+def test_a_formula_hundreds_deep_is_read() -> None:
+    deep = "(assert (<= " + "(+ 0.5 " * 300 + "Y[0,0]" + ")" * 300 + " 1.0))"
+    (case,) = parse_vnnlib2(HEADER + BOX + deep).cases
+    (clause,) = case.condition.clauses  # Y[0,0] + 150 <= 1
+    assert clause.A.tolist() == [[1.0, 0.0, 0.0]] and clause.b.tolist() == [-149.0]
 
 
 MULTI = """(vnnlib-version <2.0>)
