@@ -129,13 +129,19 @@ def write_json(path: str | os.PathLike[str], document: Mapping[str, Any]) -> Non
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A JSON document written by nnverify (a result record, a bench or robustness run)."""
     try:
-        document = json.loads(Path(path).read_text())
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as error:
         raise ArtifactError(f"{path}: cannot read: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise ArtifactError(f"{path}: not UTF-8 text (byte {error.start})") from error
     except json.JSONDecodeError as error:
         raise ArtifactError(f"{path}: not JSON: {error.msg} at line {error.lineno}") from error
+    except RecursionError:
+        raise ArtifactError(f"{path}: not an nnverify result (nested too deeply)") from None
     if not isinstance(document, dict) or document.get("schema") not in (SCHEMA, *CONTAINERS):
         raise ArtifactError(f"{path}: not an nnverify result (no known 'schema' field)")
+    if document["schema"] in CONTAINERS and not isinstance(document.get("rows", document.get("results", [])), list):
+        raise ArtifactError(f"{path}: not an nnverify result (its rows are not a list)")
     return document
 
 

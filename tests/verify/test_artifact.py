@@ -98,6 +98,25 @@ def test_not_a_result_file(tmp_path, capsys):
     assert "not an nnverify result" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"\xff\xfe{}", "not UTF-8 text"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"schema": "nnverify.bench", "rows": 5}', "rows are not a list"),
+    ],
+    ids=["not_utf8", "deep", "rows_not_a_list"],
+)
+@pytest.mark.parametrize("command", ["check-result", "report"])
+def test_a_bad_result_file_is_one_line_naming_it(command, content, message, tmp_path, capsys):
+    path = tmp_path / "x.json"
+    path.write_bytes(content)
+    args = [command, str(path)] + (["-o", str(tmp_path / "r.html")] if command == "report" else [])
+    assert main(args) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err and message in err
+
+
 def test_a_bench_row_whose_verdict_differs_from_its_record_is_rejected(sat_record, tmp_path, capsys):
     # Tables and reports show the row's verdict: editing it (and not the record) must not pass.
     record = json.loads(sat_record.read_text())
