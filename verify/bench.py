@@ -14,6 +14,7 @@ same instances for a side-by-side table.
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 import shlex
@@ -120,25 +121,36 @@ def read_instances(path: Path, expected: Path | None = None) -> list[Instance]:
         try:
             timeout = float(row[2])
         except ValueError:
-            raise QueryError(f"{path}:{line}: timeout {row[2]!r} is not a number") from None
+            timeout = math.nan
+        if not 0 < timeout < math.inf:
+            raise QueryError(f"{path}:{line}: timeout {row[2]!r} is not a positive number of seconds")
         verdict = row[3] if len(row) > 3 and row[3] else verdicts.get((row[0], row[1]))
         verdict = _SYNONYMS.get(verdict or "", verdict) or None
         model, prop = (Path(os.path.abspath(path.parent / name)) for name in row[:2])
         instances.append(Instance(row[0], row[1], model, prop, timeout, verdict))
+    if not instances:
+        raise QueryError(f"{path}: lists no instance")
     return instances
 
 
 def _csv_rows(path: Path) -> list[tuple[int, list[str]]]:
     """Non-empty rows with their line numbers, without a header row."""
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise QueryError(f"{path}: cannot read: {error.strerror or error}") from error
+    text = _read_text(path)
     rows = [(n, [c.strip() for c in r]) for n, r in enumerate(csv.reader(text.splitlines()), 1)]
     rows = [(n, r) for n, r in rows if any(r)]
     if rows and rows[0][1][0] in ("onnx", "model"):
         rows = rows[1:]
     return rows
+
+
+def _read_text(path: Path) -> str:
+    """A csv's text; ``QueryError`` naming it when it is not a readable UTF-8 file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise QueryError(f"{path}: cannot read: {error.strerror or error}") from error
+    except UnicodeDecodeError as error:
+        raise QueryError(f"{path}: not UTF-8 text (byte {error.start})") from error
 
 
 def verdict_of(text: str) -> str:
@@ -193,12 +205,20 @@ class ResultsFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows: list[Row] = []
+        if path.is_dir():
+            raise QueryError(f"{path}: cannot write results: a directory")
         if path.exists():
-            with path.open(newline="") as handle:
-                for entry in csv.DictReader(handle):
-                    row = _parse_row(entry)
-                    if row is not None:
-                        self.rows.append(row)
+            try:
+                with path.open(newline="", encoding="utf-8") as handle:
+                    entries = list(csv.DictReader(handle))
+            except OSError as error:
+                raise QueryError(f"{path}: cannot read: {error.strerror or error}") from error
+            except UnicodeDecodeError as error:
+                raise QueryError(f"{path}: not UTF-8 text (byte {error.start})") from error
+            for entry in entries:
+                row = _parse_row(entry)
+                if row is not None:
+                    self.rows.append(row)
 
     def done(self) -> set[tuple[str, str, str]]:
         return {row.key for row in self.rows}

@@ -62,7 +62,7 @@ def test_read_instances_both_forms_and_expected_file(tmp_path):
     assert (first.model, first.timeout, first.expected) == (tmp_path / "a.onnx", 116.0, "sat")
     assert (second.onnx, second.expected) == ("b.onnx", None)
     (tmp_path / "bad.csv").write_text("a.onnx,p.vnnlib,116\nb.onnx,q.vnnlib,soon\n")
-    with pytest.raises(QueryError, match=r"bad.csv:2: timeout 'soon' is not a number"):
+    with pytest.raises(QueryError, match=r"bad.csv:2: timeout 'soon' is not a positive number of seconds"):
         read_instances(tmp_path / "bad.csv")
 
 
@@ -142,6 +142,39 @@ def test_side_by_side_with_another_command(instances, tmp_path, capsys):
 def test_bad_instance_list_is_bad_input(tmp_path, capsys):
     assert main(["bench", str(tmp_path / "missing.csv")]) == EXIT_INPUT
     assert capsys.readouterr().err.startswith("nnverify: error: ")
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (b"m.onnx,p.vnnlib,nan\n", "not a positive number of seconds"),
+        (b"m.onnx,p.vnnlib,inf\n", "not a positive number of seconds"),
+        (b"m.onnx,p.vnnlib,-5\n", "not a positive number of seconds"),
+        (b"m.onnx,p.vnnlib,ten\n", "not a positive number of seconds"),
+        (b"m\xe9.onnx,p.vnnlib,10\n", "not UTF-8 text"),
+        (b"onnx,vnnlib,timeout,expected\n", "lists no instance"),
+    ],
+    ids=["nan", "inf", "negative", "word", "not_utf8", "empty"],
+)
+def test_a_bad_instance_list_is_one_line_and_leaves_nothing(content, message, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "list.csv").write_bytes(content)
+    assert main(["bench", "list.csv"]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "list.csv" in err and message in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.csv"]
+
+
+@pytest.mark.parametrize("out", ["folder", "not_utf8"])
+def test_a_results_file_that_cannot_be_read_or_written_is_one_line(out, instances, tmp_path, capsys):
+    path = tmp_path / out
+    if out == "folder":
+        path.mkdir()
+    else:
+        path.write_bytes(b"tool,onnx\n\xff\n")
+    assert main(["bench", str(instances), "--out", str(path)]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and str(path) in err
 
 
 @pytest.mark.slow
