@@ -233,7 +233,7 @@ def _verify_command(args: argparse.Namespace) -> int:
         mappings[name] = model_path
     _prepare_outputs([args.json], inputs=[args.query, *mappings.values()])
     if args.serialise_assignments:
-        check_folder(args.serialise_assignments)
+        check_folder(args.serialise_assignments, "assignments")
     spec = read_query_or_property(args.query)
     if isinstance(spec, Query):
         if args.json and not spec.is_single:

@@ -17,6 +17,7 @@ import torch
 
 from specs import write_vnnlib1
 from verify import api
+from verify.outputs import check_folder
 from verify.report import write_report
 
 OUT_DIR = Path("nnverify-demo")
@@ -59,6 +60,7 @@ def run_demo() -> int:
     from rich.table import Table
 
     console = Console(soft_wrap=True)
+    check_folder(OUT_DIR, "the demo's files")
     OUT_DIR.mkdir(exist_ok=True)
     start = time.monotonic()
     x_train, y_train, x_test, y_test = digits()

@@ -39,15 +39,15 @@ def check_destination(path: str | os.PathLike[str], inputs: Iterable[str | os.Pa
         raise QueryError(f"{path}: cannot write here: folder {str(folder)!r} does not exist")
 
 
-def check_folder(path: str | os.PathLike[str]) -> None:
+def check_folder(path: str | os.PathLike[str], what: str) -> None:
     """``QueryError`` naming ``path`` unless it is a folder or can be made one (its nearest
-    existing ancestor is a folder)."""
+    existing ancestor is a folder), for ``what`` to be written in it."""
     target = Path(path)
     existing = target
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if existing.exists() and not existing.is_dir():
-        raise QueryError(f"{path}: cannot write assignments: {str(existing)!r} is not a folder")
+        raise QueryError(f"{path}: cannot write {what}: {str(existing)!r} is not a folder")
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

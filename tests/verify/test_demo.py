@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from verify.cli import EXIT_OK, main
+from verify.cli import EXIT_INPUT, EXIT_OK, main
 
 
 @pytest.mark.slow
@@ -23,3 +23,12 @@ def test_demo_writes_model_sweep_and_report(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert main(["check-result", str(out / "sweep.json"), str(out / "digits.onnx")]) == EXIT_OK
     assert main(["run", str(out / "digits.onnx"), str(next(out.glob("*.vnnlib"))), "--timeout", "20"]) == EXIT_OK
+
+
+def test_a_file_in_the_demos_place_is_one_line(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "nnverify-demo").write_text("mine")
+    assert main(["demo"]) == EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "nnverify-demo" in err and "not a folder" in err
+    assert (tmp_path / "nnverify-demo").read_text() == "mine"
