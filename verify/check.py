@@ -37,6 +37,7 @@ def round_into_box(x: np.ndarray, box: Box, dtype: np.dtype) -> np.ndarray | Non
 
 
 def _session(model: bytes) -> ort.InferenceSession:
+    ort.set_default_logger_severity(4)  # fatal only: its errors reach the user as ours, in one line
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.log_severity_level = 3

@@ -157,19 +157,25 @@ def _work(
             resource.setrlimit(resource.RLIMIT_DATA, (cap, hard))
         message = ("result", check_property(model, prop, options))
     except BaseException as error:
-        if _out_of_memory(error):
-            message = ("result", Result(Status.UNKNOWN, reason=f"out of memory: {error}".splitlines()[0]))
-        else:
-            kind: Literal["input", "internal"] = (
-                "input" if isinstance(error, (SpecError, ModelError, QueryError)) else "internal"
-            )
-            text = str(error) if kind == "input" else f"{type(error).__name__}: {error}"
-            message = (kind, text, traceback.format_exc())
+        try:
+            message = _failure(error)
+        except BaseException:  # describing it failed too: most likely out of memory again
+            message = ("result", Result(Status.UNKNOWN, reason="out of memory (while reporting an error)"))
     try:
         sender.send(message)
     except BaseException:
         os._exit(1)
     sender.close()
+
+
+def _failure(error: BaseException) -> _Message:
+    """The message for an error the worker raised: out of memory is an unknown result."""
+    if _out_of_memory(error):
+        return ("result", Result(Status.UNKNOWN, reason=f"out of memory: {error}".splitlines()[0]))
+    bad_input = isinstance(error, (SpecError, ModelError, QueryError))
+    kind: Literal["input", "internal"] = "input" if bad_input else "internal"
+    text = str(error) if kind == "input" else f"{type(error).__name__}: {error}"
+    return (kind, text, traceback.format_exc())
 
 
 def _out_of_memory(error: BaseException | None) -> bool:

@@ -159,6 +159,21 @@ def test_running_out_of_memory_is_unknown(abs_model, monkeypatch, allocate):
     assert "memory" in result.reason
 
 
+def test_running_out_of_memory_while_reporting_an_error_is_unknown_and_silent(abs_model, monkeypatch, capfd):
+    def failing(*_: object) -> Result:
+        raise QueryError("cannot load the model") from ValueError("the cause")
+
+    def no_memory() -> str:
+        raise MemoryError
+
+    monkeypatch.setattr(limits, "check_property", failing)
+    monkeypatch.setattr(limits.traceback, "format_exc", no_memory)
+    prop = parse_vnnlib1(ABS_UNSAT)
+    result = check_within(abs_model, prop, Options(), Limits(deadline=time.monotonic() + 30, max_memory=2**30))
+    assert result.status is Status.UNKNOWN and "out of memory" in result.reason
+    assert capfd.readouterr().err == ""  # no traceback from the worker process
+
+
 def test_max_memory_below_what_the_search_needs_is_unknown_on_the_command_line(tmp_path, capsys):
     model, prop = _hard_instance(tmp_path)
     usage = int(Path("/proc/self/status").read_text().split("VmData:")[1].split()[0]) * 1024
