@@ -27,7 +27,8 @@ def round_into_box(x: np.ndarray, box: Box, dtype: np.dtype) -> np.ndarray | Non
     """x in ``dtype`` with every element inside the box, or None if some interval holds no
     value of that type. Rounding may push an element past a bound; it is then moved one
     representable step back inside."""
-    rounded = np.clip(np.asarray(x, dtype=np.float64), box.lower, box.upper).astype(dtype)
+    with np.errstate(over="ignore"):  # beyond the type's range: infinity, stepped back below
+        rounded = np.clip(np.asarray(x, dtype=np.float64), box.lower, box.upper).astype(dtype)
     too_high = rounded.astype(np.float64) > box.upper
     too_low = rounded.astype(np.float64) < box.lower
     rounded[too_high] = np.nextafter(rounded[too_high], dtype.type(-np.inf))

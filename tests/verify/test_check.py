@@ -1,3 +1,4 @@
+import warnings
 from fractions import Fraction
 
 import numpy as np
@@ -32,6 +33,15 @@ def test_round_into_box_moves_rounded_values_back_inside():
     assert float(np.float32(hi)) > hi
     x = round_into_box(np.array([hi]), Box([0.6], [hi]), np.dtype(np.float32))
     assert x is not None and float(x[0]) <= hi and x.dtype == np.float32
+
+
+def test_round_into_box_beyond_float32_is_its_largest_value_without_a_warning():
+    box = Box([-1e300] * 3, [1e300] * 3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        x = round_into_box(np.array([1e300, -1e300, 5.0]), box, np.dtype(np.float32))
+    big = np.finfo(np.float32).max
+    assert x is not None and x.tolist() == [big, -big, 5.0] and box.contains(x.astype(np.float64))
 
 
 def test_round_into_box_none_when_no_float32_fits():
