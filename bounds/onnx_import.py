@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import networkx as nx
 import numpy as np
@@ -128,6 +130,17 @@ def _input_shape(value: onnx.ValueInfoProto, overrides: Mapping[str, Shape]) -> 
     return tuple(int(d) for d in dims if d is not None)
 
 
+def _check_finite_attributes(name: str, op_type: str, attributes: dict[str, Any]) -> None:
+    """``ModelError`` for a NaN or infinite float attribute, like a weight (an infinite
+    bound of Clip, before opset 11 an attribute, means no bound)."""
+    for key, value in attributes.items():
+        if op_type == "Clip" and key in ("min", "max") and not math.isnan(value):
+            continue
+        floats = [value] if isinstance(value, float) else value if isinstance(value, list) else []
+        if any(isinstance(v, float) and not math.isfinite(v) for v in floats):
+            raise ModelError(f"node {name!r} ({op_type}) has a NaN or infinite attribute {key!r}")
+
+
 def _topological(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
     order = nx.DiGraph()
     order.add_nodes_from(range(len(nodes)))
@@ -227,6 +240,7 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
             for n in names
         )
         attributes = {a.name: helper.get_attribute_value(a) for a in proto.attribute}
+        _check_finite_attributes(name, proto.op_type, attributes)
         context = NodeContext(proto, operands, attributes, opset)
         try:
             built = (

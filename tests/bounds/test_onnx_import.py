@@ -554,3 +554,15 @@ def test_opset_outside_the_supported_range_is_refused(opset):
     model.opset_import[0].version = opset
     with pytest.raises(ModelError, match="outside the supported range"):
         bounds.import_model(model)
+
+
+def test_a_nan_attribute_is_refused_and_an_infinite_clip_bound_is_no_bound() -> None:
+    def clip(**bounds: float) -> onnx.ModelProto:
+        node = helper.make_node("Clip", ["x"], ["y"], name="clip", **bounds)
+        return make_model([node], {"x": [1, 2]}, {"y": [1, 2]}, opset=10)
+
+    graph = bounds.import_model(clip(min=0.0, max=float("inf")))
+    x = torch.tensor([[-1.0, 1e30]], dtype=torch.float64)
+    assert graph.run(x).tolist() == [[0.0, 1e30]]
+    with pytest.raises(ModelError, match="node 'clip' \\(Clip\\) has a NaN or infinite attribute 'max'"):
+        bounds.import_model(clip(min=0.0, max=float("nan")))

@@ -211,6 +211,14 @@ MODELS: dict[str, tuple[Callable[[], bytes], str]] = {
         ),
         "node 'c' (Constant) gives NaN or infinite constants",
     ),
+    "nan_attribute": (
+        lambda: _model([helper.make_node("Gemm", ["x", "W"], ["y"], transB=1, alpha=float("nan"), name="dense")]),
+        "node 'dense' (Gemm) has a NaN or infinite attribute 'alpha'",
+    ),
+    "infinite_attribute": (
+        lambda: _model([_gemm(out="h"), helper.make_node("LeakyRelu", ["h"], ["y"], alpha=float("inf"), name="leaky")]),
+        "node 'leaky' (LeakyRelu) has a NaN or infinite attribute 'alpha'",
+    ),
     "two_inputs": (
         lambda: _model(
             [_gemm(out="h"), helper.make_node("Add", ["h", "z"], ["y"])],
