@@ -137,6 +137,13 @@ class _Reader:
         return self.read_query(query).prop
 
     def read_query(self, query: vnnlib.Query) -> Query:
+        names = [network.name for network in query.networks]
+        twice = next((name for i, name in enumerate(names) if name in names[:i]), None)
+        if twice is not None:
+            declarations = list(re.finditer(rf"\(\s*declare-network\s+({re.escape(twice)})\b", self._code))
+            line, column = position(self._text, declarations[-1].start(1)) if declarations else (None, None)
+            message = f"network {twice} is declared twice"
+            raise SpecError(message, file=self._source, line=line, column=column, token=twice)
         networks = tuple(self._network(network) for network in query.networks)
         try:
             dnf = _normal.conjoin((self._formula(a.expr) for a in query.assertions), self._error)
