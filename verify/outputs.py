@@ -18,7 +18,8 @@ from verify.errors import QueryError
 
 def check_destination(path: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str]] = ()) -> None:
     """``QueryError`` naming ``path`` unless a file can be written there: its folder exists,
-    and it is new or a regular file that is none of ``inputs``."""
+    and it is new, a character device (/dev/null) or a regular file that is none of
+    ``inputs``."""
     target = Path(path)
     try:
         mode = os.stat(target).st_mode
@@ -26,8 +27,8 @@ def check_destination(path: str | os.PathLike[str], inputs: Iterable[str | os.Pa
         mode = None
     except OSError as error:
         raise QueryError(f"{path}: cannot write here: {error.strerror or error}") from error
-    if mode is not None and not stat.S_ISREG(mode):
-        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file"
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISCHR(mode)):  # /dev/null, a terminal: fine
+        kind = "a directory" if stat.S_ISDIR(mode) else "not a regular file (a FIFO would block)"
         raise QueryError(f"{path}: cannot write here: {kind}")
     if mode is not None:
         for source in inputs:
@@ -57,12 +58,13 @@ def write_text(path: str | os.PathLike[str], text: str) -> None:
         Path(path).write_text(text)
     except OSError as error:
         with contextlib.suppress(OSError):
-            os.unlink(path)
+            remove_stale(path)
         raise QueryError(f"{path}: cannot write: {error.strerror or error}") from error
 
 
 def remove_stale(path: str | os.PathLike[str]) -> None:
-    """Remove an earlier run's file at ``path`` (checked by ``check_destination``), so a run
-    that ends in an error leaves no verdict behind that is not its own."""
+    """Remove an earlier run's regular file at ``path`` (never a device such as /dev/null),
+    so a run that ends in an error leaves no verdict behind that is not its own."""
     with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            os.unlink(path)

@@ -9,6 +9,7 @@ models and other cases are built here. ``v1_*`` files run against the abs networ
 from __future__ import annotations
 
 import os
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -366,6 +367,20 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_search(
     }
     assert_one_error(capsys, code, EXIT_INPUT, str(out), messages[where])
     assert model.read_bytes() == abs_model_path.read_bytes()
+
+
+def test_a_device_is_written_to_and_never_removed(
+    tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
+    assert main(["run", str(abs_model_path), str(prop), "--out", os.devnull, "--json", os.devnull]) == EXIT_INPUT
+    assert_one_error(capsys, EXIT_INPUT, EXIT_INPUT, "given for two outputs")
+    assert main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--out", os.devnull]) == EXIT_OK
+    assert capsys.readouterr().out == "unsat\n"
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    bad = _write(tmp_path / "bad.vnnlib", GOOD_V1.replace("1.5", "nan"))
+    assert main(["run", str(abs_model_path), str(bad), "--out", os.devnull]) == EXIT_INPUT
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
 
 
 def test_a_failed_run_leaves_no_earlier_verdict_behind(
