@@ -351,6 +351,7 @@ def _package_error(message: str, text: str, source: str | None) -> SpecError:
     )
 
 
+_PARENTHESIS: Final = re.compile(r"[()]")
 MAX_NESTING: Final = 1000
 """Parentheses deeper than this are refused before the reference parser sees them: it
 overflows its stack (a segmentation fault) somewhere between 40,000 and 100,000 levels.
@@ -358,16 +359,14 @@ overflows its stack (a segmentation fault) somewhere between 40,000 and 100,000 
 
 
 def _check_nesting(text: str, source: str | None) -> None:
+    """SpecError at the first parenthesis (outside comments) nested over ``MAX_NESTING``."""
     depth = 0
-    for offset, character in enumerate(_blank_comments(text)):
-        if character == "(":
-            depth += 1
-            if depth > MAX_NESTING:
-                line, column = position(text, offset)
-                message = f"formula is nested too deeply (over {MAX_NESTING} parentheses)"
-                raise SpecError(message, file=source, line=line, column=column, token="(")
-        elif character == ")":
-            depth -= 1
+    for match in _PARENTHESIS.finditer(_blank_comments(text)):
+        depth += 1 if match.group() == "(" else -1
+        if depth > MAX_NESTING:
+            line, column = position(text, match.start())
+            message = f"formula is nested too deeply (over {MAX_NESTING} parentheses)"
+            raise SpecError(message, file=source, line=line, column=column, token="(")
 
 
 def _number_error(text: str, source: str | None) -> SpecError:
