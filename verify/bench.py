@@ -14,6 +14,7 @@ same instances for a side-by-side table.
 from __future__ import annotations
 
 import csv
+import io
 import math
 import os
 import re
@@ -208,14 +209,7 @@ class ResultsFile:
         if path.is_dir():
             raise QueryError(f"{path}: cannot write results: a directory")
         if path.exists():
-            try:
-                with path.open(newline="", encoding="utf-8") as handle:
-                    entries = list(csv.DictReader(handle))
-            except OSError as error:
-                raise QueryError(f"{path}: cannot read: {error.strerror or error}") from error
-            except UnicodeDecodeError as error:
-                raise QueryError(f"{path}: not UTF-8 text (byte {error.start})") from error
-            for entry in entries:
+            for entry in csv.DictReader(io.StringIO(_read_text(path), newline="")):
                 row = _parse_row(entry)
                 if row is not None:
                     self.rows.append(row)
