@@ -126,7 +126,10 @@ def _input_shape(value: onnx.ValueInfoProto, overrides: Mapping[str, Shape]) -> 
     if dims and dims[0] is None:
         dims[0] = 1  # a dynamic batch axis: analyse one sample at a time
     if any(d is None for d in dims):
-        raise ShapeError(f"input {value.name!r} has dynamic dimensions {dims}; fix them in the query")
+        raise ShapeError(
+            f"input {value.name!r} has dynamic dimensions {dims} (unnamed or 0); fix them in the model, "
+            "or declare the input's shape in a VNN-LIB 2.0 query"
+        )
     return tuple(int(d) for d in dims if d is not None)
 
 
