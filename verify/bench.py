@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from verify.errors import QueryError
+from verify.outputs import check_destination
 
 BENCH_SCHEMA = "nnverify.bench"
 NNVERIFY = "nnverify"
@@ -206,8 +207,6 @@ class ResultsFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.rows: list[Row] = []
-        if path.is_dir():
-            raise QueryError(f"{path}: cannot write results: a directory")
         if path.exists():
             for entry in csv.DictReader(io.StringIO(_read_text(path), newline="")):
                 row = _parse_row(entry)
@@ -356,6 +355,8 @@ class BenchOptions:
 
 def plan(options: BenchOptions) -> tuple[list[Instance], list[Tool], list[Task], ResultsFile]:
     """The instances, tools, the tasks still to run, and the results file they go to."""
+    for destination in (options.out, options.json):  # before any instance runs
+        check_destination(destination, [options.instances])
     instances = read_instances(options.instances, options.expected)
     if options.only:
         try:
