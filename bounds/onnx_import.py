@@ -173,7 +173,9 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
     Every node whose inputs are all constant is folded (by ONNX's reference evaluator);
     the rest must have a registered op. All unsupported nodes are reported together.
     """
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None:
+        raise ModelError("the model imports no default-domain ONNX opset (opset_import; a truncated file?)")
     if not SUPPORTED_OPSETS[0] <= opset <= SUPPORTED_OPSETS[1]:
         raise ModelError(f"opset {opset} is outside the supported range {SUPPORTED_OPSETS[0]}-{SUPPORTED_OPSETS[1]}")
     try:

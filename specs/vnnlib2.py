@@ -51,6 +51,9 @@ ELEMENT_TYPES: Final[dict[str, str]] = {
 }
 """Supported element types: the package's DType name -> the name a query declares."""
 
+_AS_QUERY: Final = " (decide it as a query, with `nnverify verify`)"
+"""Where a query a `Property` cannot hold is decided."""
+
 _COMPARISONS: Final[tuple[tuple[type[vnnlib.Comparison], Operator, str], ...]] = (
     (vnnlib.LessEqual, "<=", "<="),
     (vnnlib.LessThan, "<", "<"),
@@ -121,18 +124,26 @@ class _Reader:
         """The property of a query over one network with one input and one output."""
         if len(query.networks) != 1:
             raise self._unsupported(
-                f"{len(query.networks)} networks are declared; only one is supported",
+                f"{len(query.networks)} networks are declared; a single-network property takes one{_AS_QUERY}",
                 "declare-network",
                 query.networks[1].name,
             )
         network = query.networks[0]
         if network.hidden:
-            raise self._unsupported("hidden nodes are not supported", "declare-hidden", network.hidden[0].name)
+            raise self._unsupported(
+                f"hidden nodes are declared; a single-network property has none{_AS_QUERY}",
+                "declare-hidden",
+                network.hidden[0].name,
+            )
         if len(network.inputs) != 1 or len(network.outputs) != 1:
             kind, extra = (
                 ("input", network.inputs[1].name) if len(network.inputs) != 1 else ("output", network.outputs[1].name)
             )
-            raise self._unsupported(f"several {kind}s are declared; only one is supported", f"declare-{kind}", extra)
+            raise self._unsupported(
+                f"several {kind}s are declared; a single-network property takes one{_AS_QUERY}",
+                f"declare-{kind}",
+                extra,
+            )
         self._mixing = False
         return self.read_query(query).prop
 

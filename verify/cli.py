@@ -76,11 +76,25 @@ def _memory(text: str) -> int:
     return int(value)
 
 
+def _network(text: str) -> tuple[str, str]:
+    """A ``--network NAME=MODEL.onnx`` mapping as (name, model path)."""
+    name, sep, model_path = text.partition("=")
+    if not sep or not name or not model_path:
+        raise argparse.ArgumentTypeError(f"expects NAME=MODEL.onnx, got {text!r}")
+    return name, model_path
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line on stderr (exit 2), like every other error."""
 
     def error(self, message: str) -> typing.NoReturn:
-        self.exit(EXIT_USAGE, f"nnverify: error: {message} (see {self.prog} --help)\n")
+        _usage_error(message, self.prog)
+
+
+def _usage_error(message: str, prog: str = "nnverify") -> typing.NoReturn:
+    """Exit with a usage error of ``prog`` (a command line's whole name, such as ``nnverify run``)."""
+    print(f"nnverify: error: {message} (see {prog} --help)", file=sys.stderr)
+    sys.exit(EXIT_USAGE)
 
 
 def _add_search_options(command: argparse.ArgumentParser) -> None:
@@ -193,7 +207,12 @@ def _parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="decide a VNN-LIB query (VNN-LIB 2.0 interface)")
     verify.add_argument("query", help="VNN-LIB 2.0 (or 1.0) query file")
     verify.add_argument(
-        "--network", action="append", default=[], metavar="NAME=MODEL.onnx", help="ONNX model of a declared network"
+        "--network",
+        type=_network,
+        action="append",
+        default=[],
+        metavar="NAME=MODEL.onnx",
+        help="ONNX model of a declared network",
     )
     _add_search_options(verify)
     verify.add_argument(
@@ -211,7 +230,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_json_option(run)
 
     supports = commands.add_parser("supports", help="report a capability (VNN-LIB 2.0 interface)")
-    flags = supports.add_mutually_exclusive_group(required=True)
+    flags = supports.add_mutually_exclusive_group()  # one is required: checked after parsing, so that
+    # an unknown flag is named as such rather than reported as a missing one
     for capability in capabilities.CAPABILITIES:
         flags.add_argument(f"--{capability}", dest="capability", action="store_const", const=capability)
 
@@ -223,14 +243,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _verify_command(args: argparse.Namespace) -> int:
-    mappings = {}
-    for item in args.network:
-        name, sep, model_path = item.partition("=")
-        if not sep or not name or not model_path:
-            raise QueryError(f"--network expects NAME=MODEL.onnx, got {item!r}")
-        if name in mappings:
-            raise QueryError(f"--network {name} given twice")
-        mappings[name] = model_path
+    mappings = dict(args.network)
     _prepare_outputs([args.json], inputs=[args.query, *mappings.values()])
     if args.serialise_assignments:
         check_folder(args.serialise_assignments, "assignments")
@@ -377,10 +390,22 @@ def _log(result: Result) -> None:
     print(f"[nnverify] {result.status.value} in {result.time:.2f}s: {result.reason} ({stats})", file=sys.stderr)
 
 
+def _check_arguments(args: argparse.Namespace) -> None:
+    """The usage rules argparse cannot state without hiding a clearer error."""
+    if args.command == "supports" and args.capability is None:
+        _usage_error("name one capability, such as --vnnlib-versions", "nnverify supports")
+    if args.command == "verify":
+        names = [name for name, _ in args.network]
+        twice = next((name for name in names if names.count(name) > 1), None)
+        if twice is not None:
+            _usage_error(f"--network {twice} given twice", "nnverify verify")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     started = time.monotonic()
     parser = _parser()
     args = parser.parse_args(argv)
+    _check_arguments(args)
     args.started = started
     args.threads_given = args.threads  # None unless given: bench passes it on only then
     if args.threads is None:

@@ -101,7 +101,7 @@ def test_errors_are_located(assertions: str, message: str, line: int, column: in
         (
             "(declare-network a (declare-input X real [1]) (declare-output Y real [1]))\n"
             "(declare-network b (declare-input X2 real [1]) (declare-output Y2 real [1]))",
-            "2 networks are declared",
+            "2 networks are declared; a single-network property takes one (decide it as a query, with `nnverify",
             3,
             18,
             "b",
@@ -109,14 +109,14 @@ def test_errors_are_located(assertions: str, message: str, line: int, column: in
         (
             '(declare-network a (declare-input X real [1]) (declare-hidden H real [1] "h")'
             " (declare-output Y real [1]))",
-            "hidden nodes are not supported",
+            "hidden nodes are declared; a single-network property has none (decide it as a query",
             2,
             63,
             "H",
         ),
         (
             "(declare-network a (declare-input X real [1]) (declare-input X2 real [1]) (declare-output Y real [1]))",
-            "several inputs",
+            "several inputs are declared; a single-network property takes one (decide it as a query",
             2,
             62,
             "X2",

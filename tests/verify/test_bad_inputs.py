@@ -80,6 +80,17 @@ def test_corpus_covers_both_versions() -> None:
     assert names == {"v1_", "v2_"}
 
 
+def test_run_points_a_query_over_two_networks_to_verify(
+    tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two = GOOD_V2.replace(
+        "(assert", "(declare-network g (declare-input X2 real [1,1]) (declare-output Y2 real [1,2]))\n(assert", 1
+    )
+    prop = _write(tmp_path / "two.vnnlib", two)
+    code = main(["run", str(abs_model_path), str(prop)])
+    assert_one_error(capsys, code, EXIT_INPUT, f"{prop}:3:18: 2 networks are declared", "`nnverify verify`")
+
+
 def test_property_not_utf8(tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     prop = tmp_path / "latin1.vnnlib"
     prop.write_bytes(GOOD_V1.encode() + b"; caf\xe9\n")
@@ -163,6 +174,12 @@ def _good() -> bytes:
     return _model([_gemm()])
 
 
+def _without_opset(data: bytes) -> bytes:
+    model = onnx.load_model_from_string(data)
+    del model.opset_import[:]
+    return bytes(model.SerializeToString())
+
+
 MODELS: dict[str, tuple[Callable[[], bytes], str]] = {
     "empty": (lambda: b"", "model file is empty"),
     "random_bytes": (lambda: np.random.default_rng(1).bytes(300), "not an ONNX model"),
@@ -228,6 +245,10 @@ MODELS: dict[str, tuple[Callable[[], bytes], str]] = {
         "model has 2 inputs",
     ),
     "opset_out_of_range": (lambda: _model([_gemm()], opset=99), "opset 99 is outside the supported range"),
+    "no_opset": (  # what a file cut short before its opset import reads as
+        lambda: _without_opset(_model([_gemm()])),
+        "the model imports no default-domain ONNX opset",
+    ),
     "output_independent_of_input": (
         lambda: _model(
             [helper.make_node("Constant", [], ["y"], value=numpy_helper.from_array(np.zeros((1, 2), np.float32)))],
@@ -329,7 +350,6 @@ def test_threads_out_of_range_are_a_usage_error(
         ([], "the query declares 1 network needing a model (f), 0 --network mappings given"),
         (["--network", "f=MODEL", "--network", "g=MODEL"], "2 --network mappings given"),
         (["--network", "g=MODEL"], "no network named 'g'"),
-        (["--network", "f=MODEL", "--network", "f=MODEL"], "--network f given twice"),
     ],
 )
 def test_wrong_network_mappings(
@@ -339,6 +359,27 @@ def test_wrong_network_mappings(
     args = [a.replace("MODEL", str(abs_model_path)) for a in network_args]
     code = main(["verify", str(query), *args])
     assert_one_error(capsys, code, EXIT_INPUT, message)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["verify", "q.vnnlib", "--network", "f.onnx"], "argument --network: expects NAME=MODEL.onnx, got 'f.onnx'"),
+        (["verify", "q.vnnlib", "--network", "f=MODEL", "--network", "f=MODEL"], "--network f given twice"),
+        (["supports", "--no-such-capability"], "unrecognized arguments: --no-such-capability"),
+        (["supports"], "name one capability, such as --vnnlib-versions (see nnverify supports --help)"),
+    ],
+)
+def test_malformed_command_lines_are_usage_errors(
+    args: list[str], message: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _write(tmp_path / "q.vnnlib", GOOD_V2)
+    args = [a.replace("MODEL", str(abs_model_path)).replace("q.vnnlib", str(tmp_path / "q.vnnlib")) for a in args]
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    assert exit_info.value.code == EXIT_USAGE
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1 and message in captured.err
 
 
 # -- output files ---------------------------------------------------------------------------

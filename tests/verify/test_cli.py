@@ -150,23 +150,6 @@ def test_verify_v2_float32_decides_for_float_execution(abs_model_path, tmp_path,
     assert lines[0] == "sat" and lines[1] == "X float32 [1,1]"
 
 
-@pytest.mark.parametrize(
-    "network_args, message",
-    [
-        ([], "0 --network"),
-        (["--network", "g=MODEL"], "no network named 'g'"),
-        (["--network", "f=MODEL", "--network", "g=MODEL"], "2 --network"),
-        (["--network", "fMODEL"], "NAME=MODEL"),
-    ],
-)
-def test_verify_network_mapping_errors(abs_model_path, tmp_path, capsys, network_args, message):
-    query = _write(tmp_path, "q.vnnlib", _v2("real", 1.5))
-    args = [a.replace("MODEL", str(abs_model_path)) for a in network_args]
-    assert main(["verify", str(query), *args]) == EXIT_INPUT
-    captured = capsys.readouterr()
-    assert captured.out == "" and message in captured.err and "Traceback" not in captured.err
-
-
 @pytest.mark.parametrize("content", [b"", b"\x00\x01garbage\xff" * 10, b"not a model at all"])
 def test_bad_model_file_is_one_line_error(tmp_path, capsys, content):
     model = tmp_path / "bad.onnx"
