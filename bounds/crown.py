@@ -39,6 +39,12 @@ from bounds.graph import Graph, Node, op_to
 from bounds.kernels import Kernels, TorchKernels, make_kernels
 from bounds.ops.base import DTYPE, Affine, Interval, LinearRelaxation, Relaxation, Reshaped, Shape, Tensor
 
+STEP_DTYPE = torch.float32
+"""The float type of alpha/beta-CROWN's optimisation steps. They only search for good
+parameters: the bounds returned are those parameters' evaluated in float64 (``DTYPE``)
+afterwards, so the steps' rounding costs tightness at worst, never soundness, and float32
+products take about half float64's time."""
+
 DENSE_LIMIT = 1 << 20
 """Single-input affine ops whose dense matrix has at most this many entries propagate by
 matrix product with a cached matrix; larger ones (convolutions) by vector-Jacobian product."""
@@ -68,19 +74,25 @@ class Analysis:
 
     def select(self, rows: Tensor) -> Analysis:
         """The analysis of a subset of the boxes (``rows``: a mask or indices)."""
+        return self._map(lambda t: t[rows], slopes=True)
 
-        def pick(r: Relaxation | LinearRelaxation | None) -> Relaxation | LinearRelaxation | None:
-            if r is None:
-                return None
-            return type(r)(*(getattr(r, f.name)[rows] for f in fields(r)))
+    def cast(self, dtype: torch.dtype) -> Analysis:
+        """Bounds and relaxations in another float type, without ``slopes``."""
+        return self._map(lambda t: t.to(dtype) if t.is_floating_point() else t, slopes=False)
+
+    def _map(self, f: Callable[[Tensor], Tensor], *, slopes: bool) -> Analysis:
+        def each(r: Relaxation | LinearRelaxation | None) -> Relaxation | LinearRelaxation | None:
+            return None if r is None else type(r)(*(f(getattr(r, field.name)) for field in fields(r)))
 
         return Analysis(
-            self.lower[rows],
-            self.upper[rows],
-            {name: Interval(v.lower[rows], v.upper[rows]) for name, v in self.bounds.items()},
-            {name: pick(r) for name, r in self.relaxations.items()},
-            None if self.empty is None else self.empty[rows],
-            {name: {node: s[rows] for node, s in per_node.items()} for name, per_node in self.slopes.items()},
+            f(self.lower),
+            f(self.upper),
+            {name: Interval(f(v.lower), f(v.upper)) for name, v in self.bounds.items()},
+            {name: each(r) for name, r in self.relaxations.items()},
+            None if self.empty is None else f(self.empty),
+            {name: {node: f(s) for node, s in per_node.items()} for name, per_node in self.slopes.items()}
+            if slopes
+            else {},
         )
 
 
@@ -112,6 +124,12 @@ class Parameters:
             {name: place(a) for name, a in self.alphas.items()}, {name: place(b) for name, b in self.betas.items()}
         )
 
+    def cast(self, dtype: torch.dtype) -> Parameters:
+        return Parameters(
+            {name: a.to(dtype) for name, a in self.alphas.items()},
+            {name: b.to(dtype) for name, b in self.betas.items()},
+        )
+
     def twice(self) -> Parameters:
         """The same for both children of every box, in the order ``torch.cat([first, second])``."""
         return Parameters(
@@ -139,7 +157,7 @@ class CrownBounds:
         self.input = graph.input.name
         self.output = graph.output.name
         self.sizes = {name: _size(shape) for name, shape in graph.shapes.items()}
-        self._dense: dict[str, tuple[Tensor, Tensor] | None] = {}
+        self._dense: dict[tuple[str, torch.dtype], tuple[Tensor, Tensor] | None] = {}
         self._ancestors: dict[str, tuple[Node, ...]] = {}
         relaxed_inputs = {node.inputs[0] for node in graph.nodes if not node.op.affine and len(node.inputs) == 1}
         cpu_nodes = _fuse_affine_chains(graph, keep=relaxed_inputs | {self.output}, sizes=self.sizes)
@@ -259,10 +277,11 @@ class CrownBounds:
         bounds (intermediate bounds stay as analysed). ``splits`` maps a tensor to per-box
         signs (batch, n) in {-1, 0, 1}: the box's region satisfies ``sign * t >= 0``; each
         such constraint enters the bound with a multiplier ``beta >= 0`` (subtracting
-        ``beta * sign * t`` lowers nothing on the region), optimised alongside. Every iterate
-        is a valid bound and the best per row is kept, so the result is never looser than
-        CROWN. ``needed`` maps bounds (batch, m) to the rows (batch, m) still worth
-        tightening (for example those of clauses not yet refuted): the others, having no
+        ``beta * sign * t`` lowers nothing on the region), optimised alongside. The steps
+        run in ``STEP_DTYPE``; the parameters of each row's best iterate are kept, and its
+        bound is theirs evaluated in float64, or CROWN's where that is better. ``needed``
+        maps bounds (batch, m) to the rows (batch, m) still worth tightening (for example
+        those of clauses not yet refuted): the others, having no
         parameter in common with them, leave the optimisation, which stops once none is
         left. ``start`` gives initial parameters (for example a parent domain's, so a few
         steps go further than many from CROWN's slopes).
@@ -306,41 +325,48 @@ class CrownBounds:
         batch, m = A.shape[0], A.shape[1]
         known = initial or Parameters({}, {})
         alphas = {
-            name: (known.alphas[name] if name in known.alphas else _rows(r.lower_slope).expand(-1, m, -1)).clone()
+            name: (known.alphas[name] if name in known.alphas else _rows(r.lower_slope).expand(-1, m, -1)).to(
+                STEP_DTYPE, copy=True
+            )
             for name, r in relaxed.items()
         }
         betas = {
-            name: known.betas[name].clone()
+            name: known.betas[name].to(STEP_DTYPE, copy=True)
             if name in known.betas
-            else torch.zeros(batch, m, sign.shape[-1], dtype=DTYPE, device=self.device)
+            else torch.zeros(batch, m, sign.shape[-1], dtype=STEP_DTYPE, device=self.device)
             for name, sign in signs.items()
         }
         live = torch.ones_like(best, dtype=torch.bool) if needed is None else needed(best)
-        if (not relaxed and not signs) or not bool(live.any()):
-            return best, Parameters(alphas, betas)
         kept = Parameters({n: a.clone() for n, a in alphas.items()}, {n: b.clone() for n, b in betas.items()})
+        if (not relaxed and not signs) or not bool(live.any()):
+            return best, kept.cast(DTYPE)
+        steps_A, steps_analysis = A.to(STEP_DTYPE), analysis.cast(STEP_DTYPE)
+        steps_signs = {name: s.to(STEP_DTYPE) for name, s in signs.items()}
+        estimate = best.clone()  # per box and row, the best bound the steps have seen
+        moved = torch.zeros_like(live)  # where the kept parameters are no longer the initial ones
         pack: _Pack | None = None
         with torch.enable_grad():  # callers may be under no_grad
             variables = [v.requires_grad_(True) for v in (*alphas.values(), *betas.values())]
             optimiser = Adam(variables, lr=learning_rate)
             for _ in range(steps):
                 if pack is None or pack.shrinks_to(live):
-                    pack = _Pack.of(live, A, analysis, signs)
+                    pack = _Pack.of(live, steps_A, steps_analysis, steps_signs)
                     ranges = {n: r for n, r in pack.analysis.relaxations.items() if isinstance(r, Relaxation)}
                 at = pack.index
                 slopes = {name: _in_range(a[at], ranges[name]) for name, a in alphas.items()}
                 multipliers = {name: beta[at].clamp_min(0) * pack.signs[name] for name, beta in betas.items()}
                 bound = self._backward(start, pack.A, pack.analysis, slopes, self._autograd, multipliers=multipliers)
                 with torch.no_grad():  # keep, per box and row, the parameters of its best bound
-                    improved = pack.valid & (bound > best[at])
+                    improved = pack.valid & (bound > estimate[at])
                     boxes, rows = at[0].expand_as(improved)[improved], at[1][improved]
                     for name, a in alphas.items():
                         kept.alphas[name][boxes, rows] = a[boxes, rows]
                     for name, b in betas.items():
                         kept.betas[name][boxes, rows] = b[boxes, rows]
-                    best[boxes, rows] = bound.detach()[improved]
+                    estimate[boxes, rows] = bound.detach()[improved].to(DTYPE)
+                    moved[boxes, rows] = True
                     if needed is not None:
-                        live = live & needed(best)
+                        live = live & needed(estimate)
                 if not bool(live.any()) or not bound.requires_grad:
                     break  # done, or no parameter reaches the bound (cut off by interval-only nodes)
                 optimiser.step(-bound[pack.valid & torch.isfinite(bound)].sum())
@@ -349,7 +375,18 @@ class CrownBounds:
                         a.copy_(_in_range(a, relaxed[name]))
                     for b in betas.values():
                         b.clamp_(min=0)
-        return best, kept
+        ended = kept.cast(DTYPE)
+        if bool(moved.any()):  # the bounds returned are the kept parameters' in float64
+            with torch.no_grad():
+                pack = _Pack.of(moved, A, analysis, signs)
+                ranges = {n: r for n, r in pack.analysis.relaxations.items() if isinstance(r, Relaxation)}
+                at = pack.index
+                slopes = {name: _in_range(a[at], ranges[name]) for name, a in ended.alphas.items()}
+                multipliers = {name: b[at].clamp_min(0) * pack.signs[name] for name, b in ended.betas.items()}
+                bound = self._backward(start, pack.A, pack.analysis, slopes, self.kernels, multipliers=multipliers)
+                improved = pack.valid & (bound > best[at])
+                best[at[0].expand_as(improved)[improved], at[1][improved]] = bound[improved]
+        return best, ended
 
     def restrict(self, analysis: Analysis, clamps: Clamps) -> Analysis:
         """The analysis of sub-regions of its boxes: the clamped tensors' bounds intersected
@@ -512,7 +549,7 @@ class CrownBounds:
         the best of those and of the full back-substitution is returned (on ACAS Xu this
         tightens CROWN's mean bound by about 8%)."""
         batch, m = A.shape[0], A.shape[1]
-        bias = torch.zeros(batch, m, dtype=DTYPE, device=self.device)
+        bias = torch.zeros(batch, m, dtype=A.dtype, device=self.device)
         best: Tensor | None = None
         coefficients: dict[str, Tensor] = {start: A}
         for node in reversed(self._ancestry(start)):
@@ -561,29 +598,31 @@ class CrownBounds:
         """Coefficients on each input of an affine node, and the bias ``A @ f(0)``."""
         batch, m = A.shape[0], A.shape[1]
         if isinstance(node.op, Reshaped):  # the same flat vector
-            return [A], torch.zeros(batch, m, dtype=DTYPE, device=self.device)
-        dense = self._dense_map(node)
+            return [A], torch.zeros(batch, m, dtype=A.dtype, device=self.device)
+        dense = self._dense_map(node, A.dtype)
         if dense is not None:
             part, shift = kernels.affine(A, *dense)
             return [part], shift
         shapes = [self.graph.shapes[name] for name in node.inputs]
         zeros = (torch.zeros(1, *shape, dtype=DTYPE, device=self.device) for shape in shapes)
         offset = node.op.evaluate(*zeros).reshape(-1)
-        grads = _vjp(node, shapes, A.reshape(batch * m, -1))
-        parts = [g.reshape(batch, m, -1) for g in grads]
-        return parts, A @ offset
+        grads = _vjp(node, shapes, A.reshape(batch * m, -1).to(DTYPE))  # the op's own weights: float64
+        parts = [g.reshape(batch, m, -1).to(A.dtype) for g in grads]
+        return parts, A @ offset.to(A.dtype)
 
-    def _dense_map(self, node: Node) -> tuple[Tensor, Tensor] | None:
-        if node.output not in self._dense:
+    def _dense_map(self, node: Node, dtype: torch.dtype) -> tuple[Tensor, Tensor] | None:
+        """The node's dense matrix and offset in ``dtype`` (cached), if it has one."""
+        key = (node.output, dtype)
+        if key not in self._dense:
             mapped = None
             if len(node.inputs) == 1:
                 n_in, n_out = self.sizes[node.inputs[0]], self.sizes[node.output]
                 if n_in * n_out <= DENSE_LIMIT:
                     mapped = self._cpu_ops[node.output].linear_map(self.graph.shapes[node.inputs[0]])
                     if mapped is not None:
-                        mapped = (mapped[0].to(self.device), mapped[1].to(self.device))
-            self._dense[node.output] = mapped
-        return self._dense[node.output]
+                        mapped = (mapped[0].to(self.device, dtype), mapped[1].to(self.device, dtype))
+            self._dense[key] = mapped
+        return self._dense[key]
 
 
 class _DenseAffine(Affine):

@@ -232,3 +232,33 @@ def test_meeting_enclosures_that_cross_by_rounding_is_no_proof_of_a_void_box():
     assert torch.all(met.lower <= met.upper) and torch.all(met.lower <= value) and torch.all(met.upper >= value)
     _, void = _meet(Interval(value + 1e-3, value + 1.0), inherited)  # really disjoint
     assert bool(void.all())
+
+
+def test_the_bounds_optimise_returns_are_its_parameters_bounds_in_float64():
+    """The optimisation steps run in float32 (``STEP_DTYPE``), but what ``optimise``
+    returns is sound as float64 CROWN is: per box and row, the better of CROWN's bound and
+    the bound its returned parameters give, evaluated in float64."""
+    graph = _network(7, [4, 16, 16, 3])
+    C = torch.tensor([[1.0, -1.0, 0.0], [0.0, 1.0, -1.0]], dtype=torch.float64)
+    lower = -torch.ones(5, 4, dtype=torch.float64) + 0.1 * torch.arange(5, dtype=torch.float64)[:, None]
+    upper = lower + 2.0
+    crown = CrownBounds(graph, C)
+    analysis = crown.analyse(lower, upper)
+    relu_input = next(node.inputs[0] for node in crown.nodes if node.op_type == "Relu")
+    generator = torch.Generator().manual_seed(1)
+    splits = {relu_input: torch.randint(-1, 2, (5, 16), generator=generator, dtype=torch.int8)}
+    bounds, ended = crown.optimise(analysis, steps=10, splits=splits)
+    assert all(t.dtype == torch.float64 for t in [*ended.alphas.values(), *ended.betas.values()])
+    slopes = {
+        name: torch.clamp(
+            a,
+            min=analysis.relaxations[name].lower_slope_min[:, None],
+            max=analysis.relaxations[name].lower_slope_max[:, None],
+        )
+        for name, a in ended.alphas.items()
+    }
+    multipliers = {name: b.clamp_min(0) * splits[name][:, None].to(b.dtype) for name, b in ended.betas.items()}
+    again = crown.final(analysis, slopes=slopes, multipliers=multipliers)
+    plain = crown.final(analysis)
+    assert torch.allclose(bounds, torch.maximum(again, plain), rtol=1e-12, atol=1e-12)
+    assert torch.any(bounds > plain + 1e-6)
