@@ -262,3 +262,21 @@ def test_the_bounds_optimise_returns_are_its_parameters_bounds_in_float64():
     plain = crown.final(analysis)
     assert torch.allclose(bounds, torch.maximum(again, plain), rtol=1e-12, atol=1e-12)
     assert torch.any(bounds > plain + 1e-6)
+
+
+def test_refining_picks_the_producing_maps_rows_as_unit_rows_times_it_would():
+    """The first step of a refinement through a dense affine map picks the map's rows
+    (``_crown_rows``): the bounds are those of unit rows multiplied through it."""
+    graph = _network(11, [5, 12, 12, 12, 2])
+    crown = CrownBounds(graph, torch.tensor([[1.0, -1.0]], dtype=torch.float64))
+    lower = -torch.ones(3, 5, dtype=torch.float64) + 0.2 * torch.arange(3, dtype=torch.float64)[:, None]
+    analysis = crown.analyse(lower, lower + 1.5)
+    name = max(crown.refined, key=lambda t: len(crown._ancestry(t)))  # the deepest, after two ReLUs
+    generator = torch.Generator().manual_seed(2)
+    lower_order = torch.stack([torch.randperm(12, generator=generator)[:5] for _ in range(3)])
+    upper_order = torch.stack([torch.randperm(12, generator=generator)[:4] for _ in range(3)])
+    units = torch.eye(12, dtype=torch.float64)
+    A = torch.cat([units[lower_order], -units[upper_order]], dim=1)
+    picked = crown._crown_rows(name, lower_order, upper_order, analysis, None)
+    assert crown._producers[name].op.affine and picked.shape == (3, 9)
+    assert torch.allclose(picked, crown._backward(name, A, analysis, None, crown.kernels), rtol=1e-12, atol=1e-12)
