@@ -125,6 +125,7 @@ class Parameters:
         )
 
     def cast(self, dtype: torch.dtype) -> Parameters:
+        """The same values in another float type."""
         return Parameters(
             {name: a.to(dtype) for name, a in self.alphas.items()},
             {name: b.to(dtype) for name, b in self.betas.items()},

@@ -230,8 +230,9 @@ def _parser() -> argparse.ArgumentParser:
     _add_json_option(run)
 
     supports = commands.add_parser("supports", help="report a capability (VNN-LIB 2.0 interface)")
-    flags = supports.add_mutually_exclusive_group()  # one is required: checked after parsing, so that
-    # an unknown flag is named as such rather than reported as a missing one
+    # one flag is required, but checked after parsing (``_check_arguments``): argparse would
+    # report an unknown flag as a missing one
+    flags = supports.add_mutually_exclusive_group()
     for capability in capabilities.CAPABILITIES:
         flags.add_argument(f"--{capability}", dest="capability", action="store_const", const=capability)
 
