@@ -19,13 +19,24 @@ class Adam:
     Adam (``betas`` (0.9, 0.999), ``eps`` added to the bias-corrected root of the second moment)."""
 
     def __init__(
-        self, params: Sequence[Tensor], lr: float, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8
+        self,
+        params: Sequence[Tensor],
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        *,
+        moments: tuple[Sequence[Tensor], Sequence[Tensor], int] | None = None,
     ) -> None:
+        """``moments`` (first, second, steps taken) go on from an earlier run's state, for
+        example another optimiser's restricted to the entries these ``params`` hold."""
         self.params = list(params)
         self.lr, self.betas, self.eps = lr, betas, eps
-        self.first = [torch.zeros_like(p) for p in self.params]
-        self.second = [torch.zeros_like(p) for p in self.params]
-        self.steps = 0
+        if moments is None:
+            self.first = [torch.zeros_like(p) for p in self.params]
+            self.second = [torch.zeros_like(p) for p in self.params]
+            self.steps = 0
+        else:
+            self.first, self.second, self.steps = list(moments[0]), list(moments[1]), moments[2]
 
     def step(self, loss: Tensor) -> None:
         """One step down the gradient of the scalar ``loss``; parameters it does not reach stay."""

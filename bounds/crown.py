@@ -346,37 +346,42 @@ class CrownBounds:
         steps_signs = {name: s.to(STEP_DTYPE) for name, s in signs.items()}
         estimate = best.clone()  # per box and row, the best bound the steps have seen
         moved = torch.zeros_like(live)  # where the kept parameters are no longer the initial ones
-        pack: _Pack | None = None
+        stored = {**alphas, **betas}  # each (batch, m, n): the parameters, updated as packs change
+        moments = (
+            {n: torch.zeros_like(v) for n, v in stored.items()},
+            {n: torch.zeros_like(v) for n, v in stored.items()},
+        )
         with torch.enable_grad():  # callers may be under no_grad
-            variables = [v.requires_grad_(True) for v in (*alphas.values(), *betas.values())]
-            optimiser = Adam(variables, lr=learning_rate)
+            packed = _Packed.of(_Pack.of(live, steps_A, steps_analysis, steps_signs), stored, moments, 0, learning_rate)
             for _ in range(steps):
-                if pack is None or pack.shrinks_to(live):
-                    pack = _Pack.of(live, steps_A, steps_analysis, steps_signs)
-                    ranges = {n: r for n, r in pack.analysis.relaxations.items() if isinstance(r, Relaxation)}
+                pack, variables = packed.pack, packed.variables
                 at = pack.index
-                slopes = {name: _in_range(a[at], ranges[name]) for name, a in alphas.items()}
-                multipliers = {name: beta[at].clamp_min(0) * pack.signs[name] for name, beta in betas.items()}
+                slopes = {name: _in_range(variables[name], packed.ranges[name]) for name in alphas}
+                multipliers = {name: variables[name].clamp_min(0) * pack.signs[name] for name in betas}
                 bound = self._backward(start, pack.A, pack.analysis, slopes, self._autograd, multipliers=multipliers)
                 with torch.no_grad():  # keep, per box and row, the parameters of its best bound
                     improved = pack.valid & (bound > estimate[at])
                     boxes, rows = at[0].expand_as(improved)[improved], at[1][improved]
-                    for name, a in alphas.items():
-                        kept.alphas[name][boxes, rows] = a[boxes, rows]
-                    for name, b in betas.items():
-                        kept.betas[name][boxes, rows] = b[boxes, rows]
+                    for name in alphas:
+                        kept.alphas[name][boxes, rows] = variables[name][improved]
+                    for name in betas:
+                        kept.betas[name][boxes, rows] = variables[name][improved]
                     estimate[boxes, rows] = bound.detach()[improved].to(DTYPE)
                     moved[boxes, rows] = True
                     if needed is not None:
                         live = live & needed(estimate)
                 if not bool(live.any()) or not bound.requires_grad:
                     break  # done, or no parameter reaches the bound (cut off by interval-only nodes)
-                optimiser.step(-bound[pack.valid & torch.isfinite(bound)].sum())
+                packed.optimiser.step(-bound[pack.valid & torch.isfinite(bound)].sum())
                 with torch.no_grad():  # projected: a parameter left outside its range would get no gradient
-                    for name, a in alphas.items():
-                        a.copy_(_in_range(a, relaxed[name]))
-                    for b in betas.values():
-                        b.clamp_(min=0)
+                    for name in alphas:
+                        variables[name].copy_(_in_range(variables[name], packed.ranges[name]))
+                    for name in betas:
+                        variables[name].clamp_(min=0)
+                if pack.shrinks_to(live):
+                    packed.store(stored, moments)
+                    pack = _Pack.of(live, steps_A, steps_analysis, steps_signs)
+                    packed = _Packed.of(pack, stored, moments, packed.optimiser.steps, learning_rate)
         ended = kept.cast(DTYPE)
         if bool(moved.any()):  # the bounds returned are the kept parameters' in float64
             with torch.no_grad():
@@ -734,6 +739,41 @@ class _Pack:
         """Whether ``live`` packs smaller than this pack."""
         boxes = live.any(dim=1)
         return int(boxes.sum()) * int(live.sum(dim=1).max()) < self.valid.numel()
+
+
+Moments = tuple[dict[str, Tensor], dict[str, Tensor]]
+"""Adam's first and second moments per parameter tensor."""
+
+
+@dataclass(frozen=True)
+class _Packed:
+    """An optimisation's parameters and Adam moments for the entries of one ``_Pack``: a
+    step computes and updates only the rows still needed."""
+
+    pack: _Pack
+    ranges: dict[str, Relaxation]
+    variables: dict[str, Tensor]
+    optimiser: Adam
+
+    @staticmethod
+    def of(pack: _Pack, stored: dict[str, Tensor], moments: Moments, steps: int, learning_rate: float) -> _Packed:
+        """The pack's entries of ``stored`` parameters and of their ``moments``, after
+        ``steps`` steps."""
+        at = pack.index
+        ranges = {n: r for n, r in pack.analysis.relaxations.items() if isinstance(r, Relaxation)}
+        variables = {name: value[at].requires_grad_(True) for name, value in stored.items()}
+        first, second = ([m[name][at] for name in stored] for m in moments)
+        optimiser = Adam(list(variables.values()), lr=learning_rate, moments=(first, second, steps))
+        return _Packed(pack, ranges, variables, optimiser)
+
+    @torch.no_grad()
+    def store(self, stored: dict[str, Tensor], moments: Moments) -> None:
+        """Writes the parameters and moments back to the entries they came from."""
+        at = self.pack.index
+        for i, name in enumerate(self.variables):
+            stored[name][at] = self.variables[name]
+            moments[0][name][at] = self.optimiser.first[i]
+            moments[1][name][at] = self.optimiser.second[i]
 
 
 def _unit_rows(order: Tensor, n: int) -> Tensor:
