@@ -316,7 +316,8 @@ class CrownBounds:
         rows ``needed`` still asks for: per box, its needed rows first, padded to the
         neediest box's count, for the boxes with any (MNIST-FC's branch and bound needs
         a fifth to two fifths of its domains' rows, and a third of the boxes are done
-        before the last step). The pack shrinks as rows drop out."""
+        before the last step). The pack shrinks as rows drop out, and a step updates only
+        the pack's entries of the parameters and of Adam's moments (``_Packed``)."""
         with torch.no_grad():
             best = self._backward(start, A, analysis, None, self.kernels)
         ancestors = {node.output for node in self._ancestry(start)}
