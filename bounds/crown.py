@@ -31,6 +31,7 @@ import math
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 
 import torch
 
@@ -106,7 +107,8 @@ class Parameters:
     alphas: dict[str, Tensor]
     betas: dict[str, Tensor]
 
-    def select(self, rows: Tensor) -> Parameters:
+    def select(self, rows: Tensor | tuple[Tensor, Tensor]) -> Parameters:
+        """The entries ``rows`` picks (boxes, or a pack's (box, row) index) of every tensor."""
         return Parameters(
             {name: a[rows] for name, a in self.alphas.items()}, {name: b[rows] for name, b in self.betas.items()}
         )
@@ -122,6 +124,18 @@ class Parameters:
 
         return Parameters(
             {name: place(a) for name, a in self.alphas.items()}, {name: place(b) for name, b in self.betas.items()}
+        )
+
+    @property
+    def tensors(self) -> list[Tensor]:
+        """Every tensor, alphas first, in a fixed order."""
+        return [*self.alphas.values(), *self.betas.values()]
+
+    def zeros(self) -> Parameters:
+        """Zeros shaped like these parameters."""
+        return Parameters(
+            {name: torch.zeros_like(a) for name, a in self.alphas.items()},
+            {name: torch.zeros_like(b) for name, b in self.betas.items()},
         )
 
     def cast(self, dtype: torch.dtype) -> Parameters:
@@ -347,26 +361,21 @@ class CrownBounds:
         steps_signs = {name: s.to(STEP_DTYPE) for name, s in signs.items()}
         estimate = best.clone()  # per box and row, the best bound the steps have seen
         moved = torch.zeros_like(live)  # where the kept parameters are no longer the initial ones
-        stored = {**alphas, **betas}  # each (batch, m, n): the parameters, updated as packs change
-        moments = (
-            {n: torch.zeros_like(v) for n, v in stored.items()},
-            {n: torch.zeros_like(v) for n, v in stored.items()},
-        )
+        stored = Parameters(alphas, betas)  # each (batch, m, n), updated as packs change
+        moments = (stored.zeros(), stored.zeros())
         with torch.enable_grad():  # callers may be under no_grad
             packed = _Packed.of(_Pack.of(live, steps_A, steps_analysis, steps_signs), stored, moments, 0, learning_rate)
             for _ in range(steps):
                 pack, variables = packed.pack, packed.variables
                 at = pack.index
-                slopes = {name: _in_range(variables[name], packed.ranges[name]) for name in alphas}
-                multipliers = {name: variables[name].clamp_min(0) * pack.signs[name] for name in betas}
-                bound = self._backward(start, pack.A, pack.analysis, slopes, self._autograd, multipliers=multipliers)
+                bound = self._pack_bound(start, pack, variables, self._autograd)
                 with torch.no_grad():  # keep, per box and row, the parameters of its best bound
                     improved = pack.valid & (bound > estimate[at])
                     boxes, rows = at[0].expand_as(improved)[improved], at[1][improved]
-                    for name in alphas:
-                        kept.alphas[name][boxes, rows] = variables[name][improved]
-                    for name in betas:
-                        kept.betas[name][boxes, rows] = variables[name][improved]
+                    for name, a in variables.alphas.items():
+                        kept.alphas[name][boxes, rows] = a[improved]
+                    for name, b in variables.betas.items():
+                        kept.betas[name][boxes, rows] = b[improved]
                     estimate[boxes, rows] = bound.detach()[improved].to(DTYPE)
                     moved[boxes, rows] = True
                     if needed is not None:
@@ -375,10 +384,10 @@ class CrownBounds:
                     break  # done, or no parameter reaches the bound (cut off by interval-only nodes)
                 packed.optimiser.step(-bound[pack.valid & torch.isfinite(bound)].sum())
                 with torch.no_grad():  # projected: a parameter left outside its range would get no gradient
-                    for name in alphas:
-                        variables[name].copy_(_in_range(variables[name], packed.ranges[name]))
-                    for name in betas:
-                        variables[name].clamp_(min=0)
+                    for name, a in variables.alphas.items():
+                        a.copy_(_in_range(a, pack.ranges[name]))
+                    for b in variables.betas.values():
+                        b.clamp_(min=0)
                 if pack.shrinks_to(live):
                     packed.store(stored, moments)
                     pack = _Pack.of(live, steps_A, steps_analysis, steps_signs)
@@ -387,14 +396,18 @@ class CrownBounds:
         if bool(moved.any()):  # the bounds returned are the kept parameters' in float64
             with torch.no_grad():
                 pack = _Pack.of(moved, A, analysis, signs)
-                ranges = {n: r for n, r in pack.analysis.relaxations.items() if isinstance(r, Relaxation)}
                 at = pack.index
-                slopes = {name: _in_range(a[at], ranges[name]) for name, a in ended.alphas.items()}
-                multipliers = {name: b[at].clamp_min(0) * pack.signs[name] for name, b in ended.betas.items()}
-                bound = self._backward(start, pack.A, pack.analysis, slopes, self.kernels, multipliers=multipliers)
+                bound = self._pack_bound(start, pack, ended.select(at), self.kernels)
                 improved = pack.valid & (bound > best[at])
                 best[at[0].expand_as(improved)[improved], at[1][improved]] = bound[improved]
         return best, ended
+
+    def _pack_bound(self, start: str, pack: _Pack, values: Parameters, kernels: Kernels) -> Tensor:
+        """The bounds of a pack's rows with the parameters ``values`` (the pack's entries):
+        alpha slopes clamped into their valid ranges, beta multipliers to ``>= 0``."""
+        slopes = {name: _in_range(a, pack.ranges[name]) for name, a in values.alphas.items()}
+        multipliers = {name: b.clamp_min(0) * pack.signs[name] for name, b in values.betas.items()}
+        return self._backward(start, pack.A, pack.analysis, slopes, kernels, multipliers=multipliers)
 
     def restrict(self, analysis: Analysis, clamps: Clamps) -> Analysis:
         """The analysis of sub-regions of its boxes: the clamped tensors' bounds intersected
@@ -461,7 +474,7 @@ class CrownBounds:
         if k + upper_order.shape[1] == 0:
             return value
         if alpha_steps:
-            A = torch.cat([_unit_rows(lower_order, n), -_unit_rows(upper_order, n)], dim=1)
+            A = _signed_unit_rows(lower_order, upper_order, n)
             both, ended = self._optimised(name, A, analysis, alpha_steps, None, None, 0.1)
             if every:  # rows in neuron order
                 analysis.slopes[name] = ended.alphas
@@ -489,8 +502,7 @@ class CrownBounds:
         producer = self._producers[name]
         dense = self._dense_map(producer, DTYPE) if producer.op.affine and len(producer.inputs) == 1 else None
         if dense is None:
-            n = self.sizes[name]
-            A = torch.cat([_unit_rows(lower_order, n), -_unit_rows(upper_order, n)], dim=1)
+            A = _signed_unit_rows(lower_order, upper_order, self.sizes[name])
             return self._backward(name, A, analysis, slopes, self.kernels)
         weight, bias = dense  # back-substitution maps coefficients c on ``name`` to c @ weight
         rows = torch.cat([lower_order, upper_order], dim=1)
@@ -736,14 +748,15 @@ class _Pack:
         index = (boxes[:, None], order)
         return _Pack(index, valid, A[index], analysis.select(boxes), {name: s[boxes] for name, s in signs.items()})
 
+    @cached_property
+    def ranges(self) -> dict[str, Relaxation]:
+        """The elementwise relaxations of the picked boxes, whose slope ranges bound alpha."""
+        return {n: r for n, r in self.analysis.relaxations.items() if isinstance(r, Relaxation)}
+
     def shrinks_to(self, live: Tensor) -> bool:
         """Whether ``live`` packs smaller than this pack."""
         boxes = live.any(dim=1)
         return int(boxes.sum()) * int(live.sum(dim=1).max()) < self.valid.numel()
-
-
-Moments = tuple[dict[str, Tensor], dict[str, Tensor]]
-"""Adam's first and second moments per parameter tensor."""
 
 
 @dataclass(frozen=True)
@@ -752,34 +765,43 @@ class _Packed:
     step computes and updates only the rows still needed."""
 
     pack: _Pack
-    ranges: dict[str, Relaxation]
-    variables: dict[str, Tensor]
+    variables: Parameters
     optimiser: Adam
 
     @staticmethod
-    def of(pack: _Pack, stored: dict[str, Tensor], moments: Moments, steps: int, learning_rate: float) -> _Packed:
-        """The pack's entries of ``stored`` parameters and of their ``moments``, after
-        ``steps`` steps."""
+    def of(
+        pack: _Pack, stored: Parameters, moments: tuple[Parameters, Parameters], steps: int, learning_rate: float
+    ) -> _Packed:
+        """The pack's entries of the ``stored`` parameters and of their Adam ``moments``
+        (first, second), after ``steps`` steps."""
         at = pack.index
-        ranges = {n: r for n, r in pack.analysis.relaxations.items() if isinstance(r, Relaxation)}
-        variables = {name: value[at].requires_grad_(True) for name, value in stored.items()}
-        first, second = ([m[name][at] for name in stored] for m in moments)
-        optimiser = Adam(list(variables.values()), lr=learning_rate, moments=(first, second, steps))
-        return _Packed(pack, ranges, variables, optimiser)
+        picked = stored.select(at)
+        variables = Parameters(
+            {name: a.requires_grad_(True) for name, a in picked.alphas.items()},
+            {name: b.requires_grad_(True) for name, b in picked.betas.items()},
+        )
+        first, second = (m.select(at).tensors for m in moments)
+        optimiser = Adam(variables.tensors, lr=learning_rate, moments=(first, second, steps))
+        return _Packed(pack, variables, optimiser)
 
     @torch.no_grad()
-    def store(self, stored: dict[str, Tensor], moments: Moments) -> None:
+    def store(self, stored: Parameters, moments: tuple[Parameters, Parameters]) -> None:
         """Writes the parameters and moments back to the entries they came from."""
         at = self.pack.index
-        for i, name in enumerate(self.variables):
-            stored[name][at] = self.variables[name]
-            moments[0][name][at] = self.optimiser.first[i]
-            moments[1][name][at] = self.optimiser.second[i]
+        targets = zip(stored.tensors, moments[0].tensors, moments[1].tensors, strict=True)
+        values = zip(self.variables.tensors, self.optimiser.first, self.optimiser.second, strict=True)
+        for (value, first, second), (to_value, to_first, to_second) in zip(values, targets, strict=True):
+            to_value[at], to_first[at], to_second[at] = value, first, second
 
 
-def _unit_rows(order: Tensor, n: int) -> Tensor:
-    """Rows (batch, k, n) of the identity picked by ``order`` (batch, k)."""
-    return torch.zeros(*order.shape, n, dtype=DTYPE, device=order.device).scatter_(2, order[..., None], 1.0)
+def _signed_unit_rows(plus: Tensor, minus: Tensor, n: int) -> Tensor:
+    """Rows (batch, k + k', n) of the identity picked by ``plus`` (batch, k), then minus
+    those picked by ``minus`` (batch, k'): lower bounds of the first, upper of the second."""
+
+    def unit(order: Tensor) -> Tensor:
+        return torch.zeros(*order.shape, n, dtype=DTYPE, device=order.device).scatter_(2, order[..., None], 1.0)
+
+    return torch.cat([unit(plus), -unit(minus)], dim=1)
 
 
 def _needed_first(needed: Tensor) -> tuple[Tensor, Tensor]:

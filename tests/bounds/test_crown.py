@@ -7,6 +7,7 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from onnx import TensorProto, helper, numpy_helper
 
 from bounds import LinearTermBounds, import_model
 from bounds.crown import CrownBounds
@@ -280,3 +281,36 @@ def test_refining_picks_the_producing_maps_rows_as_unit_rows_times_it_would():
     picked = crown._crown_rows(name, lower_order, upper_order, analysis, None)
     assert crown._producers[name].op.affine and picked.shape == (3, 9)
     assert torch.allclose(picked, crown._backward(name, A, analysis, None, crown.kernels), rtol=1e-12, atol=1e-12)
+
+
+def test_a_split_tensor_that_is_also_a_relaxed_output_keeps_its_slopes_and_its_multipliers():
+    """A ReLU reading a Sigmoid's output: the Sigmoid has alpha slopes and the split ReLU
+    input a beta multiplier under the same tensor name; both are optimised and returned."""
+    rng = np.random.default_rng(4)
+    inits = [
+        numpy_helper.from_array(rng.normal(size=(3, 6)).astype(np.float32), "W0"),
+        numpy_helper.from_array(rng.normal(size=(6, 2)).astype(np.float32), "W1"),
+    ]
+    nodes = [
+        helper.make_node("MatMul", ["x", "W0"], ["h"]),
+        helper.make_node("Sigmoid", ["h"], ["s"]),
+        helper.make_node("Relu", ["s"], ["r"]),
+        helper.make_node("MatMul", ["r", "W1"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "sigmoid_relu",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    crown = CrownBounds(import_model(model), torch.tensor([[1.0, -1.0]], dtype=torch.float64))
+    lower = -torch.ones(2, 3, dtype=torch.float64)
+    analysis = crown.analyse(lower, lower + 2.0)
+    splits = {"s": torch.ones(2, 6, dtype=torch.int8)}
+    bounds, ended = crown.optimise(analysis, steps=5, splits=splits)
+    assert "s" in ended.alphas and "s" in ended.betas
+    assert ended.alphas["s"].shape == ended.betas["s"].shape == (2, 1, 6)
+    assert not torch.equal(ended.alphas["s"], ended.betas["s"])  # one did not overwrite the other
+    assert torch.all(bounds >= crown.final(analysis) - 1e-12)
