@@ -64,9 +64,11 @@ from solvers.exact import (
 from solvers.objective import Objective
 from specs.property import Box, LinearConstraints
 
-# HiGHS keeps a global thread pool; a forked child (the CLI's verification worker) inherits
-# it without its threads and hangs in its first solve unless the pool is rebuilt.
-os.register_at_fork(after_in_child=lambda: highspy.Highs.resetGlobalScheduler(True))
+# HiGHS keeps a global pool of worker threads. A fork copies the pool and the workers' locks
+# but not the workers: the child's first solve waits on them, or on a lock a worker held at
+# that instant. So the pool is stopped, its workers joined, before every fork; parent and
+# child each start a fresh one at their next solve (about 0.5 ms).
+os.register_at_fork(before=lambda: highspy.Highs.resetGlobalScheduler(True))
 
 Bounds = tuple[np.ndarray, np.ndarray]  # flat lower and upper bounds of a tensor
 _FEASIBLE = 2  # HighsInfo.primal_solution_status when HiGHS holds a feasible solution

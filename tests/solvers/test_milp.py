@@ -1,10 +1,12 @@
 """The MILP engine's own behaviour: tolerances, node bounds, and a clean stdout."""
 
+import os
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import highspy
 import torch
 from exact_cases import case, polynomial_case
 from known_nets import abs_network
@@ -65,3 +67,43 @@ def test_polynomial_rows_are_not_encoded():
     graph = import_model(abs_network())
     result = _solve(graph, polynomial_case([-1.0], [1.0], 2, [([], [], [((((0, 1), -1.0),), -0.3, False)])]))
     assert result.outcome is ExactOutcome.UNKNOWN and "polynomial" in result.reason
+
+
+def _threads() -> set[str]:
+    """This process's threads (their ids)."""
+    return set(os.listdir("/proc/self/task"))
+
+
+def test_a_fork_comes_after_highs_joined_its_workers_and_the_child_solves():
+    """A fork copies HiGHS's worker pool and the workers' locks but not the workers: a worker
+    caught holding a lock left the child hanging in its first solve (a forked test hung so in
+    CI). The workers are joined before every fork; parent and child then solve as before."""
+    graph = import_model(abs_network())
+    violated = case([-1.0], [1.0], [([[-1, 0]], [-0.9])])
+    highspy.Highs.resetGlobalScheduler(True)
+    before = _threads()
+    highs = highspy.Highs()
+    highs.silent()
+    highs.setOptionValue("threads", 2)
+    highs.run()  # a pool of two: this thread and one worker
+    worker = _threads() - before
+    assert len(worker) == 1
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            code = 0 if _solve(graph, violated).outcome is ExactOutcome.FOUND else 2
+        finally:
+            os._exit(code)
+    done = (0, 0)
+    try:
+        assert not worker & _threads()
+        deadline = time.monotonic() + 60
+        while (done := os.waitpid(pid, os.WNOHANG))[0] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert done[0] == pid and os.waitstatus_to_exitcode(done[1]) == 0, "the forked child did not solve"
+        assert _solve(graph, violated).outcome is ExactOutcome.FOUND
+    finally:
+        if done[0] == 0:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
