@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -82,14 +83,22 @@ def abs_model(abs_model_path: Path) -> Model:
     return load_model(abs_model_path)
 
 
-def test_cli_timeout_on_a_hard_instance_comes_in_time_and_leaves_no_process(tmp_path, capsys):
+@pytest.fixture
+def new_children() -> Callable[[], list[int]]:
+    """The live child processes started since the test began. Not the others: an earlier
+    test's dask cluster leaves multiprocessing's resource tracker for the process's life."""
+    before = set(_children())
+    return lambda: [pid for pid in _children() if pid not in before]
+
+
+def test_cli_timeout_on_a_hard_instance_comes_in_time_and_leaves_no_process(tmp_path, capsys, new_children):
     model, prop = _hard_instance(tmp_path)
     start = time.monotonic()
     assert main(["run", str(model), str(prop), "--timeout", "5"]) == EXIT_OK
     elapsed = time.monotonic() - start
     assert capsys.readouterr().out == "timeout\n"
     assert elapsed <= 5 + GRACE + STOP
-    assert _children() == []
+    assert new_children() == []
 
 
 def test_cli_timeout_in_a_separate_process(tmp_path):
@@ -108,7 +117,7 @@ def test_cli_timeout_in_a_separate_process(tmp_path):
     assert _processes_mentioning(str(model)) == []
 
 
-def test_a_stuck_worker_is_killed_with_everything_it_started(abs_model, monkeypatch, tmp_path):
+def test_a_stuck_worker_is_killed_with_everything_it_started(abs_model, monkeypatch, tmp_path, new_children):
     marker = str(tmp_path / "grandchild-marker")
 
     def stuck(*_: object) -> Result:
@@ -124,7 +133,7 @@ def test_a_stuck_worker_is_killed_with_everything_it_started(abs_model, monkeypa
     assert time.monotonic() - start <= 1.0 + GRACE + STOP
     time.sleep(0.2)  # SIGKILL is asynchronous
     assert _processes_mentioning(marker) == []
-    assert _children() == []
+    assert new_children() == []
 
 
 def test_a_budget_spent_before_the_search_is_a_timeout(abs_model):
@@ -133,11 +142,11 @@ def test_a_budget_spent_before_the_search_is_a_timeout(abs_model):
     assert result.status is Status.TIMEOUT
 
 
-def test_the_worker_decides_within_limits(abs_model):
+def test_the_worker_decides_within_limits(abs_model, new_children):
     prop = parse_vnnlib1(ABS_UNSAT)
     result = check_within(abs_model, prop, Options(), Limits(deadline=time.monotonic() + 30, max_memory=4 * 2**30))
     assert result.status is Status.UNSAT
-    assert _children() == []
+    assert new_children() == []
 
 
 @pytest.mark.parametrize(
