@@ -144,26 +144,12 @@ class LinearConstraints:
         return int(self.A.shape[0]) + (len(self.polynomial) if self.polynomial is not None else 0)
 
     def holds(self, v: npt.ArrayLike) -> bool:
-        """Whether every row holds at the point v, exactly (no tolerance): linear rows in
-        float64 where its rounding cannot change the answer, else in rational arithmetic;
-        polynomial rows in rational arithmetic. A row over a non-finite value does not hold."""
-        values = np.asarray(v, dtype=np.float64).reshape(-1)
-        used = np.any(self.A != 0, axis=0)
-        if not np.all(np.isfinite(values[used])):
-            return False
-        values = np.where(used, values, 0.0)  # an unused non-finite value must not make 0 * inf
-        lhs = self.A @ values
-        n = self.A.shape[1] + 1
-        gamma = n * _UNIT / (1 - n * _UNIT)  # Higham's bound on a float64 dot product of length n
-        unclear = np.abs(lhs - self.b) <= 2 * gamma * (np.abs(self.A) @ np.abs(values) + np.abs(self.b))
-        clear = np.where(self.strict, lhs < self.b, lhs <= self.b)
-        for i in np.nonzero(unclear)[0]:
-            difference = sum(
-                (Fraction(float(a)) * Fraction(float(x)) for a, x in zip(self.A[i], values, strict=True)),
-                -Fraction(float(self.b[i])),
-            )
-            clear[i] = difference < 0 if self.strict[i] else difference <= 0
-        return bool(np.all(clear)) and (self.polynomial is None or self.polynomial.holds(v))
+        """Whether every row holds at the point v, exactly (no tolerance): linear rows as
+        ``_rows_hold`` decides them; polynomial rows in rational arithmetic. A row over a
+        non-finite value does not hold."""
+        values = np.broadcast_to(np.asarray(v, dtype=np.float64).reshape(-1), self.A.shape)
+        linear = _rows_hold(self.A, values, self.b, self.strict)
+        return bool(np.all(linear)) and (self.polynomial is None or self.polynomial.holds(v))
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -176,6 +162,27 @@ class LinearConstraints:
         )
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _rows_hold(A: FloatArray, X: FloatArray, b: FloatArray, strict: BoolArray) -> BoolArray:
+    """Per row i, whether ``A[i] @ X[i] <= b[i]`` (``<`` where strict) holds exactly: in
+    float64 where its rounding cannot change the answer, else in rational arithmetic. A row
+    over a non-finite value (with a non-zero coefficient) does not hold."""
+    used = A != 0
+    finite = np.all(np.isfinite(X) | ~used, axis=1)
+    X = np.where(used & finite[:, None], X, 0.0)  # an unused non-finite value must not make 0 * inf
+    lhs = np.einsum("ij,ij->i", A, X)
+    n = A.shape[1] + 1
+    gamma = n * _UNIT / (1 - n * _UNIT)  # Higham's bound on a float64 dot product of length n
+    unclear = np.abs(lhs - b) <= 2 * gamma * (np.einsum("ij,ij->i", np.abs(A), np.abs(X)) + np.abs(b))
+    clear = np.where(strict, lhs < b, lhs <= b)
+    for i in np.nonzero(unclear & finite)[0]:
+        difference = sum(
+            (Fraction(float(a)) * Fraction(float(x)) for a, x in zip(A[i], X[i], strict=True)),
+            -Fraction(float(b[i])),
+        )
+        clear[i] = difference < 0 if strict[i] else difference <= 0
+    return np.asarray(clear & finite)
 
 
 @dataclass(frozen=True, eq=False)
@@ -230,6 +237,18 @@ class InputRegion:
 
     def contains(self, x: npt.ArrayLike) -> bool:
         return self.box.contains(x) and self.constraints.holds(x)
+
+    def is_empty(self) -> bool:
+        """True only when no point lies in the region: its box is empty, or some constraint
+        row fails everywhere on the box (decided exactly, at the box's corner where the row's
+        left side is least). Rows that each hold somewhere but never together go undetected."""
+        if self.box.is_empty():
+            return True
+        A = self.constraints.A
+        corners = np.where(A > 0, self.box.lower, self.box.upper)
+        bounded = np.all(np.isfinite(corners) | (A == 0), axis=1)  # else the row's least value is -inf
+        holds = _rows_hold(A, corners, self.constraints.b, self.constraints.strict)
+        return bool(np.any(bounded & ~holds))
 
 
 @dataclass(frozen=True)

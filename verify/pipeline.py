@@ -151,7 +151,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     options = replace(options, float_rounding=_float_rounding(model, prop, options))
     arithmetic = "float execution" if options.float_rounding else "real arithmetic"
     confirmer = _Confirmer(OnnxChecker(model.onnx, model.graph.input, prop))
-    cases = [c for c in prop.cases if not c.region.box.is_empty() and c.condition.clauses]
+    cases = [c for c in prop.cases if not c.region.is_empty() and c.condition.clauses]
     stats: dict[str, float] = {"cases": len(prop.cases), "float_rounding": float(options.float_rounding)}
 
     def done(status: Status, reason: str) -> Result:
