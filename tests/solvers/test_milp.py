@@ -83,7 +83,7 @@ def test_a_fork_comes_after_highs_joined_its_workers_and_the_child_solves():
     highspy.Highs.resetGlobalScheduler(True)
     before = _threads()
     highs = highspy.Highs()
-    highs.silent()
+    highs.setOptionValue("output_flag", False)
     highs.setOptionValue("threads", 2)
     highs.run()  # a pool of two: this thread and one worker
     worker = _threads() - before
