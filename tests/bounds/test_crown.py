@@ -7,7 +7,8 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from onnx import TensorProto, helper, numpy_helper
+from onnx import helper
+from onnx_cases import make_model
 
 from bounds import LinearTermBounds, import_model
 from bounds.crown import CrownBounds
@@ -287,24 +288,14 @@ def test_a_split_tensor_that_is_also_a_relaxed_output_keeps_its_slopes_and_its_m
     """A ReLU reading a Sigmoid's output: the Sigmoid has alpha slopes and the split ReLU
     input a beta multiplier under the same tensor name; both are optimised and returned."""
     rng = np.random.default_rng(4)
-    inits = [
-        numpy_helper.from_array(rng.normal(size=(3, 6)).astype(np.float32), "W0"),
-        numpy_helper.from_array(rng.normal(size=(6, 2)).astype(np.float32), "W1"),
-    ]
     nodes = [
         helper.make_node("MatMul", ["x", "W0"], ["h"]),
         helper.make_node("Sigmoid", ["h"], ["s"]),
         helper.make_node("Relu", ["s"], ["r"]),
         helper.make_node("MatMul", ["r", "W1"], ["y"]),
     ]
-    graph = helper.make_graph(
-        nodes,
-        "sigmoid_relu",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 2])],
-        inits,
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    weights = {"W0": rng.normal(size=(3, 6)), "W1": rng.normal(size=(6, 2))}
+    model = make_model(nodes, {"x": [1, 3]}, {"y": [1, 2]}, weights)
     crown = CrownBounds(import_model(model), torch.tensor([[1.0, -1.0]], dtype=torch.float64))
     lower = -torch.ones(2, 3, dtype=torch.float64)
     analysis = crown.analyse(lower, lower + 2.0)
