@@ -30,17 +30,13 @@ proofs; candidates are checked exactly by the caller). z3 (``solvers.smt``) is e
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
 import warnings
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 import cvxpy as cp
-import highspy
 import numpy as np
 import scipy.sparse as sp
 
@@ -61,14 +57,9 @@ from solvers.exact import (
     op_of,
     remaining,
 )
+from solvers.highs import banner_discarded
 from solvers.objective import Objective
 from specs.property import Box, LinearConstraints
-
-# HiGHS keeps a global pool of worker threads. A fork copies the pool and the workers' locks
-# but not the workers: the child's first solve waits on them, or on a lock a worker held at
-# that instant. So the pool is stopped, its workers joined, before every fork; parent and
-# child each start a fresh one at their next solve (about 0.5 ms).
-os.register_at_fork(before=lambda: highspy.Highs.resetGlobalScheduler(True))
 
 Bounds = tuple[np.ndarray, np.ndarray]  # flat lower and upper bounds of a tensor
 _FEASIBLE = 2  # HighsInfo.primal_solution_status when HiGHS holds a feasible solution
@@ -223,24 +214,6 @@ def encode_network(
     return env[graph.output.name]
 
 
-@contextlib.contextmanager
-def _banner_discarded() -> Iterator[None]:
-    """HiGHS prints a banner on stdout (file descriptor 1) when first used, whatever its
-    options; our stdout carries the verdict and stderr one log line, so what it writes
-    there is discarded (its log is off: ``output_flag``; its answer comes back in status)."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    sink = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(sink, 1)
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
-        os.close(sink)
-
-
 def solve(
     graph: Graph,
     box: Box,
@@ -310,7 +283,7 @@ class RegionProgram:
         problem = cp.Problem(cp.Minimize(t), [*self.network, C @ self.y - d <= t])
         # the cutoff, for a MIP only: a pure LP stopped by it would come back as a user limit
         cutoff = {"objective_bound": 2 * tolerance} if integer else {}
-        with _banner_discarded(), warnings.catch_warnings():
+        with banner_discarded(), warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # cvxpy's "may be inaccurate" at a time limit
             try:
                 problem.solve(  # type: ignore[no-untyped-call]
