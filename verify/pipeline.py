@@ -19,6 +19,7 @@ from solvers.exact import ExactOutcome, engine
 from solvers.falsify import AttackOptions, Rounds, falsify
 from solvers.input_split import Outcome, SearchResult, SplitOptions, input_split_search
 from solvers.objective import Objective
+from solvers.region import tightened
 from specs.property import Case, Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
@@ -151,7 +152,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     options = replace(options, float_rounding=_float_rounding(model, prop, options))
     arithmetic = "float execution" if options.float_rounding else "real arithmetic"
     confirmer = _Confirmer(OnnxChecker(model.onnx, model.graph.input, prop))
-    cases = [c for c in prop.cases if not c.region.is_empty() and c.condition.clauses]
+    cases = _cases_to_decide(prop)
     stats: dict[str, float] = {"cases": len(prop.cases), "float_rounding": float(options.float_rounding)}
 
     def done(status: Status, reason: str) -> Result:
@@ -229,6 +230,18 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
 
 def _polynomial(case: Case) -> bool:
     return any(clause.polynomial is not None for clause in case.condition.clauses)
+
+
+def _cases_to_decide(prop: Property) -> list[Case]:
+    """The cases that can hold, each region's box cut down to the bounds its linear rows
+    certifiably imply (``solvers.region``): a case without clauses, or whose region has no
+    point (``InputRegion.is_empty``, or an LP certificate), is dropped."""
+    cases = []
+    for case in prop.cases:
+        region = None if case.region.is_empty() or not case.condition.clauses else tightened(case.region)
+        if region is not None:
+            cases.append(replace(case, region=region))
+    return cases
 
 
 def _search(

@@ -456,8 +456,11 @@ def test_assignments_into_a_file_are_refused_before_the_search(
         "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (or))",  # an empty disjunction is false
         "(assert (> X_0 0.5))\n(assert (< X_0 0.5))\n(assert (>= Y_0 0))",  # an open interval, no width
         "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (>= (* 2 X_0) 3))\n(assert (>= Y_0 0))",  # row fails on box
+        # each row holds on part of the box, never both: an LP certificate
+        "(assert (>= X_0 -1))\n(assert (<= X_0 1))\n(assert (<= (* 2 X_0) 1))\n(assert (>= (* 2 X_0) 1.5))\n"
+        "(assert (>= Y_0 0))",
     ],
-    ids=["lo_above_hi", "empty_or", "open_point", "row_fails_on_box"],
+    ids=["lo_above_hi", "empty_or", "open_point", "row_fails_on_box", "rows_fail_together"],
 )
 def test_empty_region_or_false_condition_is_unsat_with_the_reason(
     assertions: str, tmp_path: Path, abs_model_path: Path, capsys: pytest.CaptureFixture[str]
