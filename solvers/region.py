@@ -91,8 +91,9 @@ class _Program:
         if highs.getModelStatus() != _OPTIMAL:
             return None
         # HiGHS's row dual is the objective's rate of change with the row's bound: <= 0 at an
-        # active upper bound of a minimisation; any y >= 0 makes a valid certificate
-        return np.maximum(-np.asarray(highs.getSolution().row_dual, dtype=np.float64), 0.0)
+        # active upper bound of a minimisation; any finite y >= 0 makes a valid certificate
+        y = np.maximum(-np.asarray(highs.getSolution().row_dual, dtype=np.float64), 0.0)
+        return y if np.isfinite(y).all() else None
 
     def certified_empty(self) -> bool:
         """Whether the multipliers of the least-violation LP (minimise ``s``) prove that no
