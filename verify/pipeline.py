@@ -20,7 +20,7 @@ from solvers.falsify import AttackOptions, Rounds, falsify
 from solvers.input_split import Outcome, SearchResult, SplitOptions, input_split_search
 from solvers.objective import Objective
 from solvers.region import tightened
-from specs.property import Case, Property
+from specs.property import Case, InputRegion, Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
 from verify.result import Counterexample, Result, Status
@@ -69,6 +69,10 @@ INPUT_SPLIT_MAX_INPUTS = 16
 hundreds of input dimensions barely tightens bounds (MNIST), while for a handful of inputs
 input splitting decides faster than ReLU splitting (ACAS Xu)."""
 
+TIGHTEN_SHARE = 0.1
+"""Share of the budget within which cases have their regions tightened by LP
+(``solvers.region``: up to about 0.2 s for a case with rows over 64 inputs); the cases
+after it keep their boxes (a property may have thousands of cases)."""
 POLYNOMIAL_SEARCH_SHARE = 0.5
 """Share of the time left that the input split spends on a case with polynomial rows before
 z3 decides what it left open, over the case's whole box, with the rest: interval arithmetic
@@ -152,7 +156,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     options = replace(options, float_rounding=_float_rounding(model, prop, options))
     arithmetic = "float execution" if options.float_rounding else "real arithmetic"
     confirmer = _Confirmer(OnnxChecker(model.onnx, model.graph.input, prop))
-    cases = _cases_to_decide(prop)
+    cases = _cases_to_decide(prop, start + TIGHTEN_SHARE * options.timeout)
     stats: dict[str, float] = {"cases": len(prop.cases), "float_rounding": float(options.float_rounding)}
 
     def done(status: Status, reason: str) -> Result:
@@ -232,13 +236,18 @@ def _polynomial(case: Case) -> bool:
     return any(clause.polynomial is not None for clause in case.condition.clauses)
 
 
-def _cases_to_decide(prop: Property) -> list[Case]:
+def _cases_to_decide(prop: Property, until: float) -> list[Case]:
     """The cases that can hold, each region's box cut down to the bounds its linear rows
-    certifiably imply (``solvers.region``): a case without clauses, or whose region has no
-    point (``InputRegion.is_empty``, or an LP certificate), is dropped."""
+    certifiably imply (``solvers.region``; until the time ``until``, then boxes as they
+    are): a case without clauses, or whose region has no point (``InputRegion.is_empty``,
+    or an LP certificate), is dropped."""
     cases = []
     for case in prop.cases:
-        region = None if case.region.is_empty() or not case.condition.clauses else tightened(case.region)
+        region: InputRegion | None = case.region
+        if case.region.is_empty() or not case.condition.clauses:
+            region = None
+        elif time.monotonic() < until:
+            region = tightened(case.region)
         if region is not None:
             cases.append(replace(case, region=region))
     return cases

@@ -26,6 +26,7 @@ from specs.property import (
     Property,
     Variable,
 )
+from verify import pipeline
 from verify.errors import QueryError
 from verify.pipeline import Model, Options, check_property, choose_engine, load_model
 from verify.result import Status
@@ -52,6 +53,21 @@ def test_unsat_sat_and_empty_region(tmp_path):
     assert sat.counterexample.output[0] >= 0.9
     empty = check_property(model, _prop([1.0], [-1.0], [[-1, 0]], [-0.9]))
     assert empty.status is Status.UNSAT and "empty" in empty.reason
+
+
+def test_input_rows_cut_the_box_the_search_covers(tmp_path, monkeypatch):
+    """|x| <= 0.4 holds at x = 0, which the row 4 x >= 2 excludes: over the region's box cut
+    down to [0.5, 1] it never holds (unsat); searched over the whole box, the row relaxed
+    away (no time left to tighten), it cannot be proved."""
+    model = _model(abs_network(), tmp_path)
+    region = InputRegion(Box([-1.0], [1.0]), LinearConstraints(np.array([[-4.0]]), np.array([-2.0]), np.zeros(1, bool)))
+    clause = LinearConstraints(np.array([[1.0, 0.0]]), np.array([0.4]), np.zeros(1, bool))
+    prop = Property(
+        Variable("X", "real", (1,)), Variable("Y", "real", (2,)), (Case(region, OutputCondition((clause,))),)
+    )
+    assert check_property(model, prop, Options(timeout=10)).status is Status.UNSAT
+    monkeypatch.setattr(pipeline, "TIGHTEN_SHARE", 0.0)
+    assert check_property(model, prop, Options(timeout=2)).status is not Status.UNSAT
 
 
 def test_sat_is_never_reported_without_a_real_counterexample(tmp_path):
