@@ -31,7 +31,8 @@ from specs.property import Box, InputRegion
 
 TIGHTENED_AT_MOST = 64
 """The most inputs the rows may use for their bounds to be tightened (two LPs and two
-rational certificates each); a region whose rows use more is only checked for emptiness."""
+rational certificates each); of a region whose rows use more, only the inputs without a
+finite bound are (the searches need one)."""
 
 _OPTIMAL = highspy.HighsModelStatus.kOptimal
 
@@ -50,11 +51,11 @@ def tightened(region: InputRegion) -> InputRegion | None:
         lp = _Program(A[:, used], b, lower[used], upper[used])
         if lp.certified_empty():
             return None
-        if used.size > TIGHTENED_AT_MOST:
-            return region
-        for position, index in enumerate(used):
-            lower[index] = max(lower[index], lp.least(position, 1.0))
-            upper[index] = min(upper[index], -lp.least(position, -1.0))
+        unbounded = ~(np.isfinite(lower[used]) & np.isfinite(upper[used]))
+        for position in np.flatnonzero(unbounded) if used.size > TIGHTENED_AT_MOST else range(used.size):
+            index = used[position]
+            lower[index] = max(lower[index], lp.least(int(position), 1.0))
+            upper[index] = min(upper[index], -lp.least(int(position), -1.0))
     if np.any(lower > upper):  # each bound is certified, so crossed bounds prove emptiness too
         return None
     if np.array_equal(lower, box.lower) and np.array_equal(upper, box.upper):

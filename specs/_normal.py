@@ -261,7 +261,9 @@ def _region(rows: Conjunction, n: int, unbounded: Callable[[int, str], SpecError
     """Single-variable rows with coefficient +-1 bound the box; the rest stay as rows.
 
     A strict such row also bounds the box (by its closure) and stays as a row, since a box
-    is closed. Every input must end up with both bounds.
+    is closed. Every input must end up with both bounds, except one that a linear row uses:
+    the rows may bound it (``x0 >= 0, x1 >= 0, x0 + x1 <= 1``), which the verifier finds out
+    when it cuts the box down to them.
     """
     lower = [-math.inf] * n
     upper = [math.inf] * n
@@ -276,12 +278,14 @@ def _region(rows: Conjunction, n: int, unbounded: Callable[[int, str], SpecError
             if not row.strict:
                 continue
         kept.append(row)
+    constraints = _constraints(kept, n)
+    in_rows = np.any(constraints.A != 0, axis=0)
     for index in range(n):
-        if lower[index] == -math.inf:
+        if lower[index] == -math.inf and not in_rows[index]:
             raise unbounded(index, "lower")
-        if upper[index] == math.inf:
+        if upper[index] == math.inf and not in_rows[index]:
             raise unbounded(index, "upper")
-    return InputRegion(Box(np.array(lower), np.array(upper)), _constraints(kept, n))
+    return InputRegion(Box(np.array(lower), np.array(upper)), constraints)
 
 
 def _constraints(rows: Sequence[Row], n: int) -> LinearConstraints:

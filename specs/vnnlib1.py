@@ -216,7 +216,7 @@ class _Reader:
 
     def _unbounded(self, index: int, side: str) -> SpecError:
         return self._error(
-            f"input X_{index} has no {side} bound; the input box must be bounded",
+            f"input X_{index} has no {side} bound, and no linear constraint uses it",
             self._declared["X"][index],
         )
 

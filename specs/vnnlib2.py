@@ -171,8 +171,8 @@ class _Reader:
             for variable in inputs:
                 if at < variable.size:
                     return self._unsupported(
-                        f"input {_element(variable.name, variable.shape, at)} has no {side} bound; "
-                        "the input box must be bounded",
+                        f"input {_element(variable.name, variable.shape, at)} has no {side} bound, "
+                        "and no linear constraint uses it",
                         "declare-input",
                         variable.name,
                     )

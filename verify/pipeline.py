@@ -20,7 +20,7 @@ from solvers.falsify import AttackOptions, Rounds, falsify
 from solvers.input_split import Outcome, SearchResult, SplitOptions, input_split_search
 from solvers.objective import Objective
 from solvers.region import tightened
-from specs.property import Case, InputRegion, Property
+from specs.property import Box, Case, InputRegion, Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
 from verify.result import Counterexample, Result, Status
@@ -238,19 +238,35 @@ def _polynomial(case: Case) -> bool:
 
 def _cases_to_decide(prop: Property, until: float) -> list[Case]:
     """The cases that can hold, each region's box cut down to the bounds its linear rows
-    certifiably imply (``solvers.region``; until the time ``until``, then boxes as they
-    are): a case without clauses, or whose region has no point (``InputRegion.is_empty``,
-    or an LP certificate), is dropped."""
+    certifiably imply (``solvers.region``; until the time ``until``, then only boxes with
+    an infinite side): a case without clauses, or whose region has no point
+    (``InputRegion.is_empty``, or an LP certificate), is dropped; QueryError when an input
+    stays unbounded."""
     cases = []
     for case in prop.cases:
         region: InputRegion | None = case.region
+        box = case.region.box
+        bounded = bool(np.isfinite(box.lower).all() and np.isfinite(box.upper).all())
         if case.region.is_empty() or not case.condition.clauses:
             region = None
-        elif time.monotonic() < until:
+        elif time.monotonic() < until or not bounded:
             region = tightened(case.region)
         if region is not None:
+            _check_bounded(prop, region.box)
             cases.append(replace(case, region=region))
     return cases
+
+
+def _check_bounded(prop: Property, box: Box) -> None:
+    """QueryError for an input that neither its bounds nor the linear rows bound (readers
+    let an input without bounds through when a row uses it)."""
+    for side, values in (("lower", box.lower), ("upper", box.upper)):
+        unbounded = np.flatnonzero(~np.isfinite(values))
+        if unbounded.size:
+            raise QueryError(
+                f"{prop.source or 'property'}: input {prop.input.name} element {int(unbounded[0])} has no {side} "
+                "bound, not even from the linear input constraints"
+            )
 
 
 def _search(

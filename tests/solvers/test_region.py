@@ -55,12 +55,15 @@ def test_rows_that_cut_nothing_leave_the_region_as_it_is() -> None:
     assert tightened(no_rows) is no_rows
 
 
-def test_rows_over_more_inputs_than_the_limit_are_checked_for_emptiness_only(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_rows_over_more_inputs_than_the_limit_tighten_only_unbounded_inputs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(region_module, "TIGHTENED_AT_MOST", 1)
     cutting = _region([0.0, 0.0], [1.0, 1.0], [[1.0, 1.0]], [0.5])
     assert tightened(cutting) is cutting
     empty = _region([0.0, 0.0], [1.0, 1.0], [[1.0, 1.0]], [-0.5])
     assert tightened(empty) is None
+    out = tightened(_region([0.0, 0.0], [1.0, np.inf], [[1.0, 1.0]], [0.5]))
+    assert out is not None
+    np.testing.assert_array_equal(out.box.upper, [1.0, 0.5])  # x0 keeps its bound; x1 gets one
 
 
 def _point_outside(region: InputRegion, box: Box | None) -> bool:

@@ -261,3 +261,20 @@ def test_normalisation_preserves_meaning(assertions: list[Formula]) -> None:
         for y in grid[::2]:
             expected = all(-2 <= v <= 2 for v in x) and all(holds(f, x, y) for f in assertions)
             assert prop.is_violated_by(np.array(x, float), np.array(y, float)) == expected, (x, y)
+
+
+def test_an_input_without_bounds_is_read_when_a_linear_constraint_uses_it() -> None:
+    """x0, x1 >= 0 with x0 + x1 <= 1: the rows bound both inputs (the verifier finds that out
+    when it cuts the box down); x2, which no row uses, must have its own bounds."""
+    header = "(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)\n"
+    rows = "(assert (>= X_0 0))(assert (>= X_1 0))(assert (<= (+ X_0 X_1) 1))(assert (>= Y_0 1))"
+    region = parse_vnnlib1(header + rows).cases[0].region
+    assert region.box.lower.tolist() == [0.0, 0.0]
+    assert region.box.upper.tolist() == [np.inf, np.inf]
+    assert region.constraints.A.tolist() == [[1.0, 1.0]]
+    with pytest.raises(SpecError, match="X_2 has no upper bound, and no linear constraint uses it"):
+        parse_vnnlib1(
+            header.replace("(declare-const Y_0", "(declare-const X_2 Real)(declare-const Y_0")
+            + rows
+            + "(assert (>= X_2 0))"
+        )

@@ -306,3 +306,13 @@ def test_expansion_beyond_the_term_limit_is_an_error() -> None:
     with pytest.raises(SpecError, match="more than 100000 term products") as caught:
         parse_vnnlib2(text, source="q.vnnlib")
     assert (caught.value.line, caught.value.token) == (4, "*")
+
+
+def test_an_input_without_bounds_is_read_when_a_linear_constraint_uses_it() -> None:
+    text = (
+        "(vnnlib-version <2.0>)\n(declare-network f (declare-input X real [2]) (declare-output Y real [1]))\n"
+        "(assert (and (>= X[0] 0.0) (>= X[1] 0.0) (<= (+ X[0] X[1]) 1.0)))\n(assert (>= Y[0] 1.0))\n"
+    )
+    box = parse_vnnlib2(text).cases[0].region.box
+    assert box.lower.tolist() == [0.0, 0.0]
+    assert box.upper.tolist() == [np.inf, np.inf]

@@ -26,6 +26,7 @@ from specs.property import (
     Property,
     Variable,
 )
+from specs.vnnlib1 import parse_vnnlib1
 from verify import pipeline
 from verify.errors import QueryError
 from verify.pipeline import Model, Options, check_property, choose_engine, load_model
@@ -68,6 +69,28 @@ def test_input_rows_cut_the_box_the_search_covers(tmp_path, monkeypatch):
     assert check_property(model, prop, Options(timeout=10)).status is Status.UNSAT
     monkeypatch.setattr(pipeline, "TIGHTEN_SHARE", 0.0)
     assert check_property(model, prop, Options(timeout=2)).status is not Status.UNSAT
+
+
+_SIMPLEX = (
+    "(declare-const X_0 Real)(declare-const X_1 Real)(declare-const Y_0 Real)\n(assert (>= X_0 0))(assert (>= X_1 0))\n"
+)
+
+
+@pytest.mark.parametrize(("output", "status"), [("(>= Y_0 2.5)", Status.UNSAT), ("(>= Y_0 0.9)", Status.SAT)])
+def test_inputs_bounded_only_by_linear_constraints_are_decided(tmp_path, output, status):
+    """y = relu(x0) + relu(x1) on x0, x1 >= 0 with x0 + x1 <= 1: the box has no upper bounds
+    until the row gives them ([0, 1] each)."""
+    model = _model(dense_network([np.eye(2), np.ones((1, 2))], [np.zeros(2), np.zeros(1)]), tmp_path)
+    prop = parse_vnnlib1(_SIMPLEX + f"(assert (<= (+ X_0 X_1) 1))\n(assert {output})")
+    assert check_property(model, prop, Options(timeout=10)).status is status
+
+
+def test_an_input_the_linear_constraints_leave_unbounded_is_a_query_error(tmp_path):
+    """x0 - x1 <= 1 with x0, x1 >= 0 bounds neither from above."""
+    model = _model(dense_network([np.eye(2), np.ones((1, 2))], [np.zeros(2), np.zeros(1)]), tmp_path)
+    prop = parse_vnnlib1(_SIMPLEX + "(assert (<= (- X_0 X_1) 1))\n(assert (>= Y_0 1))", "p.vnnlib")
+    with pytest.raises(QueryError, match=r"p\.vnnlib: input X element 0 has no upper bound, not even from"):
+        check_property(model, prop)
 
 
 def test_sat_is_never_reported_without_a_real_counterexample(tmp_path):
