@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import numpy as np
-import z3
 from hypothesis import given, settings
-from hypothesis import strategies as st
+from region_cases import has_point, regions
 
 from specs import Box, InputRegion, LinearConstraints
 
@@ -50,44 +47,14 @@ def test_an_unbounded_side_never_makes_a_row_fail() -> None:
     assert InputRegion(Box([1.0], [0.0]), LinearConstraints.empty(1)).is_empty()  # the box itself
 
 
-def _has_point(region: InputRegion, rows: list[int]) -> bool:
-    """Whether some point of the box meets the given rows, by z3 over the rationals (the
-    floats taken exactly)."""
-    c = region.constraints
-    x = [z3.Real(f"x{i}") for i in range(region.box.size)]
-    solver = z3.Solver()
-    for i, v in enumerate(x):
-        solver.add(v >= Fraction(float(region.box.lower[i])), v <= Fraction(float(region.box.upper[i])))
-    for r in rows:
-        lhs = z3.Sum([Fraction(float(a)) * v for a, v in zip(c.A[r], x, strict=True)])
-        bound = Fraction(float(c.b[r]))
-        solver.add(lhs < bound if c.strict[r] else lhs <= bound)
-    return solver.check() == z3.sat
-
-
-_values = st.sampled_from([-1.0, -0.5, -0.1, 0.0, 2.0**-53, 0.1, 0.2, 0.3, 0.5, 1.0, 1.0 + 2.0**-52, 3.0])
-
-
-@st.composite
-def _regions(draw: st.DrawFn) -> InputRegion:
-    n = draw(st.integers(1, 3))
-    m = draw(st.integers(1, 3))
-    ends = [sorted(draw(st.lists(_values, min_size=2, max_size=2))) for _ in range(n)]
-    A = draw(st.lists(st.lists(_values, min_size=n, max_size=n), min_size=m, max_size=m))
-    b = draw(st.lists(_values, min_size=m, max_size=m))
-    strict = draw(st.lists(st.booleans(), min_size=m, max_size=m))
-    rows = LinearConstraints(np.array(A), np.array(b), np.array(strict))
-    return InputRegion(Box([lo for lo, _ in ends], [hi for _, hi in ends]), rows)
-
-
 @settings(max_examples=300, deadline=None)
-@given(_regions())
+@given(regions(max_rows=3, strict=True))
 def test_a_region_is_called_empty_only_without_a_point_and_always_when_one_row_has_none(region: InputRegion) -> None:
     """Against z3 over the rationals, on small random regions whose floats are not what they
     read as (0.1) or vanish in a float64 sum (2^-53 next to 1): emptiness is never claimed
     for a region with a point, and a row that alone has no point on the box is always caught."""
     rows = range(len(region.constraints.b))
     if region.is_empty():
-        assert not _has_point(region, list(rows))
-    if any(not _has_point(region, [r]) for r in rows):
+        assert not has_point(region, list(rows))
+    if any(not has_point(region, [r]) for r in rows):
         assert region.is_empty()
