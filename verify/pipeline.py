@@ -20,7 +20,7 @@ from solvers.falsify import AttackOptions, Rounds, falsify
 from solvers.input_split import Outcome, SearchResult, SplitOptions, input_split_search
 from solvers.objective import Objective
 from solvers.region import tightened
-from specs.property import Box, Case, InputRegion, Property
+from specs.property import Box, Case, Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
 from verify.result import Counterexample, Result, Status
@@ -244,13 +244,11 @@ def _cases_to_decide(prop: Property, until: float) -> list[Case]:
     stays unbounded."""
     cases = []
     for case in prop.cases:
-        region: InputRegion | None = case.region
+        if case.region.is_empty() or not case.condition.clauses:
+            continue
         box = case.region.box
         bounded = bool(np.isfinite(box.lower).all() and np.isfinite(box.upper).all())
-        if case.region.is_empty() or not case.condition.clauses:
-            region = None
-        elif time.monotonic() < until or not bounded:
-            region = tightened(case.region)
+        region = tightened(case.region) if time.monotonic() < until or not bounded else case.region
         if region is not None:
             _check_bounded(prop, region.box)
             cases.append(replace(case, region=region))
