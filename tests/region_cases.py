@@ -13,6 +13,17 @@ from hypothesis import strategies as st
 
 from specs import Box, InputRegion, LinearConstraints
 
+
+def region_of(
+    lower: list[float], upper: list[float], A: list[list[float]], b: list[float], *, strict: bool = False
+) -> InputRegion:
+    """The box with rows ``A x <= b`` (``<`` throughout when ``strict``)."""
+    rows = LinearConstraints(
+        np.array(A, dtype=np.float64).reshape(len(b), len(lower)), np.array(b), np.full(len(b), strict)
+    )
+    return InputRegion(Box(lower, upper), rows)
+
+
 VALUES = st.sampled_from([-1.0, -0.5, -0.1, 0.0, 2.0**-53, 0.1, 0.2, 0.3, 0.5, 1.0, 1.0 + 2.0**-52, 3.0])
 """Floats that are not what they look like (0.1), tiny ones (2^-53) and ones beside 1."""
 

@@ -4,46 +4,41 @@ from __future__ import annotations
 
 import numpy as np
 from hypothesis import given, settings
-from region_cases import has_point, regions
+from region_cases import has_point, region_of, regions
 
 from specs import Box, InputRegion, LinearConstraints
-
-
-def _region(lower: list[float], upper: list[float], A: list[list[float]], b: list[float], strict: bool) -> InputRegion:
-    rows = LinearConstraints(np.array(A), np.array(b), np.full(len(b), strict))
-    return InputRegion(Box(lower, upper), rows)
 
 
 def test_an_open_interval_around_a_single_value_is_empty_and_the_closed_one_is_not() -> None:
     """0.5 < x0 < 0.5 keeps the box [0.5, 0.5] and both rows, strict: no point."""
     rows = [[1.0], [-1.0]], [0.5, -0.5]
-    assert _region([0.5], [0.5], *rows, strict=True).is_empty()
-    assert not _region([0.5], [0.5], *rows, strict=False).is_empty()
+    assert region_of([0.5], [0.5], *rows, strict=True).is_empty()
+    assert not region_of([0.5], [0.5], *rows, strict=False).is_empty()
 
 
-def test_a_row_that_fails_at_its_least_corner_empties_the_region() -> None:
+def test_a_row_that_fails_at_its_least_corner_empties_theregion_of() -> None:
     """x0 + x1 is at least -2 on [-1, 1]^2: <= -3 and < -2 never hold, <= -2 holds at a corner;
     a row without coefficients is a constant comparison."""
     box = [-1.0, -1.0], [1.0, 1.0]
-    assert _region(*box, [[1.0, 1.0]], [-3.0], strict=False).is_empty()
-    assert _region(*box, [[1.0, 1.0]], [-2.0], strict=True).is_empty()
-    assert not _region(*box, [[1.0, 1.0]], [-2.0], strict=False).is_empty()
-    assert _region(*box, [[0.0, 0.0]], [-1.0], strict=False).is_empty()
-    assert not _region(*box, [[1.0, 1.0], [-1.0, 0.0]], [0.0, 0.0], strict=False).is_empty()
+    assert region_of(*box, [[1.0, 1.0]], [-3.0], strict=False).is_empty()
+    assert region_of(*box, [[1.0, 1.0]], [-2.0], strict=True).is_empty()
+    assert not region_of(*box, [[1.0, 1.0]], [-2.0], strict=False).is_empty()
+    assert region_of(*box, [[0.0, 0.0]], [-1.0], strict=False).is_empty()
+    assert not region_of(*box, [[1.0, 1.0], [-1.0, 0.0]], [0.0, 0.0], strict=False).is_empty()
 
 
 def test_emptiness_is_exact_where_float64_rounding_would_decide() -> None:
     """x0 + x1 <= 1 with x0 >= 1 and x1 >= 2^-53: float64 rounds the least sum to 1 and would
     call the region non-empty; exactly the sum is above 1 everywhere."""
     assert float(np.float64(1.0) + np.float64(2.0**-53)) == 1.0
-    assert _region([1.0, 2.0**-53], [2.0, 1.0], [[1.0, 1.0]], [1.0], strict=False).is_empty()
-    assert not _region([1.0, 0.0], [2.0, 1.0], [[1.0, 1.0]], [1.0], strict=False).is_empty()
+    assert region_of([1.0, 2.0**-53], [2.0, 1.0], [[1.0, 1.0]], [1.0], strict=False).is_empty()
+    assert not region_of([1.0, 0.0], [2.0, 1.0], [[1.0, 1.0]], [1.0], strict=False).is_empty()
 
 
 def test_an_unbounded_side_never_makes_a_row_fail() -> None:
     """Below -inf a row's left side has no least value: the row holds somewhere."""
-    assert not _region([-np.inf], [0.0], [[1.0]], [-1e308], strict=True).is_empty()
-    assert not _region([0.0], [np.inf], [[-1.0]], [-1e308], strict=True).is_empty()
+    assert not region_of([-np.inf], [0.0], [[1.0]], [-1e308], strict=True).is_empty()
+    assert not region_of([0.0], [np.inf], [[-1.0]], [-1e308], strict=True).is_empty()
     assert InputRegion(Box([1.0], [0.0]), LinearConstraints.empty(1)).is_empty()  # the box itself
 
 
