@@ -133,7 +133,7 @@ def test_trial_split_skips_flat_dimensions_and_falls_back_to_the_widest():
     upper = torch.tensor([[0.0, 0.5, 0.1]], dtype=torch.float64)  # dimension 0 is a point
     boxes = _Boxes(lower, upper, no_gain(lower, upper), 3)
     root = torch.tensor([[1.0, 4.0, 0.1]], dtype=torch.float64)  # relative widths: -, 1/8, 1
-    assert _trial_dimension(no_gain, objective, boxes, root)[0].tolist() == [2]
+    assert _trial_dimension(no_gain, objective, boxes, root, 64)[0].tolist() == [2]
 
 
 def test_trial_split_counts_a_lift_of_any_open_row_not_only_the_best():
@@ -154,7 +154,7 @@ def test_trial_split_counts_a_lift_of_any_open_row_not_only_the_best():
     lower = torch.zeros(1, 2, dtype=torch.float64)
     upper = torch.ones(1, 2, dtype=torch.float64)
     boxes = _Boxes(lower, upper, Bounded(known, {}), 3)
-    assert _trial_dimension(lift_second_row_on_dim_1, objective, boxes, upper - lower)[0].tolist() == [1]
+    assert _trial_dimension(lift_second_row_on_dim_1, objective, boxes, upper - lower, 64)[0].tolist() == [1]
 
 
 def test_trial_split_prefers_a_halving_that_proves_a_half_void():
@@ -171,13 +171,15 @@ def test_trial_split_prefers_a_halving_that_proves_a_half_void():
 
     lower, upper = torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)
     boxes = _Boxes(lower, upper, Bounded(torch.tensor([[-1.0]], dtype=torch.float64), {}), 3)
-    assert _trial_dimension(void_left_half_on_dim_0, objective, boxes, upper - lower)[0].tolist() == [0]
+    assert _trial_dimension(void_left_half_on_dim_0, objective, boxes, upper - lower, 64)[0].tolist() == [0]
 
 
-def test_halves_start_from_what_the_trial_found_for_their_box_s_chosen_dimension():
+@pytest.mark.parametrize("at_once", [1, 8])  # one dimension per bound call, or both in one
+def test_halves_start_from_what_the_trial_found_for_their_box_s_chosen_dimension(at_once):
     """The trial's bounds and node bounds of the chosen halves (left, then right, in the
     boxes' order) become the halves' start, raised to their parent's row bounds; the
-    parent's alpha parameters carry over."""
+    parent's alpha parameters carry over. The same whether the dimensions' halves are
+    bounded in one batch or one batch each."""
     from bounds.crown import Parameters
     from bounds.ops.base import Interval
     from solvers.bounders import Bounded
@@ -193,7 +195,9 @@ def test_halves_start_from_what_the_trial_found_for_their_box_s_chosen_dimension
     upper = torch.tensor([[1.0, 4.0], [2.0, 1.0]], dtype=torch.float64)  # widest: dimension 1, then 0
     parameters = Parameters({"n": torch.arange(2.0)[:, None, None]}, {})
     parent = Bounded(torch.tensor([[-4.0, -1.0], [-4.0, -1.0]], dtype=torch.float64), {}, parameters)
-    dim, start = _trial_dimension(narrower_is_higher, objective, _Boxes(lower, upper, parent, 0), upper - lower)
+    dim, start = _trial_dimension(
+        narrower_is_higher, objective, _Boxes(lower, upper, parent, 0), upper - lower, at_once
+    )
     assert dim.tolist() == [1, 0]
     assert start.nodes["t"].lower.tolist() == [[0.0, 0.0], [0.0, 0.0], [0.0, 2.0], [1.0, 0.0]]
     assert start.nodes["t"].upper.tolist() == [[1.0, 2.0], [1.0, 1.0], [1.0, 4.0], [2.0, 1.0]]
