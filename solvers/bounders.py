@@ -149,6 +149,40 @@ def make_bounder(
     return crown_bounds
 
 
+class Influence(Protocol):
+    def __call__(self, lower: Tensor, upper: Tensor, nodes: Clamps, rows: Tensor) -> Tensor:
+        """Per box (batch, n_in) and input, how much its width weighs in the box's CROWN
+        bounds: ``|coefficient| x width``, summed over the ``rows`` (batch, m) that count
+        (those still open). ``nodes`` are the boxes' own node bounds (``Bounded.nodes``),
+        taken as they are: one back-substitution per box."""
+
+
+def make_influence(
+    graph: Graph, objective: Objective, method: str, *, kernels: str = "auto", device: str = "cpu"
+) -> Influence | None:
+    """The input influence of CROWN bounds (``Influence``; alpha-CROWN's start from them),
+    which ranks the dimensions an input split tries: ReluVal's gradient smear with the
+    bound's coefficients for the gradient. None for interval bounds, which have no
+    coefficients to rank by."""
+    if method == "interval":
+        return None
+    crown = CrownBounds(graph, objective.bound_rows, kernels=make_kernels(kernels, device))
+    linear = objective.C.shape[0]  # bound rows past these bound the outputs of product terms
+
+    def influence(lower: Tensor, upper: Tensor, nodes: Clamps, rows: Tensor) -> Tensor:
+        analysis = crown.analyse(lower, upper, nodes or None, settled=crown.refined & nodes.keys())
+        record: dict[str, Tensor] = {}
+        with torch.no_grad():
+            crown.final(analysis, record=record)
+        if crown.input not in record:  # no input reaches the bounds
+            return torch.zeros_like(lower)
+        coefficients = record[crown.input].abs().to(lower.device)  # (batch, r, n_in)
+        counted = torch.cat([rows, rows.any(dim=1, keepdim=True).expand(-1, coefficients.shape[1] - linear)], dim=1)
+        return torch.where(counted[:, :, None], coefficients, 0.0).sum(dim=1) * (upper - lower)
+
+    return influence
+
+
 def trial_method(method: str) -> str:
     """The method for scoring candidate splits: CROWN where the search uses alpha.
 

@@ -13,7 +13,7 @@ from bounds.float_error import output_error, refusals
 from bounds.graph import Graph
 from bounds.onnx_import import parse_onnx, read_model_bytes
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
-from solvers.bounders import make_bounder, root_bounds, trial_method
+from solvers.bounders import make_bounder, make_influence, root_bounds, trial_method
 from solvers.exact import ENGINES as EXACT_ENGINES
 from solvers.exact import ExactOutcome, engine
 from solvers.falsify import AttackOptions, Rounds, falsify
@@ -306,6 +306,7 @@ def _search(
         options=options.split,
         bounder=bounder,
         trial_bounder=trial_bounder,
+        influence=make_influence(graph, objective, options.bounds, kernels=options.kernels, device=options.device),
         attack=attack,
     )
 

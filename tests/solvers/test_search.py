@@ -8,14 +8,15 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
-from exact_cases import dense_graph, planted_cases
+from exact_cases import dense_graph, planted_cases, two_clause_case
 from in_fork import with_threads
 from known_nets import abs_network
 
 from bounds import import_model
 from bounds.float_error import output_error
+from bounds.onnx_build import dense_network
 from solvers import milp
-from solvers.bounders import Bounded, make_bounder
+from solvers.bounders import Bounded, make_bounder, make_influence
 from solvers.exact import ExactOutcome
 from solvers.falsify import AttackOptions, descend, falsify
 from solvers.input_split import Outcome, SplitOptions, input_split_search
@@ -34,8 +35,9 @@ def _case(lo, hi, A, b, strict=False):
 
 
 def _search(graph, case, confirm, method="interval", **kwargs):
-    bounder = make_bounder(graph, Objective.of(case), method)
-    return input_split_search(graph, case, confirm, bounder=bounder, **kwargs)
+    objective = Objective.of(case)
+    bounder, influence = make_bounder(graph, objective, method), make_influence(graph, objective, method)
+    return input_split_search(graph, case, confirm, bounder=bounder, influence=influence, **kwargs)
 
 
 def _exact(graph, case):
@@ -120,6 +122,11 @@ def test_float_rounding_lowers_bounds_by_the_error_slack(graph, method):
         torch.testing.assert_close(real - rounded, slack)
 
 
+def _every(boxes):
+    """Every dimension of every box as a trial candidate."""
+    return torch.arange(boxes.lower.shape[1]).expand(len(boxes), -1)
+
+
 def test_trial_split_skips_flat_dimensions_and_falls_back_to_the_widest():
     from solvers.bounders import Bounded
     from solvers.input_split import _Boxes, _trial_dimension
@@ -133,7 +140,7 @@ def test_trial_split_skips_flat_dimensions_and_falls_back_to_the_widest():
     upper = torch.tensor([[0.0, 0.5, 0.1]], dtype=torch.float64)  # dimension 0 is a point
     boxes = _Boxes(lower, upper, no_gain(lower, upper), 3)
     root = torch.tensor([[1.0, 4.0, 0.1]], dtype=torch.float64)  # relative widths: -, 1/8, 1
-    assert _trial_dimension(no_gain, objective, boxes, root, 64)[0].tolist() == [2]
+    assert _trial_dimension(no_gain, objective, boxes, root, 64, _every(boxes))[0].tolist() == [2]
 
 
 def test_trial_split_counts_a_lift_of_any_open_row_not_only_the_best():
@@ -154,7 +161,9 @@ def test_trial_split_counts_a_lift_of_any_open_row_not_only_the_best():
     lower = torch.zeros(1, 2, dtype=torch.float64)
     upper = torch.ones(1, 2, dtype=torch.float64)
     boxes = _Boxes(lower, upper, Bounded(known, {}), 3)
-    assert _trial_dimension(lift_second_row_on_dim_1, objective, boxes, upper - lower, 64)[0].tolist() == [1]
+    assert _trial_dimension(lift_second_row_on_dim_1, objective, boxes, upper - lower, 64, _every(boxes))[
+        0
+    ].tolist() == [1]
 
 
 def test_trial_split_prefers_a_halving_that_proves_a_half_void():
@@ -171,7 +180,9 @@ def test_trial_split_prefers_a_halving_that_proves_a_half_void():
 
     lower, upper = torch.zeros(1, 2, dtype=torch.float64), torch.ones(1, 2, dtype=torch.float64)
     boxes = _Boxes(lower, upper, Bounded(torch.tensor([[-1.0]], dtype=torch.float64), {}), 3)
-    assert _trial_dimension(void_left_half_on_dim_0, objective, boxes, upper - lower, 64)[0].tolist() == [0]
+    assert _trial_dimension(void_left_half_on_dim_0, objective, boxes, upper - lower, 64, _every(boxes))[
+        0
+    ].tolist() == [0]
 
 
 @pytest.mark.parametrize("at_once", [1, 8])  # one dimension per bound call, or both in one
@@ -195,14 +206,81 @@ def test_halves_start_from_what_the_trial_found_for_their_box_s_chosen_dimension
     upper = torch.tensor([[1.0, 4.0], [2.0, 1.0]], dtype=torch.float64)  # widest: dimension 1, then 0
     parameters = Parameters({"n": torch.arange(2.0)[:, None, None]}, {})
     parent = Bounded(torch.tensor([[-4.0, -1.0], [-4.0, -1.0]], dtype=torch.float64), {}, parameters)
-    dim, start = _trial_dimension(
-        narrower_is_higher, objective, _Boxes(lower, upper, parent, 0), upper - lower, at_once
-    )
+    boxes = _Boxes(lower, upper, parent, 0)
+    dim, start = _trial_dimension(narrower_is_higher, objective, boxes, upper - lower, at_once, _every(boxes))
     assert dim.tolist() == [1, 0]
     assert start.nodes["t"].lower.tolist() == [[0.0, 0.0], [0.0, 0.0], [0.0, 2.0], [1.0, 0.0]]
     assert start.nodes["t"].upper.tolist() == [[1.0, 2.0], [1.0, 1.0], [1.0, 4.0], [2.0, 1.0]]
     assert start.bounds.tolist() == [[-3.0, -1.0], [-2.0, -1.0], [-3.0, -1.0], [-2.0, -1.0]]
     assert start.parameters is not None and start.parameters.alphas["n"].flatten().tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_a_trial_split_tries_only_each_box_s_candidates():
+    """Halving dimension 1 would lift most, but the candidates are 2 and 0: only their
+    halves are bounded, and the better of them (0) is chosen."""
+    from solvers.input_split import _Boxes, _trial_dimension
+
+    objective = Objective.of(_case(-1, 1, [[1, 0]], [0.0]))
+    halved = []
+
+    def lifts_by_dimension(lower, upper, clamps=None):
+        narrowed = (upper - lower) < 1.0  # (halves, 3): which dimension each half was cut along
+        halved.extend(narrowed.int().argmax(dim=1).tolist())
+        return Bounded((narrowed.double() @ torch.tensor([2.0, 3.0, 1.0], dtype=torch.float64))[:, None], {})
+
+    lower, upper = torch.zeros(1, 3, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64)
+    boxes = _Boxes(lower, upper, Bounded(torch.zeros(1, 1, dtype=torch.float64), {}), 3)
+    dim, _ = _trial_dimension(lifts_by_dimension, objective, boxes, upper - lower, 64, torch.tensor([[2, 0]]))
+    assert dim.tolist() == [0] and sorted(set(halved)) == [0, 2]
+
+
+def _candidate_search(influence, dims, candidates=2):
+    from solvers.input_split import _Search
+
+    objective = Objective.of(_case(-1, 1, [[1, 0]], [0.0]))
+    root = torch.ones(1, dims, dtype=torch.float64)
+    return _Search(None, objective, root, math.inf, SplitOptions(trial_candidates=candidates), None, None, influence)
+
+
+def test_trial_candidates_are_the_splittable_dimensions_of_largest_influence():
+    from solvers.input_split import _Boxes
+
+    def influence(lower, upper, nodes, rows):
+        return torch.tensor([[5.0, 1.0, 9.0, 3.0], [1.0, 2.0, 3.0, 4.0]], dtype=torch.float64)
+
+    lower = torch.zeros(2, 4, dtype=torch.float64)
+    upper = torch.tensor([[1.0, 1.0, 0.0, 1.0], [1.0, 1.0, 1.0, 1.0]], dtype=torch.float64)  # box 0: dim 2 a point
+    boxes = _Boxes(lower, upper, Bounded(torch.zeros(2, 1, dtype=torch.float64), {}), 3)
+    candidates = _candidate_search(influence, 4)._candidates(boxes)
+    assert [sorted(row) for row in candidates.tolist()] == [[0, 3], [2, 3]]
+    assert _candidate_search(None, 4)._candidates(boxes).tolist() == [[0, 1, 2, 3]] * 2  # no ranking: all
+    few = _candidate_search(influence, 4, candidates=4)._candidates(boxes)
+    assert few.tolist() == [[0, 1, 2, 3]] * 2
+
+
+def test_influence_is_the_crown_coefficients_of_the_open_rows_times_the_widths():
+    """One affine layer: CROWN's coefficients on the input are the rows' weights. On a ReLU
+    network, the boxes' own node bounds (settled) give the coefficients a fresh CROWN does."""
+    weight = np.array([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]])
+    affine = import_model(dense_network([weight], [np.zeros(2)]))
+    clauses = tuple(LinearConstraints(np.eye(2)[i : i + 1], np.zeros(1), np.zeros(1, bool)) for i in range(2))
+    region = InputRegion(Box(-np.ones(3), np.ones(3)), LinearConstraints.empty(3))
+    objective = Objective.of(Case(region, OutputCondition(clauses)))
+    influence = make_influence(affine, objective, "crown")
+    lower = torch.zeros(2, 3, dtype=torch.float64)
+    upper = torch.tensor([[1.0, 1.0, 1.0], [2.0, 0.5, 1.0]], dtype=torch.float64)
+    rows = torch.tensor([[True, False], [True, True]])
+    expected = torch.tensor([[1.0, 2.0, 0.5], [2 * 1.0, 0.5 * 5.0, 1.5]], dtype=torch.float64)
+    torch.testing.assert_close(influence(lower, upper, {}, rows), expected)
+    assert make_influence(affine, objective, "interval") is None
+
+    relu = dense_graph(7, [4, 12, 12, 2])
+    objective = Objective.of(two_clause_case(-np.ones(4), np.ones(4), [0.0, 0.0]))
+    lower, upper = torch.full((1, 4), -1.0, dtype=torch.float64), torch.ones(1, 4, dtype=torch.float64)
+    own = make_bounder(relu, objective, "crown")(lower, upper).nodes
+    assert own
+    influence, rows = make_influence(relu, objective, "crown"), torch.ones(1, 2, dtype=torch.bool)
+    torch.testing.assert_close(influence(lower, upper, own, rows), influence(lower, upper, {}, rows))
 
 
 def test_the_alpha_bounder_hands_its_slopes_to_sub_boxes(graph):
@@ -357,9 +435,8 @@ def _helper_process(case, deadline):
     objective = Objective.of(case)
     lower, upper = torch.full((1, 4), -1.0, dtype=torch.float64), torch.ones(1, 4, dtype=torch.float64)
     unknown = Bounded(torch.full((1, objective.C.shape[0]), -torch.inf, dtype=torch.float64), {})
-    search = _Search(
-        graph, objective, upper - lower, deadline, SplitOptions(), make_bounder(graph, objective, "crown"), None
-    )
+    bounder = make_bounder(graph, objective, "crown")
+    search = _Search(graph, objective, upper - lower, deadline, SplitOptions(), bounder, None, None)
     return Forked(partial(_helper, search=search, stack=[_Boxes(lower, upper, unknown, 0)])), unknown
 
 
