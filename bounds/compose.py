@@ -15,13 +15,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import networkx as nx
 import numpy as np
 import onnx
 from onnx import TensorProto, compose, helper, numpy_helper
 
 from bounds.errors import ModelError
+
+if TYPE_CHECKING:
+    import networkx as nx
 
 INPUT = "x"
 OUTPUT = "y"
@@ -118,6 +121,8 @@ def _structure(model: onnx.ModelProto) -> nx.MultiDiGraph:
     """The model as a labelled graph: nodes are operators (type, domain, attributes), graph
     inputs and outputs (by position), and initializers (by shape: not by values or element type, as VNN-LIB 2.0 asks);
     edges carry the consuming input slot."""
+    import networkx as nx  # 0.2 s to import: only when a query compares networks
+
     graph = model.graph
     structure = nx.MultiDiGraph()
     source: dict[str, str] = {}
@@ -159,6 +164,8 @@ def isomorphic(a: onnx.ModelProto, b: onnx.ModelProto) -> bool:
     attributes wired the same way, initializers of the same shapes (their values and element
     types may differ), inputs and outputs in the same positions. Names do not matter;
     tensor attributes (weights in Constant nodes) count by shape only."""
+    import networkx as nx  # 0.2 s to import: only when a query compares networks
+
     first, second = _structure(a), _structure(b)
     if first.number_of_nodes() != second.number_of_nodes() or first.number_of_edges() != second.number_of_edges():
         return False

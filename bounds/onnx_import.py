@@ -9,7 +9,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
@@ -144,20 +143,6 @@ def _check_finite_attributes(name: str, op_type: str, attributes: dict[str, Any]
             raise ModelError(f"node {name!r} ({op_type}) has a NaN or infinite attribute {key!r}")
 
 
-def _topological(nodes: list[onnx.NodeProto]) -> list[onnx.NodeProto]:
-    order = nx.DiGraph()
-    order.add_nodes_from(range(len(nodes)))
-    producer = {out: i for i, node in enumerate(nodes) for out in node.output}
-    for i, node in enumerate(nodes):
-        for name in node.input:
-            if name in producer:
-                order.add_edge(producer[name], i)
-    try:
-        return [nodes[i] for i in nx.lexicographical_topological_sort(order)]
-    except nx.NetworkXUnfeasible as error:
-        raise ModelError("graph has a cycle") from error
-
-
 def _static_shape_value(proto: onnx.NodeProto, shape: Shape) -> np.ndarray:
     """The value of Shape (with its opset-15 ``start``/``end``) or Size of a tensor of known shape."""
     if proto.op_type == "Size":
@@ -208,7 +193,7 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
 
     nodes: list[Node] = []
     offenders: list[Unsupported] = []
-    for index, proto in enumerate(_topological(list(graph.node))):
+    for index, proto in enumerate(graph.node):
         name = proto.name or f"{proto.op_type}_{index}"
         names = list(proto.input)
         while names and not names[-1]:
