@@ -349,7 +349,7 @@ class BenchOptions:
     scheduler: str | None = None
     command: str | None = None
     command_name: str = "other"
-    verifier: tuple[str, ...] = (sys.executable, "-m", "verify.cli")
+    verifier: tuple[str, ...] = (sys.executable, "-m", "verify")
     threads: int | None = None  # torch threads per nnverify instance run one at a time (None: its default)
 
 

@@ -8,7 +8,6 @@ property, or the two do not fit), 1 an internal error. Errors are one line on st
 from __future__ import annotations
 
 import argparse
-import contextlib
 import math
 import os
 import sys
@@ -469,19 +468,3 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"nnverify: internal error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr
         )
         return EXIT_INTERNAL
-
-
-def main_entry() -> None:
-    """Console-script entry point. It leaves by ``os._exit`` once the command's output is
-    flushed: the interpreter's teardown (torch's, mostly) took 0.4 s per process, a fifth
-    of a typical ACAS Xu instance. Every command has closed its files and ended what it
-    started by then (``with`` blocks, the verification worker killed and reaped)."""
-    code = main()
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing left to tell
-            stream.flush()
-    os._exit(code)
-
-
-if __name__ == "__main__":
-    main_entry()

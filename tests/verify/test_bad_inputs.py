@@ -484,7 +484,7 @@ def test_bad_input_in_a_separate_process(which: str, tmp_path: Path, abs_model_p
     prop = _write(tmp_path / "p.vnnlib", GOOD_V1)
     args = [garbage, prop] if which == "model" else [abs_model_path, garbage]
     proc = subprocess.run(
-        [sys.executable, "-m", "verify.cli", "run", *map(str, args)],
+        [sys.executable, "-m", "verify", "run", *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,

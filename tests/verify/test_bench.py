@@ -180,7 +180,7 @@ def test_a_results_file_that_cannot_be_read_or_written_is_one_line(out, instance
 @pytest.mark.slow
 def test_ctrl_c_keeps_finished_results_and_a_rerun_resumes(instances, tmp_path):
     out = tmp_path / "results.csv"
-    argv = [sys.executable, "-m", "verify.cli", "bench", str(instances), "--out", str(out), "--only", "unsat"]
+    argv = [sys.executable, "-m", "verify", "bench", str(instances), "--out", str(out), "--only", "unsat"]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [*argv, "--command", SLEEP, "--command-name", "slow"],

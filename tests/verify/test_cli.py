@@ -189,7 +189,7 @@ def test_console_script_runs_as_a_process(abs_model_path, tmp_path):
     and an input error still gives its exit code."""
     prop = _write(tmp_path, "p.vnnlib", SAT_V1)
     out = tmp_path / "result.txt"
-    command = [sys.executable, "-m", "verify.cli", "run", str(abs_model_path), str(prop), "--timeout", "20"]
+    command = [sys.executable, "-m", "verify", "run", str(abs_model_path), str(prop), "--timeout", "20"]
     proc = subprocess.run([*command, "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines()[0] == "sat"

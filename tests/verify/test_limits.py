@@ -109,7 +109,7 @@ def test_cli_timeout_in_a_separate_process(tmp_path):
         + "\n".join(f"(assert (and (>= X[0,{i}] -0.2) (<= X[0,{i}] 0.2)))" for i in range(64))
         + "\n(assert (>= Y[0,0] (+ Y[0,1] 1.0)))\n"
     )
-    command = [sys.executable, "-m", "verify.cli", "verify", str(query), "--network", f"f={model}", "--timeout", "3"]
+    command = [sys.executable, "-m", "verify", "verify", str(query), "--network", f"f={model}", "--timeout", "3"]
     proc = subprocess.run(command, capture_output=True, text=True, timeout=60, cwd=Path(__file__).parents[2])
     assert proc.returncode == EXIT_OK, proc.stderr
     assert proc.stdout == "timed-out\n"
@@ -222,7 +222,7 @@ def test_worker_error_keeps_the_traceback_for_debug(abs_model):
 
 def test_the_worker_dies_with_a_killed_command(tmp_path):
     model, prop = _hard_instance(tmp_path)
-    command = [sys.executable, "-m", "verify.cli", "run", str(model), str(prop), "--timeout", "60"]
+    command = [sys.executable, "-m", "verify", "run", str(model), str(prop), "--timeout", "60"]
     proc = subprocess.Popen(
         command, cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
