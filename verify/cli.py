@@ -468,3 +468,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"nnverify: internal error: {type(error).__name__}: {error} (run with --debug for details)", file=sys.stderr
         )
         return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # `python -m verify.cli`, as it ran before `python -m verify`
+    from verify.__main__ import main_entry
+
+    main_entry()

@@ -199,6 +199,23 @@ def test_console_script_runs_as_a_process(abs_model_path, tmp_path):
     assert bad.returncode == EXIT_INPUT and bad.stderr.startswith("nnverify: error:")
 
 
+@pytest.mark.parametrize("module", ["verify", "verify.cli"])
+def test_both_module_forms_run_the_command_with_the_collector_on(module):
+    """``python -m verify`` (the console script's module) and ``python -m verify.cli`` run
+    the command, and the garbage collector paused for the imports is on again by then."""
+    probe = (
+        "import gc, runpy, sys\n"
+        "import verify.cli\n"
+        "command = verify.cli.main\n"
+        "verify.cli.main = lambda argv=None: print(gc.isenabled()) or command(argv)\n"
+        "sys.argv = ['nnverify', '--version']\n"
+        f"runpy.run_module({module!r}, run_name='__main__', alter_sys=True)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", __version__]
+
+
 @pytest.mark.parametrize("method", ["auto", "interval", "crown", "alpha"])
 def test_every_bound_method_decides_the_known_answers(abs_model_path, tmp_path, capsys, method):
     unsat = _write(tmp_path, "u.vnnlib", UNSAT_V1)
