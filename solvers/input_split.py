@@ -31,7 +31,7 @@ import multiprocessing.connection
 import time
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import partial
+from functools import cached_property, partial
 from multiprocessing.connection import Connection
 from typing import Protocol
 
@@ -233,10 +233,10 @@ class _Search:
     trial_bounder: Bounder | None
     influence: Influence | None
 
-    @property
+    @cached_property
     def trial_halves(self) -> int:
         """How many halves a trial split bounds in one batch: ``TRIAL_ENTRIES`` over the
-        number of tensor entries the graph computes per input."""
+        number of tensor entries the graph computes per input (once per search)."""
         entries = sum(int(np.prod(shape, dtype=np.int64)) for shape in self.graph.shapes.values())
         return max(1, TRIAL_ENTRIES // max(entries, 1))
 
