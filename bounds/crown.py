@@ -16,7 +16,8 @@ At the input box the linear function is minimised exactly: ``A x_mid - |A| x_rad
 bounds each relaxation needs (its input's bounds) come from the same procedure started at
 that input, intersected with interval bounds and with any caller-given ``clamps`` (the
 constraints of a branch-and-bound subdomain). Arithmetic is float64 over the reals (see
-ARCHITECTURE.md).
+ARCHITECTURE.md); optionally, the refinement's back-substitutions run in float32 with
+rigorous terms for their own rounding (``float32_refinement``, ``bounds.rounding``).
 
 The hot steps (relaxation, concretisation over a box, dense affine maps) run on the
 ``Kernels`` backend given (``bounds.kernels``: torch on any device, numba or numpy on CPU);
@@ -39,6 +40,7 @@ from bounds.adam import Adam
 from bounds.graph import Graph, Node, op_to
 from bounds.kernels import Kernels, TorchKernels, make_kernels
 from bounds.ops.base import DTYPE, Affine, Interval, LinearRelaxation, Relaxation, Reshaped, Shape, Tensor
+from bounds.rounding import FLOAT32, error_bound, exact_float32, magnitude, penalty
 
 STEP_DTYPE = torch.float32
 """The float type of alpha/beta-CROWN's optimisation steps. They only search for good
@@ -158,10 +160,19 @@ class CrownBounds:
     flat input boxes. Every bound, final and intermediate, is intersected with its interval
     bound, so it is never looser than interval propagation."""
 
-    def __init__(self, graph: Graph, C: Tensor, *, kernels: Kernels | str | None = None) -> None:
+    def __init__(
+        self, graph: Graph, C: Tensor, *, kernels: Kernels | str | None = None, float32_refinement: bool = False
+    ) -> None:
         """``kernels``: a backend, or a choice's name (on CPU); default ``auto``.
         Analyses and ``final``/``optimise`` bounds live on the backend's device;
-        ``__call__`` and ``optimised`` answer on their inputs' device."""
+        ``__call__`` and ``optimised`` answer on their inputs' device.
+        ``float32_refinement``: CROWN's refinement of intermediate bounds back-substitutes
+        in float32 with rounding-error terms (``bounds.rounding``), where float32 products
+        are IEEE ones: about half the time of its float64 products, which dominate on wide
+        layers (the ReLU-split search), at the cost of the terms, which cost more where
+        proofs are tight and layers narrow (ACAS Xu 4_2 prop_2 in the input split: 43,435
+        boxes against 34,793)."""
+        self._float32 = float32_refinement
         self.kernels = (
             make_kernels() if kernels is None else make_kernels(kernels) if isinstance(kernels, str) else kernels
         )
@@ -173,6 +184,7 @@ class CrownBounds:
         self.output = graph.output.name
         self.sizes = {name: _size(shape) for name, shape in graph.shapes.items()}
         self._dense: dict[tuple[str, torch.dtype], tuple[Tensor, Tensor] | None] = {}
+        self._abs_dense: dict[str, tuple[Tensor, Tensor]] = {}  # |weight|, transposed, and |offset|, float64
         self._ancestors: dict[str, tuple[Node, ...]] = {}
         relaxed_inputs = {node.inputs[0] for node in graph.nodes if not node.op.affine and len(node.inputs) == 1}
         cpu_nodes = _fuse_affine_chains(graph, keep=relaxed_inputs | {self.output}, sizes=self.sizes)
@@ -503,13 +515,16 @@ class CrownBounds:
         dense = self._dense_map(producer, DTYPE) if producer.op.affine and len(producer.inputs) == 1 else None
         if dense is None:
             A = _signed_unit_rows(lower_order, upper_order, self.sizes[name])
-            return self._backward(name, A, analysis, slopes, self.kernels)
+            return self._backward(name, A, analysis, slopes, self.kernels, float32=self._float32)
         weight, bias = dense  # back-substitution maps coefficients c on ``name`` to c @ weight
         rows = torch.cat([lower_order, upper_order], dim=1)
         signs = torch.ones(rows.shape[1], dtype=DTYPE, device=self.device)
         signs[lower_order.shape[1] :] = -1
         A = weight[rows] * signs[:, None]
-        return self._backward(producer.inputs[0], A, analysis, slopes, self.kernels, offset=bias[rows] * signs)
+        offset = bias[rows] * signs
+        return self._backward(
+            producer.inputs[0], A, analysis, slopes, self.kernels, offset=offset, float32=self._float32
+        )
 
     def _sides(self, name: str, value: Interval, needed: Tensor, lopsided: float) -> tuple[Tensor, Tensor]:
         """Of the ``needed`` neurons of ``name`` (batch, n), those whose lower and those whose
@@ -585,6 +600,8 @@ class CrownBounds:
         record: dict[str, Tensor] | None = None,
         multipliers: Mapping[str, Tensor] | None = None,
         offset: Tensor | None = None,
+        *,
+        float32: bool = False,
     ) -> Tensor:
         """Lower bound (batch, m) of ``A @ t + offset`` for the flat tensor t named
         ``start``; A is (batch, m, n). ``kernels`` must be torch ones when ``slopes`` or
@@ -593,9 +610,26 @@ class CrownBounds:
         Wherever the coefficients sit on one tensor with known bounds (the start, an
         activation's output, a merge of branches), concretising there is a valid bound too;
         the best of those and of the full back-substitution is returned (on ACAS Xu this
-        tightens CROWN's mean bound by about 8%)."""
+        tightens CROWN's mean bound by about 8%).
+
+        With ``float32`` (not with ``record`` or ``multipliers``), the coefficients go back
+        in float32 through the steps that have a rounding-error term (``bounds.rounding``:
+        dense affine maps, reshapes, elementwise relaxations, concretisation), the bias in
+        float64 less each step's term; from any other step on (a merge of branches, a
+        convolution, a dense relaxation) in float64, to which float32 values convert
+        exactly. A relaxation's kernel pass also pays the term of the dense map its output
+        coefficients go through next; A's own rounding to float32 is paid at its first step."""
         batch, m = A.shape[0], A.shape[1]
-        bias = torch.zeros(batch, m, dtype=A.dtype, device=self.device) if offset is None else offset
+        rounding = float32 and exact_float32(self.device)
+        bias = torch.zeros(batch, m, dtype=DTYPE if rounding else A.dtype, device=self.device)
+        if offset is not None:
+            bias = offset
+        owed: Tensor | None = None  # the data bound the rounding of A to float32 is still to pay
+        if rounding:
+            assert record is None and multipliers is None
+            owed = magnitude(analysis.bounds[start])
+            A = A.to(FLOAT32)
+        paid: set[str] = set()  # tensors whose coefficients' next dense map a relaxation paid for
         best: Tensor | None = None
         coefficients: dict[str, Tensor] = {start: A}
         for node in reversed(self._ancestry(start)):
@@ -604,16 +638,24 @@ class CrownBounds:
                 coefficients[node.output] = coefficients[node.output] + term if node.output in coefficients else term
             if node.output not in coefficients:
                 continue
-            if len(coefficients) == 1 and node.output in analysis.bounds and _informative(node, start):
-                known = analysis.bounds[node.output]
-                candidate = bias + kernels.concretise(coefficients[node.output], known.lower, known.upper)
-                best = candidate if best is None else torch.maximum(best, candidate)
+            here = len(coefficients) == 1 and node.output in analysis.bounds and _informative(node, start)
             A = coefficients.pop(node.output)
+            step = _Step(kernels, rounding and A.dtype == FLOAT32, owed)
+            owed = None  # only the start's coefficients owe
+            if step.rounded and not self._rounded_step(node, analysis):
+                bias = bias - step.settle(A)
+                A, step = A.to(DTYPE), _Step(kernels, False, None)
+            if here:
+                candidate = bias + step.concretise(A, analysis.bounds[node.output])
+                best = candidate if best is None else torch.maximum(best, candidate)
             if node.op.affine:
+                bias = bias - step.settle(A)
+                if step.rounded and not isinstance(node.op, Reshaped) and node.output not in paid:
+                    bias = bias - penalty(A, self._affine_magnitude(node, analysis))
                 parts, shift = self._affine_backward(node, A, kernels)
                 bias = bias + shift
                 for name, part in zip(node.inputs, parts, strict=True):
-                    coefficients[name] = coefficients[name] + part if name in coefficients else part
+                    _accumulate(coefficients, name, part, rounding)
                 continue
             relax = analysis.relaxations[node.output]
             if record is not None:
@@ -622,23 +664,52 @@ class CrownBounds:
                 slope = (
                     slopes[node.output] if slopes is not None and node.output in slopes else _rows(relax.lower_slope)
                 )
-                part, shift = kernels.relax(A, slope, _rows(relax.upper_slope), relax.lower_offset, relax.upper_offset)
+                (name,) = node.inputs
+                ahead = self._dense_magnitude(name, analysis) if step.rounded else None
+                if ahead is not None:
+                    paid.add(name)
+                part, shift = step.relax(A, slope, relax, analysis.bounds[name], ahead)
                 bias = bias + shift
             elif isinstance(relax, LinearRelaxation):  # dense per box: torch's batched products
                 positive, negative = A.clamp_min(0), A.clamp_max(0)
                 bias = bias + _dot(positive, relax.lower_bias) + _dot(negative, relax.upper_bias)
                 part = positive @ relax.lower_weight + negative @ relax.upper_weight
             else:  # only the node's interval is known
-                out = analysis.bounds[node.output]
-                bias = bias + kernels.concretise(A, out.lower, out.upper)
+                bias = bias + step.concretise(A, analysis.bounds[node.output])
                 continue
             (name,) = node.inputs
-            coefficients[name] = coefficients[name] + part if name in coefficients else part
+            _accumulate(coefficients, name, part, rounding)
         if self.input in coefficients:
             if record is not None:
                 record[self.input] = coefficients[self.input]
-            bias = bias + kernels.concretise(coefficients[self.input], analysis.lower, analysis.upper)
+            A = coefficients[self.input]
+            step = _Step(kernels, rounding and A.dtype == FLOAT32, owed)
+            bias = bias + step.concretise(A, Interval(analysis.lower, analysis.upper))
         return bias if best is None else torch.maximum(best, bias)
+
+    def _dense_magnitude(self, name: str, analysis: Analysis) -> Tensor | None:
+        """``_affine_magnitude`` of the dense map (not a reshape) that produces ``name``,
+        if one does."""
+        producer = self._producers.get(name)
+        if producer is None or not producer.op.affine or isinstance(producer.op, Reshaped):
+            return None
+        return self._affine_magnitude(producer, analysis) if self._dense_map(producer, FLOAT32) is not None else None
+
+    def _rounded_step(self, node: Node, analysis: Analysis) -> bool:
+        """Whether back-substitution through ``node`` has a float32 rounding-error term
+        (``bounds.rounding``): a reshape, a dense affine map, an elementwise relaxation."""
+        if node.op.affine:
+            return isinstance(node.op, Reshaped) or self._dense_map(node, FLOAT32) is not None
+        return isinstance(analysis.relaxations.get(node.output), Relaxation)
+
+    def _affine_magnitude(self, node: Node, analysis: Analysis) -> Tensor:
+        """``|W| @ max|s| + |c|`` (batch, n_out) for the dense map ``W s + c`` of ``node``."""
+        if node.output not in self._abs_dense:
+            dense = self._dense_map(node, DTYPE)
+            assert dense is not None
+            self._abs_dense[node.output] = (dense[0].abs().T.contiguous(), dense[1].abs())
+        weight, offset = self._abs_dense[node.output]
+        return magnitude(analysis.bounds[node.inputs[0]]) @ weight + offset
 
     def _affine_backward(self, node: Node, A: Tensor, kernels: Kernels) -> tuple[list[Tensor], Tensor]:
         """Coefficients on each input of an affine node, and the bias ``A @ f(0)``."""
@@ -792,6 +863,63 @@ class _Packed:
         values = zip(self.variables.tensors, self.optimiser.first, self.optimiser.second, strict=True)
         for (value, first, second), (to_value, to_first, to_second) in zip(values, targets, strict=True):
             to_value[at], to_first[at], to_second[at] = value, first, second
+
+
+@dataclass(frozen=True)
+class _Step:
+    """The kernels of one back-substitution step: as they are, or (``rounded``) on float32
+    coefficients, each result in float64 less its rounding-error term (``bounds.rounding``)
+    and less what the coefficients still ``owe`` (a data bound (batch, n) for their own
+    rounding)."""
+
+    kernels: Kernels
+    rounded: bool
+    owe: Tensor | None
+
+    def concretise(self, A: Tensor, value: Interval) -> Tensor:
+        """The minimum of ``A @ t`` over t's bounds ``value`` (batch, n)."""
+        if not self.rounded:
+            return self.kernels.concretise(A, value.lower, value.upper)
+        v = self._with_owed(magnitude(value))
+        low, sums = self.kernels.concretise_measured(A, value.lower, value.upper, v)
+        return low - error_bound(sums, A.shape[-1], v.sum(dim=-1, keepdim=True))
+
+    def relax(
+        self, A: Tensor, slope: Tensor, relax: Relaxation, value: Interval, ahead: Tensor | None
+    ) -> tuple[Tensor, Tensor]:
+        """Coefficients on the relaxed node's input (bounds ``value``) and the bias gained,
+        with the lower ``slope`` (within the relaxation's range) and its upper side; with
+        ``ahead``, the bias also pays the term of the dense map those coefficients go
+        through next (``ahead`` its data bound)."""
+        upper = _rows(relax.upper_slope)
+        offsets = (relax.lower_offset, relax.upper_offset)
+        if not self.rounded:
+            return self.kernels.relax(A, slope, upper, *offsets)
+        batch = A.shape[0]
+        slopes = (relax.lower_slope_min, relax.lower_slope_max, relax.lower_slope, relax.upper_slope)
+        steepest = torch.stack([s.abs().reshape(batch, -1) for s in slopes]).amax(dim=0)
+        v = self._with_owed(steepest * magnitude(value) + sum(o.abs().reshape(batch, -1) for o in offsets))
+        part, shift, sums = self.kernels.relax_measured(A, slope, upper, *offsets, v, ahead)
+        total = v.sum(dim=-1, keepdim=True) + (0 if ahead is None else ahead.sum(dim=-1, keepdim=True))
+        return part, shift - error_bound(sums, A.shape[-1], total)
+
+    def settle(self, A: Tensor) -> Tensor | float:
+        """What the coefficients still owe, in a pass of its own (0 when nothing)."""
+        return 0.0 if self.owe is None else penalty(A, self.owe)
+
+    def _with_owed(self, v: Tensor) -> Tensor:
+        return v if self.owe is None else v + self.owe
+
+
+def _accumulate(coefficients: dict[str, Tensor], name: str, part: Tensor, in_float64: bool) -> None:
+    """Add ``part`` to the coefficients on tensor ``name`` (a merge of branches), in float64
+    when ``in_float64`` (the sum of float32 coefficients has no rounding-error term)."""
+    if name not in coefficients:
+        coefficients[name] = part
+    elif in_float64:
+        coefficients[name] = coefficients[name].to(DTYPE) + part.to(DTYPE)
+    else:
+        coefficients[name] = coefficients[name] + part
 
 
 def _signed_unit_rows(plus: Tensor, minus: Tensor, n: int) -> Tensor:

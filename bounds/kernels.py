@@ -9,6 +9,10 @@ per box):
 - ``concretise``: the minimum of ``A @ x`` over a box, ``A @ mid - |A| @ rad``;
 - ``affine``: through a dense affine map ``W x + c``, ``A @ W`` and ``A @ c``.
 
+``relax_measured`` and ``concretise_measured`` also weigh the coefficients, ``|A| @ v``, in
+the same pass: what the rounding-error terms of float32 back-substitution scale
+(``bounds.rounding``).
+
 Backends take and return torch tensors (zero-copy views on CPU), so the driver is one code
 path: ``NumpyKernels`` is the plain-numpy reference; ``NumbaKernels`` fuses ``relax`` and
 ``concretise`` into compiled loops that never materialise ``A⁺``, ``A⁻`` or ``|A|``
@@ -55,6 +59,25 @@ class Kernels(Protocol):
     def affine(self, A: Tensor, weight: Tensor, offset: Tensor) -> tuple[Tensor, Tensor]:
         """``(A @ weight, A @ offset)`` for a dense map: weight (n, k), offset (n,)."""
 
+    def relax_measured(
+        self,
+        A: Tensor,
+        lower_slope: Tensor,
+        upper_slope: Tensor,
+        lower_offset: Tensor,
+        upper_offset: Tensor,
+        v_in: Tensor,
+        v_out: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """``relax`` for coefficients A of any float type (the other arguments float64), and
+        the sums ``|A| @ v_in + |part| @ v_out`` (batch, m) that a float32 step's
+        rounding-error term scales (``bounds.rounding``; ``v_in``, ``v_out``: (batch, n),
+        ``v_out`` None for none). ``part`` has A's type; the bias and the sums are float64."""
+
+    def concretise_measured(self, A: Tensor, lower: Tensor, upper: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """``concretise`` for coefficients A of any float type (the box float64), and the sums
+        ``|A| @ v`` (batch, m); both float64."""
+
 
 @dataclass(frozen=True)
 class TorchKernels:
@@ -74,6 +97,27 @@ class TorchKernels:
 
     def affine(self, A: Tensor, weight: Tensor, offset: Tensor) -> tuple[Tensor, Tensor]:
         return A @ weight, A @ offset
+
+    def relax_measured(
+        self,
+        A: Tensor,
+        lower_slope: Tensor,
+        upper_slope: Tensor,
+        lower_offset: Tensor,
+        upper_offset: Tensor,
+        v_in: Tensor,
+        v_out: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        data = (lower_slope, upper_slope, lower_offset, upper_offset)
+        part, bias = self.relax(A, *(x.to(A.dtype) for x in data))
+        sums = _dot(A.abs(), v_in.to(A.dtype))
+        if v_out is not None:
+            sums = sums + _dot(part.abs(), v_out.to(A.dtype))
+        return part, bias.double(), sums.double()
+
+    def concretise_measured(self, A: Tensor, lower: Tensor, upper: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        value = self.concretise(A, lower.to(A.dtype), upper.to(A.dtype))
+        return value.double(), _dot(A.abs(), v.to(A.dtype)).double()
 
 
 @dataclass(frozen=True)
@@ -102,6 +146,26 @@ class NumpyKernels:
         batch, m, n = a.shape
         flat = a.reshape(batch * m, n)  # one BLAS product (a stack of them is slower)
         return torch.from_numpy((flat @ _array(weight)).reshape(batch, m, -1)), torch.from_numpy(a @ _array(offset))
+
+    def relax_measured(
+        self,
+        A: Tensor,
+        lower_slope: Tensor,
+        upper_slope: Tensor,
+        lower_offset: Tensor,
+        upper_offset: Tensor,
+        v_in: Tensor,
+        v_out: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        part, bias = self.relax(A, lower_slope, upper_slope, lower_offset, upper_offset)
+        sums = _array_dot(np.abs(_array(A)), _array(v_in))
+        if v_out is not None:
+            sums = sums + _array_dot(np.abs(_array(part)), _array(v_out))
+        return part.to(A.dtype), bias, torch.from_numpy(sums)
+
+    def concretise_measured(self, A: Tensor, lower: Tensor, upper: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        value = self.concretise(A, lower, upper)
+        return value, torch.from_numpy(_array_dot(np.abs(_array(A)), _array(v)))
 
 
 class NumbaKernels(NumpyKernels):
@@ -144,6 +208,44 @@ class NumbaKernels(NumpyKernels):
 
     def affine(self, A: Tensor, weight: Tensor, offset: Tensor) -> tuple[Tensor, Tensor]:
         return A @ weight, A @ offset
+
+    def relax_measured(
+        self,
+        A: Tensor,
+        lower_slope: Tensor,
+        upper_slope: Tensor,
+        lower_offset: Tensor,
+        upper_offset: Tensor,
+        v_in: Tensor,
+        v_out: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        a = np.ascontiguousarray(A.detach().numpy())  # float32 stays float32
+        batch, m, n = a.shape
+        part = np.empty_like(a)
+        bias, sums = np.empty((batch, m)), np.empty((batch, m))
+        inward = _array(v_in).reshape(batch, n)
+        outward = np.zeros((batch, n)) if v_out is None else _array(v_out).reshape(batch, n)
+        self._loops.relax_measured(
+            a,
+            np.ascontiguousarray(_array(lower_slope).reshape(batch, -1, n)),
+            np.ascontiguousarray(_array(upper_slope).reshape(batch, -1, n)),
+            np.ascontiguousarray(_array(lower_offset).reshape(batch, n)),
+            np.ascontiguousarray(_array(upper_offset).reshape(batch, n)),
+            np.ascontiguousarray(inward),
+            np.ascontiguousarray(outward),
+            part,
+            bias,
+            sums,
+        )
+        return torch.from_numpy(part), torch.from_numpy(bias), torch.from_numpy(sums)
+
+    def concretise_measured(self, A: Tensor, lower: Tensor, upper: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        a = np.ascontiguousarray(A.detach().numpy())
+        batch, m, _ = a.shape
+        lo, up = _array(lower).reshape(batch, -1), _array(upper).reshape(batch, -1)
+        out, sums = np.empty((batch, m)), np.empty((batch, m))
+        self._loops.concretise_measured(a, (lo + up) / 2, (up - lo) / 2, np.ascontiguousarray(_array(v)), out, sums)
+        return torch.from_numpy(out), torch.from_numpy(sums)
 
 
 class DeferredNumbaKernels:
@@ -190,6 +292,21 @@ class DeferredNumbaKernels:
 
     def affine(self, A: Tensor, weight: Tensor, offset: Tensor) -> tuple[Tensor, Tensor]:
         return self._torch.affine(A, weight, offset)  # numba's is torch's too
+
+    def relax_measured(
+        self,
+        A: Tensor,
+        lower_slope: Tensor,
+        upper_slope: Tensor,
+        lower_offset: Tensor,
+        upper_offset: Tensor,
+        v_in: Tensor,
+        v_out: Tensor | None,
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        return self._for(A).relax_measured(A, lower_slope, upper_slope, lower_offset, upper_offset, v_in, v_out)
+
+    def concretise_measured(self, A: Tensor, lower: Tensor, upper: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        return self._for(A).concretise_measured(A, lower, upper, v)
 
 
 def make_kernels(name: str = "auto", device: str | torch.device = "cpu") -> Kernels:

@@ -70,6 +70,38 @@ def test_each_kernel_matches_the_numpy_reference(name, lower_rows, upper_rows):
         assert _agree(got, want)
 
 
+@pytest.mark.parametrize("name", [*BACKENDS, "auto"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("ahead", [False, True])
+def test_measured_kernels_are_the_plain_ones_and_weigh_their_coefficients(name, dtype, ahead):
+    """``relax_measured`` / ``concretise_measured`` on coefficients of either float type:
+    the plain results (within float32's rounding) and the sums ``|A| @ v_in + |part| @
+    v_out``, ``|A| @ v``; the coefficients keep A's type, the rest is float64."""
+    rng = np.random.default_rng(7)
+    batch, m, n = 3, 5, 9
+    A = torch.as_tensor(rng.normal(size=(batch, m, n))).to(dtype)
+    ls = torch.as_tensor(rng.uniform(size=(batch, m, n)))
+    us = torch.as_tensor(rng.uniform(size=(batch, 1, n)))
+    lo, uo = torch.as_tensor(rng.normal(size=(batch, n))), torch.as_tensor(rng.normal(size=(batch, n)))
+    v_in, v_out = (torch.as_tensor(rng.uniform(size=(batch, n))) for _ in range(2))
+    lower = torch.as_tensor(rng.normal(size=(batch, n)))
+    upper = lower + torch.as_tensor(rng.uniform(size=(batch, n)))
+    kernels, reference, exact = make_kernels(name), NumpyKernels(), A.to(DTYPE)
+    part, bias, sums = kernels.relax_measured(A, ls, us, lo, uo, v_in, v_out if ahead else None)
+    want_part, want_bias = reference.relax(exact, ls, us, lo, uo)
+    assert part.dtype == dtype and bias.dtype == sums.dtype == DTYPE
+    assert torch.allclose(part.to(DTYPE), want_part, rtol=1e-6, atol=1e-6)
+    assert torch.allclose(bias, want_bias, rtol=1e-5, atol=1e-5)
+    want_sums = (exact.abs() @ v_in[..., None])[..., 0]
+    if ahead:
+        want_sums = want_sums + (want_part.abs() @ v_out[..., None])[..., 0]
+    assert torch.allclose(sums, want_sums, rtol=1e-5)
+    value, weighed = kernels.concretise_measured(A, lower, upper, v_in)
+    assert value.dtype == weighed.dtype == DTYPE
+    assert torch.allclose(value, reference.concretise(exact, lower, upper), rtol=1e-5, atol=1e-5)
+    assert torch.allclose(weighed, (exact.abs() @ v_in[..., None])[..., 0], rtol=1e-5)
+
+
 def test_the_reference_concretises_exactly():
     """min of a·x over a box is at the corner each coefficient's sign picks."""
     A = torch.tensor([[[2.0, -3.0, 0.0]]], dtype=DTYPE)
