@@ -618,7 +618,8 @@ class CrownBounds:
         float64 less each step's term; from any other step on (a merge of branches, a
         convolution, a dense relaxation) in float64, to which float32 values convert
         exactly. A relaxation's kernel pass also pays the term of the dense map its output
-        coefficients go through next; A's own rounding to float32 is paid at its first step."""
+        coefficients go through next; where casting A to float32 changes it (not unit
+        rows), its first step pays for that too, over the start's bounds."""
         batch, m = A.shape[0], A.shape[1]
         rounding = float32 and exact_float32(self.device)
         bias = torch.zeros(batch, m, dtype=DTYPE if rounding else A.dtype, device=self.device)
@@ -627,8 +628,10 @@ class CrownBounds:
         owed: Tensor | None = None  # the data bound the rounding of A to float32 is still to pay
         if rounding:
             assert record is None and multipliers is None
-            owed = magnitude(analysis.bounds[start])
-            A = A.to(FLOAT32)
+            cast = A.to(FLOAT32)
+            if not torch.equal(cast.to(A.dtype), A):
+                owed = magnitude(analysis.bounds[start])
+            A = cast
         paid: set[str] = set()  # tensors whose coefficients' next dense map a relaxation paid for
         best: Tensor | None = None
         coefficients: dict[str, Tensor] = {start: A}

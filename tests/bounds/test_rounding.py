@@ -119,3 +119,17 @@ def test_the_error_bound_is_twice_gamma_n_plus_8_of_the_sums_plus_underflow():
     assert bound[0, 0] >= 2 * gamma(108) * 3.0 and bound[0, 1] > 0
     assert bound[0, 0] < 2 * gamma(108) * 3.0 * (1 + 1e-9)
     assert error_bound(torch.tensor([[torch.nan]], dtype=DTYPE), 3, sums[:, :1]).item() == torch.inf
+
+
+def test_refinement_through_maps_without_a_dense_matrix_goes_on_in_float64(monkeypatch):
+    """Affine maps too large for a dense matrix (convolutions) back-substitute by autograd in
+    float64: a refinement through them starts from its tensor's unit rows and comes out as
+    float64's."""
+    monkeypatch.setattr("bounds.crown.DENSE_LIMIT", 0)
+    graph = _network(6, [4, 10, 10, 2], 1.0)
+    lower, upper = _box(3, 2, 4, 0.4)
+    C = torch.eye(2, dtype=DTYPE)
+    rounded = CrownBounds(graph, C, float32_refinement=True).analyse(lower, upper).bounds
+    exact = CrownBounds(graph, C).analyse(lower, upper).bounds
+    for name, value in exact.items():
+        assert torch.equal(rounded[name].lower, value.lower) and torch.equal(rounded[name].upper, value.upper)
