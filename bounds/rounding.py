@@ -30,8 +30,8 @@ is as sound as the float64 one: the step's float64 data (relaxations, box) are t
 and only the step's own arithmetic differs.
 
 This holds only where float32 products are IEEE single precision: not under TF32 or
-bfloat16 matmuls (``torch.set_float32_matmul_precision`` other than ``highest``), which
-``exact_float32`` checks.
+bfloat16 matmuls (``torch.set_float32_matmul_precision`` other than ``highest``, or the
+``fp32_precision`` settings other than ``ieee``), which ``exact_float32`` checks.
 """
 
 from __future__ import annotations
@@ -46,10 +46,24 @@ SMALLEST_NORMAL = 2.0**-126
 
 
 def exact_float32(device: torch.device) -> bool:
-    """Whether torch's float32 matrix products on ``device`` are IEEE single precision."""
-    if torch.get_float32_matmul_precision() != "highest":
+    """Whether torch's float32 matrix products on ``device`` (CPU or CUDA) are IEEE single
+    precision: the matmul precision in effect, the most specific of torch's settings (the
+    op's, the backend's, the global ``fp32_precision``, then the legacy
+    ``get_float32_matmul_precision``), is ``ieee`` / ``highest``, and on CUDA TF32 is off."""
+    if device.type not in ("cpu", "cuda"):
         return False
-    return device.type == "cpu" or (device.type == "cuda" and not torch.backends.cuda.matmul.allow_tf32)
+    backend = torch.backends.mkldnn if device.type == "cpu" else torch.backends.cuda
+    for setting in (backend.matmul, backend, torch.backends):
+        precision = getattr(setting, "fp32_precision", "none")
+        if precision != "none":
+            exact = precision == "ieee"
+            break
+    else:
+        try:
+            exact = torch.get_float32_matmul_precision() == "highest"
+        except RuntimeError:  # torch refuses to answer when both of its APIs were used
+            exact = False
+    return exact and (device.type == "cpu" or not torch.backends.cuda.matmul.allow_tf32)
 
 
 def gamma(k: int) -> float:

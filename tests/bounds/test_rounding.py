@@ -17,7 +17,7 @@ from bounds.crown import Analysis, CrownBounds
 from bounds.graph import Graph
 from bounds.kernels import BACKENDS
 from bounds.onnx_build import dense_network
-from bounds.rounding import error_bound, gamma
+from bounds.rounding import error_bound, exact_float32, gamma
 
 DTYPE = torch.float64
 
@@ -101,16 +101,25 @@ def test_float32_rows_on_branching_graphs_stay_below_float64_ones(seed, n_in, wi
 
 
 def test_reduced_precision_float32_products_fall_back_to_float64():
-    """Under TF32/bfloat16 matmul precision there is no IEEE float32 to bound."""
+    """Under TF32/bfloat16 matmul precision there is no IEEE float32 to bound, whichever of
+    torch's two settings asks for it."""
     graph = _network(5, [4, 12, 12, 2], 1.0)
     lower, upper = _box(2, 2, 4, 0.3)
-    previous = torch.get_float32_matmul_precision()
+    cpu, matmul = torch.device("cpu"), torch.backends.mkldnn.matmul
+    assert exact_float32(cpu)
+    previous, original = torch.get_float32_matmul_precision(), matmul.fp32_precision
     try:
         torch.set_float32_matmul_precision("medium")
+        assert not exact_float32(cpu)
         for rounded, exact in _refined_pairs(graph, "torch", lower, upper):
             assert torch.equal(rounded, exact)
-    finally:
         torch.set_float32_matmul_precision(previous)
+        matmul.fp32_precision = "bf16"
+        assert not exact_float32(cpu)
+    finally:
+        torch.set_float32_matmul_precision(previous)  # which sets the new API's value too
+        matmul.fp32_precision = original
+    assert exact_float32(cpu) and not exact_float32(torch.device("meta"))
 
 
 def test_the_error_bound_is_twice_gamma_n_plus_8_of_the_sums_plus_underflow():
