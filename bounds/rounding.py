@@ -20,14 +20,14 @@ further roundings per term):
 
 ``error_bound`` is ``2 gamma_(n+8) |A| @ v``, the sums ``|A| @ v`` computed in float32 at
 worst: a sum of non-negative terms is within ``gamma_(n+1)`` of its exact value, so the
-factor 2 covers it. The kernels weigh ``A`` in the same pass as the step
+factor 2 covers it. An absolute term covers underflow (each product may lose the smallest
+normal number, ``2^-126``, also where denormals are flushed to zero); an overflow makes
+the term infinite. The kernels weigh ``A`` in the pass the step makes anyway
 (``Kernels.relax_measured``, ``concretise_measured``); a relaxation also weighs its output
-coefficients for the dense map they go through next, which has no pass of its own. An absolute term
-covers underflow (each product may lose the smallest normal number, ``2^-126``, also
-where denormals are flushed to zero); an overflow makes the penalty infinite. Each step's
-bias is accumulated in float64 with its penalty subtracted, so a bound computed this way
-is as sound as the float64 one: the step's float64 data (relaxations, box) are the same,
-and only the step's own arithmetic differs.
+coefficients for the dense map they go through next, a BLAS product with no pass of ours.
+Each step's bias is accumulated in float64 less its term, so a bound computed this way is
+as sound as the float64 one: the step's float64 data (relaxations, box) are the same, and
+only the step's own arithmetic differs.
 
 This holds only where float32 products are IEEE single precision: not under TF32 or
 bfloat16 matmuls (``torch.set_float32_matmul_precision`` other than ``highest``, or the
@@ -67,7 +67,8 @@ def exact_float32(device: torch.device) -> bool:
 
 
 def gamma(k: int) -> float:
-    """``k u / (1 - k u)``: the relative error bound of a dot product of length k - 1."""
+    """Higham's ``gamma_k = k u / (1 - k u)``: the relative error bound of a dot product of
+    length k (``|fl(x . y) - x . y| <= gamma_k |x| . |y|``, any order, with or without FMA)."""
     return k * UNIT / (1 - k * UNIT)
 
 
