@@ -17,6 +17,7 @@ from bounds.crown import Analysis, CrownBounds
 from bounds.graph import Graph
 from bounds.kernels import BACKENDS
 from bounds.onnx_build import dense_network
+from bounds.ops.base import Interval
 from bounds.rounding import error_bound, exact_float32, gamma
 
 DTYPE = torch.float64
@@ -65,12 +66,34 @@ def _assert_below_and_close(rounded: torch.Tensor, exact: torch.Tensor) -> None:
 @pytest.mark.parametrize("kernels", BACKENDS)
 @pytest.mark.parametrize("scale", [1.0, 300.0])
 def test_float32_rows_never_rise_above_float64_ones_and_stay_close(kernels, scale):
-    """Weights up to 300x (values in the thousands, heavy cancellation): float32's rounding
-    alone moves bounds both ways; with the terms, never up."""
+    """Weights up to 300x (values up to 5e7, heavy cancellation): float32's rounding alone
+    moves bounds both ways; with the terms, never up."""
     graph = _network(3, [6, 40, 40, 40, 3], scale)
     lower, upper = _box(1, 4, 6, 0.2)
     for rounded, exact in _refined_pairs(graph, kernels, lower, upper):
         _assert_below_and_close(rounded, exact)
+
+
+@pytest.mark.parametrize("kernels", ["torch", "numba"])
+def test_refining_with_the_roots_slopes_in_float32_stays_below_float64(kernels):
+    """As the ReLU-split search refines a domain: the root's per-row alpha slopes, inherited
+    bounds, lopsided neurons refined on their near side only. The first refined tensor (the
+    same relaxations before it either way) comes out no tighter than in float64, and close."""
+    graph = _network(4, [5, 30, 30, 30, 2], 30.0)
+    lower, upper = _box(5, 1, 5, 0.3)
+    C = torch.tensor([[1.0, -1.0]], dtype=DTYPE)
+    exact = CrownBounds(graph, C, kernels=kernels)
+    rounded = CrownBounds(graph, C, kernels=kernels, float32_refinement=True)
+    root = exact.analyse(lower, upper, alpha_steps=10)
+    first = next(node.output for node in exact.nodes if node.output in exact.refined)
+    inherited = {first: Interval(root.bounds[first].lower - 1.0, root.bounds[first].upper + 1.0)}
+    got, want = (
+        crown.analyse(lower, upper, inherited, slopes=root.slopes, lopsided=3.0).bounds[first]
+        for crown in (rounded, exact)
+    )
+    assert bool((got.lower > inherited[first].lower).any())  # refined, not merely inherited
+    _assert_below_and_close(got.lower, want.lower)
+    _assert_below_and_close(-got.upper, -want.upper)
 
 
 def test_without_the_terms_float32_rows_cross_the_float64_ones(monkeypatch):
