@@ -185,6 +185,7 @@ class CrownBounds:
         self.sizes = {name: _size(shape) for name, shape in graph.shapes.items()}
         self._dense: dict[tuple[str, torch.dtype], tuple[Tensor, Tensor] | None] = {}
         self._abs_dense: dict[str, tuple[Tensor, Tensor]] = {}  # |weight|, transposed, and |offset|, float64
+        self._exact32: dict[str, bool] = {}  # per dense map, whether float32 holds its matrix exactly
         self._ancestors: dict[str, tuple[Node, ...]] = {}
         relaxed_inputs = {node.inputs[0] for node in graph.nodes if not node.op.affine and len(node.inputs) == 1}
         cpu_nodes = _fuse_affine_chains(graph, keep=relaxed_inputs | {self.output}, sizes=self.sizes)
@@ -513,14 +514,18 @@ class CrownBounds:
         its matrix's rows instead of multiplying unit rows by it."""
         producer = self._producers[name]
         dense = self._dense_map(producer, DTYPE) if producer.op.affine and len(producer.inputs) == 1 else None
+        in_float32 = self._float32 and exact_float32(self.device)  # rows exact in float32 are made so
         if dense is None:
-            A = _signed_unit_rows(lower_order, upper_order, self.sizes[name])
+            A = _signed_unit_rows(lower_order, upper_order, self.sizes[name], FLOAT32 if in_float32 else DTYPE)
             return self._backward(name, A, analysis, slopes, self.kernels, float32=self._float32)
         weight, bias = dense  # back-substitution maps coefficients c on ``name`` to c @ weight
+        single = self._dense_map(producer, FLOAT32) if in_float32 and self._exact_in_float32(producer) else None
+        if single is not None:
+            weight = single[0]
         rows = torch.cat([lower_order, upper_order], dim=1)
         signs = torch.ones(rows.shape[1], dtype=DTYPE, device=self.device)
         signs[lower_order.shape[1] :] = -1
-        A = weight[rows] * signs[:, None]
+        A = weight[rows] * signs.to(weight.dtype)[:, None]
         offset = bias[rows] * signs
         return self._backward(
             producer.inputs[0], A, analysis, slopes, self.kernels, offset=offset, float32=self._float32
@@ -618,8 +623,9 @@ class CrownBounds:
         float64 less each step's term; from any other step on (a merge of branches, a
         convolution, a dense relaxation) in float64, to which float32 values convert
         exactly. A relaxation's kernel pass also pays the term of the dense map its output
-        coefficients go through next; where casting A to float32 changes it (not unit
-        rows), its first step pays for that too, over the start's bounds."""
+        coefficients go through next. A float32 A is taken as exact (its caller made it so:
+        unit rows, rows of a matrix exact in float32); any other A is cast, and its first
+        step pays for that too, over the start's bounds."""
         batch, m = A.shape[0], A.shape[1]
         rounding = float32 and exact_float32(self.device)
         bias = torch.zeros(batch, m, dtype=DTYPE if rounding else A.dtype, device=self.device)
@@ -628,10 +634,11 @@ class CrownBounds:
         owed: Tensor | None = None  # the data bound the rounding of A to float32 is still to pay
         if rounding:
             assert record is None and multipliers is None
-            cast = A.to(FLOAT32)
-            if not torch.equal(cast.to(A.dtype), A):
+            if A.dtype != FLOAT32:
                 owed = magnitude(analysis.bounds[start])
-            A = cast
+                A = A.to(FLOAT32)
+        elif float32:  # no IEEE float32 products here: float64, exactly
+            A = A.to(DTYPE)
         paid: set[str] = set()  # tensors whose coefficients' next dense map a relaxation paid for
         best: Tensor | None = None
         coefficients: dict[str, Tensor] = {start: A}
@@ -704,6 +711,15 @@ class CrownBounds:
         if node.op.affine:
             return isinstance(node.op, Reshaped) or self._dense_map(node, FLOAT32) is not None
         return isinstance(analysis.relaxations.get(node.output), Relaxation)
+
+    def _exact_in_float32(self, node: Node) -> bool:
+        """Whether ``node``'s dense matrix (float64) is exactly representable in float32, as
+        the weights of a float32 model are (cached)."""
+        if node.output not in self._exact32:
+            dense = self._dense_map(node, DTYPE)
+            assert dense is not None
+            self._exact32[node.output] = torch.equal(dense[0].to(FLOAT32).to(DTYPE), dense[0])
+        return self._exact32[node.output]
 
     def _affine_magnitude(self, node: Node, analysis: Analysis) -> Tensor:
         """``|W| @ max|s| + |c|`` (batch, n_out) for the dense map ``W s + c`` of ``node``."""
@@ -925,12 +941,12 @@ def _accumulate(coefficients: dict[str, Tensor], name: str, part: Tensor, in_flo
         coefficients[name] = coefficients[name] + part
 
 
-def _signed_unit_rows(plus: Tensor, minus: Tensor, n: int) -> Tensor:
+def _signed_unit_rows(plus: Tensor, minus: Tensor, n: int, dtype: torch.dtype = DTYPE) -> Tensor:
     """Rows (batch, k + k', n) of the identity picked by ``plus`` (batch, k), then minus
     those picked by ``minus`` (batch, k'): lower bounds of the first, upper of the second."""
 
     def unit(order: Tensor) -> Tensor:
-        return torch.zeros(*order.shape, n, dtype=DTYPE, device=order.device).scatter_(2, order[..., None], 1.0)
+        return torch.zeros(*order.shape, n, dtype=dtype, device=order.device).scatter_(2, order[..., None], 1.0)
 
     return torch.cat([unit(plus), -unit(minus)], dim=1)
 
