@@ -165,3 +165,29 @@ def test_refinement_through_maps_without_a_dense_matrix_goes_on_in_float64(monke
     exact = CrownBounds(graph, C).analyse(lower, upper).bounds
     for name, value in exact.items():
         assert torch.equal(rounded[name].lower, value.lower) and torch.equal(rounded[name].upper, value.upper)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 2**31),
+    sizes=st.lists(st.integers(2, 24), min_size=3, max_size=5),
+    scale=st.sampled_from([1.0, 300.0]),
+    kernels=st.sampled_from(BACKENDS),
+)
+def test_every_tensor_holds_its_sampled_values_under_float32_refinement(seed, sizes, scale, kernels):
+    """Points sampled in each box, run through the network: every tensor's values lie in
+    the bounds an analysis with float32 refinement gives it."""
+    graph = _network(seed, sizes, scale)
+    lower, upper = _box(seed, 2, sizes[0], 0.5)
+    C = torch.eye(sizes[-1], dtype=DTYPE)
+    analysis = CrownBounds(graph, C, kernels=kernels, float32_refinement=True).analyse(lower, upper)
+    rng = np.random.default_rng(seed)
+    for b in range(2):
+        points = lower[b] + torch.as_tensor(rng.uniform(size=(300, sizes[0]))) * (upper[b] - lower[b])
+        with torch.no_grad():
+            values = graph.evaluate({graph.input.name: points.reshape(-1, *graph.input.shape)})
+        for name, bound in analysis.bounds.items():
+            flat = values[name].reshape(300, -1)
+            slack = 1e-9 * (1 + flat.abs())  # the network's own float64 evaluation
+            assert bool((flat >= bound.lower[b] - slack).all()), name
+            assert bool((flat <= bound.upper[b] + slack).all()), name
