@@ -70,8 +70,8 @@ from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
 from solvers.beside import MilpBeside
-from solvers.exact import ExactOutcome
-from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes
+from solvers.exact import ExactOutcome, Polish
+from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes, polish
 from solvers.input_split import Outcome, SearchResult, SearchStats
 from solvers.objective import Objective
 from specs.property import Case
@@ -108,6 +108,9 @@ class ActivationSplitOptions:
     """After this share of the time, if the MILP beside has proved a clause, branching stops
     and this process decides clauses by the MILP engine too (1: never)."""
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
+    polish: AttackOptions = field(default_factory=lambda: AttackOptions(step_fractions=(0.05, 0.25)))
+    """The PGD from each clause's LP relaxation minimiser that precedes its MILP over the
+    whole box (``RegionProgram.decide``): its steps, and one start per step fraction."""
 
 
 def activation_split_search(
@@ -145,6 +148,7 @@ def activation_split_search(
     base = crown.analyse(lower, upper, alpha_steps=options.root_alpha_steps)
     if options.float_rounding:
         objective = objective.with_rounding(_rounding(graph, lower, upper, base.bounds))
+    polisher = partial(polish, graph, objective, lower[0], upper[0], options.polish)
     now = time.monotonic()
     switch = now + options.exact_share * (deadline - now) if options.exact_share < 1 else deadline
     join = now + options.exact_join_share * (deadline - now) if options.exact_join_share < 1 else deadline
@@ -164,7 +168,7 @@ def activation_split_search(
                 beside_at = math.inf
                 if _milp_encodes(graph):
                     clauses = _open_clauses(objective, stack, exhausted)
-                    beside = MilpBeside(graph, case, objective, base.bounds, clauses, deadline)
+                    beside = MilpBeside(graph, case, objective, base.bounds, clauses, deadline, polisher)
                     torch.set_num_threads(threads - 1)  # one core for the MILP
             if beside is not None:
                 found = beside.take(confirm)
@@ -174,11 +178,13 @@ def activation_split_search(
                     return SearchResult(Outcome.PROVED, None, stats)
             if beside is None and now > switch:
                 if _milp_encodes(graph):
-                    return _exact_rest(graph, case, objective, base.bounds, stack, exhausted, confirm, deadline, stats)
+                    return _exact_rest(
+                        graph, case, objective, base.bounds, stack, exhausted, confirm, deadline, stats, polisher
+                    )
                 switch = deadline
             if beside is not None and beside.proved and now > join:
                 return _exact_beside(
-                    graph, case, objective, base.bounds, stack, exhausted, beside, confirm, deadline, stats
+                    graph, case, objective, base.bounds, stack, exhausted, beside, confirm, deadline, stats, polisher
                 )
             batch = _take(stack, _batch_size(options.batch, last, now, deadline))
             last = (now, batch.count)
@@ -345,14 +351,18 @@ def _by_milp(
     clauses: list[int] | None,
     confirm: Confirm,
     deadline: float,
+    polisher: Polish | None = None,
 ) -> tuple[Outcome, np.ndarray | None]:
     """The MILP engine's answer on the case's clauses (``clauses`` only, in that order, when
     given) with big-M from ``node_bounds`` (a region's, batch of one): PROVED, FOUND with a
-    confirmed point, TIMEOUT, or EXHAUSTED when it cannot decide."""
+    confirmed point, TIMEOUT, or EXHAUSTED when it cannot decide. ``polisher``: see
+    ``RegionProgram.decide``."""
     from solvers.milp import solve  # cvxpy is slow to import: only when the engine is needed
 
     box, constraints = case.region.box, case.region.constraints
-    result = solve(graph, box, constraints, objective, deadline=deadline, node_bounds=node_bounds, clauses=clauses)
+    result = solve(
+        graph, box, constraints, objective, deadline=deadline, node_bounds=node_bounds, clauses=clauses, polish=polisher
+    )
     if result.outcome is ExactOutcome.PROVED:
         return Outcome.PROVED, None
     if result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
@@ -377,13 +387,14 @@ def _exact_rest(
     confirm: Confirm,
     deadline: float,
     stats: SearchStats,
+    polisher: Polish,
 ) -> SearchResult:
     """Hand what the branch and bound left to the MILP engine: the clauses some pending
     domain's bounds (or an undecided leaf) leave open, over the whole box, big-M from the
     root's bounds, least refuted first (where a violation is likeliest). Every other clause
     is refuted on every domain of the partition the search made, so on the box."""
     clauses = _open_clauses(objective, stack, exhausted)
-    outcome, point = _by_milp(graph, case, objective, root_bounds, clauses, confirm, deadline)
+    outcome, point = _by_milp(graph, case, objective, root_bounds, clauses, confirm, deadline, polisher)
     if outcome is Outcome.TIMEOUT:
         stats.open_boxes = sum(b.count for b in stack)
     stats.milp_clauses = len(clauses) if outcome is Outcome.PROVED else 0
@@ -401,6 +412,7 @@ def _exact_beside(
     confirm: Confirm,
     deadline: float,
     stats: SearchStats,
+    polisher: Polish,
 ) -> SearchResult:
     """The hand-over when a MILP child already proves clauses beside the search: branching
     stops, and this process decides clauses by the MILP engine too, from the end of the
@@ -430,7 +442,7 @@ def _exact_beside(
                 return SearchResult(Outcome.EXHAUSTED, None, stats)
             continue
         tried.add(mine[0])
-        result = program.decide(objective, mine[0], deadline)
+        result = program.decide(objective, mine[0], deadline, polisher)
         if result.outcome is ExactOutcome.PROVED:
             beside.closed[mine[0]] = True  # so that the child proving it too is not counted again
             stats.milp_clauses += 1

@@ -21,7 +21,7 @@ import torch
 
 from bounds.graph import Graph
 from bounds.ops.base import Interval
-from solvers.exact import CannotEncode, ExactOutcome, ExactResult, UnboundedInput
+from solvers.exact import CannotEncode, ExactOutcome, ExactResult, Polish, UnboundedInput
 from solvers.forked import Forked, send
 from solvers.objective import Objective
 from specs.property import Case
@@ -29,7 +29,8 @@ from specs.property import Case
 
 class MilpBeside:
     """A child process deciding ``clauses`` of the case by the MILP engine (see the module
-    docstring). ``closed`` marks the clauses refuted on the whole box: those it proved,
+    docstring), each first by ``polish`` from its LP relaxation's minimiser when given
+    (``RegionProgram.decide``). ``closed`` marks the clauses refuted on the whole box: those it proved,
     those not given (the caller has refuted them itself), and those the caller marks;
     ``proved`` counts the child's proofs of clauses not closed before."""
 
@@ -41,6 +42,7 @@ class MilpBeside:
         node_bounds: Mapping[str, Interval],
         clauses: Sequence[int],
         deadline: float,
+        polish: Polish | None = None,
     ) -> None:
         self.closed = torch.ones(objective.clauses, dtype=torch.bool)
         self.closed[list(clauses)] = False
@@ -56,6 +58,7 @@ class MilpBeside:
                 node_bounds=node_bounds,
                 clauses=clauses,
                 deadline=deadline,
+                polish=polish,
             )
         )
 
@@ -99,6 +102,7 @@ def _decide(
     node_bounds: Mapping[str, Interval],
     clauses: Sequence[int],
     deadline: float,
+    polish: Polish | None,
 ) -> None:
     """The child: each clause's result, sent as soon as it is known; nothing when the graph
     has no exact encoding."""
@@ -109,7 +113,7 @@ def _decide(
     except (CannotEncode, UnboundedInput):
         return
     for clause in clauses:
-        result: ExactResult = program.decide(objective, clause, deadline)
+        result: ExactResult = program.decide(objective, clause, deadline, polish)
         send(sender, (clause, result))
         if result.outcome is ExactOutcome.TIMEOUT:
             return

@@ -17,7 +17,7 @@ the engine answer UNKNOWN with a ``CannotEncode`` reason naming op and engine, n
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, TypeVar
@@ -46,6 +46,11 @@ class ExactResult:
     outcome: ExactOutcome
     candidate: np.ndarray | None = None  # flat float64 input for FOUND
     reason: str = ""
+
+
+Polish = Callable[[np.ndarray], "np.ndarray | None"]
+"""A local search from an input point (flat float64): a point it reaches that violates the
+objective (a candidate still to be confirmed), or None."""
 
 
 class CannotEncode(Exception):

@@ -7,6 +7,7 @@ each one on the model as executed before calling anything SAT.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -145,6 +146,25 @@ def attack_boxes(
         graph, objective, first, lower, upper, steps=options.box_steps, deadline=float("inf"), options=options
     )
     return _try(x, score, options.candidates, confirm)
+
+
+def polish(
+    graph: Graph,
+    objective: Objective,
+    lower: torch.Tensor,
+    upper: torch.Tensor,
+    options: AttackOptions,
+    point: np.ndarray,
+) -> np.ndarray | None:
+    """PGD in the box from ``point`` (flat), once per step fraction of ``options``: the
+    lowest-margin point it reaches if that violates (on the graph, in float64; still to be
+    confirmed on the model), else None. For points a relaxation deems worst: the minimiser
+    of a clause's LP relaxation lies near violations that PGD from random starts misses."""
+    starts = torch.as_tensor(point, dtype=lower.dtype)[None].expand(len(options.step_fractions), -1)
+    starts = torch.maximum(torch.minimum(starts, upper), lower)
+    x, score = descend(graph, objective, starts, lower, upper, steps=options.steps, deadline=math.inf, options=options)
+    best = int(score.argmin())
+    return x[best].numpy().astype(np.float64) if bool(score[best] <= 0) else None
 
 
 class Rounds:

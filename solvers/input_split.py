@@ -95,7 +95,7 @@ class SearchResult:
     outcome: Outcome
     counterexample: np.ndarray | None
     stats: SearchStats
-    by_milp: bool = False  # the counterexample came from the MILP engine
+    by_milp: bool = False  # the counterexample came from the MILP engine (a solution, or from its LP relaxation)
 
 
 TRIAL_ENTRIES = 1 << 21

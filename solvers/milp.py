@@ -49,6 +49,7 @@ from solvers.exact import (
     CannotEncode,
     ExactOutcome,
     ExactResult,
+    Polish,
     UnboundedInput,
     affine_parts,
     clause_rows,
@@ -224,11 +225,13 @@ def solve(
     node_bounds: Mapping[str, Interval] | None = None,
     clauses: Sequence[int] | None = None,
     options: MilpOptions = MilpOptions(),
+    polish: Polish | None = None,
 ) -> ExactResult:
     """Decide whether some x in the box meeting the constraints has an output satisfying a
     clause of the objective (see ``solvers.exact``). ``node_bounds`` default to interval
     bounds over the box. ``clauses``: those to decide, in that order (default all), for a
-    caller that has refuted the others itself; PROVED then covers these only."""
+    caller that has refuted the others itself; PROVED then covers these only. ``polish``:
+    see ``RegionProgram.decide``."""
     if objective.products is not None:
         return ExactResult(ExactOutcome.UNKNOWN, reason="milp has no exact encoding for polynomial output constraints")
     try:
@@ -237,7 +240,7 @@ def solve(
         return ExactResult(ExactOutcome.UNKNOWN, reason=str(error))
     undecided = ""
     for clause in range(objective.clauses) if clauses is None else clauses:
-        result = program.decide(objective, clause, deadline)
+        result = program.decide(objective, clause, deadline, polish)
         if result.outcome is ExactOutcome.FOUND or result.outcome is ExactOutcome.TIMEOUT:
             return result
         if result.outcome is ExactOutcome.UNKNOWN:
@@ -271,9 +274,16 @@ class RegionProgram:
         self.network += model.constraints
         self.binaries = model.binaries
 
-    def decide(self, objective: Objective, clause: int, deadline: float) -> ExactResult:
+    def decide(self, objective: Objective, clause: int, deadline: float, polish: Polish | None = None) -> ExactResult:
         """Minimise the clause's margin ``t``: PROVED when the dual bound clears the proof
-        margin, FOUND with HiGHS's point when its margin is <= 0 (checked by the caller)."""
+        margin, FOUND with HiGHS's point when its margin is <= 0 (checked by the caller).
+        With ``polish``, a program with binaries first solves its LP relaxation (each
+        binary in [0, 1]: the triangle relaxation of each ReLU), compiled once with the
+        MILP, and hands its minimiser to ``polish``; a point that returns is FOUND. The
+        relaxation's minimiser lies near violations that neither PGD from random starts
+        nor HiGHS's heuristics reach soon: MNIST-FC 256x2 prop_0 eps 0.05, whose
+        violations are corners of the box the network's output is flat around, has one
+        within 60 sign steps of it (the relaxation 0.1-0.2 s; the MILP found one in 6 s)."""
         if remaining(deadline) <= 0:
             return ExactResult(ExactOutcome.TIMEOUT, reason="deadline before the clause was solved")
         C, d, _ = clause_rows(objective, clause)
@@ -281,6 +291,13 @@ class RegionProgram:
         tolerance = self.options.proof_margin * (1 + float(np.abs(d).max(initial=0.0)))
         t = cp.Variable()
         problem = cp.Problem(cp.Minimize(t), [*self.network, C @ self.y - d <= t])
+        if integer and polish is not None:
+            point = self._relaxation_minimiser(problem, deadline)
+            found = None if point is None else polish(point)
+            if found is not None:
+                return ExactResult(ExactOutcome.FOUND, found, reason="PGD from the LP relaxation's minimiser")
+            if remaining(deadline) <= 0:
+                return ExactResult(ExactOutcome.TIMEOUT, reason="deadline before the clause was solved")
         # the cutoff, for a MIP only: a pure LP stopped by it would come back as a user limit
         cutoff = {"objective_bound": 2 * tolerance} if integer else {}
         with banner_discarded(), warnings.catch_warnings():
@@ -317,3 +334,21 @@ class RegionProgram:
                 ExactOutcome.UNKNOWN, reason=f"optimal clause margin {margin:.3g} is within the proof margin"
             )
         return ExactResult(ExactOutcome.TIMEOUT, reason="HiGHS time limit")
+
+    def _relaxation_minimiser(self, problem: cp.Problem, deadline: float) -> np.ndarray | None:
+        """The input of an optimum of the problem's LP relaxation, in the box (None if
+        HiGHS finds none in time)."""
+        with banner_discarded(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                problem.solve(  # type: ignore[no-untyped-call]
+                    solver=cp.HIGHS,
+                    time_limit=max(remaining(deadline), 0.01),
+                    output_flag=False,
+                    solve_relaxation=True,
+                )
+            except cp.SolverError:
+                return None
+        if problem.status != cp.OPTIMAL or self.x.value is None:
+            return None
+        return np.clip(np.asarray(self.x.value, dtype=np.float64), self.box.lower, self.box.upper)

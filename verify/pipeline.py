@@ -193,7 +193,7 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
         if result.stats.milp_clauses:
             stats["milp_clauses"] = stats.get("milp_clauses", 0) + result.stats.milp_clauses
         if result.outcome is Outcome.FOUND:
-            by = "by the MILP engine" if result.by_milp else "during branch and bound"
+            by = "by the MILP engine or from its LP relaxation" if result.by_milp else "during branch and bound"
             return done(Status.SAT, f"counterexample found {by}")
         if exact and result.outcome in (Outcome.TIMEOUT, Outcome.EXHAUSTED):
             status, reason = _decide_exactly(model.graph, [case], confirmer, "smt", deadline, False)

@@ -28,6 +28,7 @@ from solvers.activation_split import (
 )
 from solvers.beside import MilpBeside
 from solvers.exact import ExactOutcome
+from solvers.falsify import AttackOptions, polish
 from solvers.input_split import Outcome, SearchStats
 from solvers.objective import Objective
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
@@ -243,10 +244,13 @@ def test_the_search_joining_the_milp_beside_decides_as_the_milp_engine_alone():
         node_bounds = CrownBounds(graph, objective.C).analyse(lower, upper, alpha_steps=5).bounds
         stack = [_Batch({}, 1, 0, torch.full((1, len(objective.d)), -torch.inf, dtype=torch.float64))]
         deadline = time.monotonic() + 120
-        beside = MilpBeside(graph, case, objective, node_bounds, list(range(objective.clauses)), deadline)
+        polisher = partial(polish, graph, objective, lower[0], upper[0], AttackOptions())
+        beside = MilpBeside(graph, case, objective, node_bounds, list(range(objective.clauses)), deadline, polisher)
         stats = SearchStats()
         try:
-            found = _exact_beside(graph, case, objective, node_bounds, stack, False, beside, confirm, deadline, stats)
+            found = _exact_beside(
+                graph, case, objective, node_bounds, stack, False, beside, confirm, deadline, stats, polisher
+            )
         finally:
             beside.stop()
         region = case.region

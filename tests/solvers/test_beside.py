@@ -57,6 +57,17 @@ def test_the_child_proves_each_clause_or_sends_a_point_for_the_caller_to_confirm
     assert beside.closed.tolist() == [True, True] and beside.proved == 1
 
 
+def test_the_child_first_polishes_each_clause_s_lp_relaxation_minimiser():
+    graph = dense_graph(7, [4, 12, 12, 2])
+    _, safe = planted_cases(graph, -np.ones(4), np.ones(4))
+    bounds = interval_node_bounds(graph, safe.region.box)
+    seen = np.full(4, 0.25)  # what this polish "reaches": sent as a candidate, for the caller to confirm
+    beside = MilpBeside(graph, safe, Objective.of(safe), bounds, [1, 0], time.monotonic() + 60, lambda _: seen)
+    assert np.array_equal(beside.take(lambda point: True, until=time.monotonic() + 60), seen)
+    assert beside.current == 0  # sent while deciding clause 1, the first given
+    beside.stop()
+
+
 def test_stop_kills_and_reaps_the_child():
     graph = dense_graph(3, [20, 60, 60, 60, 2])
     case = planted_cases(graph, -np.ones(20), np.ones(20))[1]

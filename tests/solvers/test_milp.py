@@ -4,17 +4,21 @@ import os
 import subprocess
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
 import highspy
+import numpy as np
 import torch
 from exact_cases import case, polynomial_case
 from known_nets import abs_network
 
 from bounds import import_model
+from bounds.onnx_build import dense_network
 from bounds.ops.base import Interval
 from solvers import milp
 from solvers.exact import ExactOutcome, interval_node_bounds
+from solvers.falsify import AttackOptions, polish
 from solvers.objective import Objective
 
 
@@ -61,6 +65,41 @@ def test_highs_banner_stays_off_stdout_and_stderr():
         [sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": env_path}, check=True
     )
     assert out.stdout == "found\n" and "HiGHS" not in out.stderr
+
+
+def _corner_network():
+    """y = relu(x0 + x1 + x2 - 2.5) over [0, 1]^3: zero, and flat, but near the corner (1, 1, 1)."""
+    return import_model(dense_network([np.ones((1, 3)), np.ones((1, 1))], [np.array([-2.5]), np.zeros(1)]))
+
+
+def test_the_lp_relaxation_s_minimiser_is_polished_before_the_milp():
+    graph = _corner_network()
+    over = case([0.0] * 3, [1.0] * 3, [([[-1]], [-0.3])])  # y >= 0.3: only near the corner
+    objective = Objective.of(over)
+    lower, upper = (torch.tensor(b, dtype=torch.float64) for b in (over.region.box.lower, over.region.box.upper))
+    polisher = partial(polish, graph, objective, lower, upper, AttackOptions(steps=20, step_fractions=(0.05, 0.25)))
+    assert polisher(np.full(3, 0.5)) is None  # from the centre PGD finds no slope to follow
+    seen: list[np.ndarray] = []
+
+    def recorded(point: np.ndarray) -> np.ndarray | None:
+        seen.append(point)
+        return polisher(point)
+
+    result = _solve(graph, over, polish=recorded)
+    # The relaxation's only minimiser: the triangle's upper side is largest at the largest sum.
+    assert len(seen) == 1 and np.allclose(seen[0], 1.0)
+    assert result.outcome is ExactOutcome.FOUND and "LP relaxation" in result.reason
+    assert float(graph.run_numpy(result.candidate[None])[0, 0]) >= 0.3
+
+    def refused(point: np.ndarray) -> None:
+        seen.append(point)
+
+    never = case([0.0] * 3, [1.0] * 3, [([[-1]], [-0.6])])  # y <= 0.5 everywhere
+    assert _solve(graph, never, polish=refused).outcome is ExactOutcome.PROVED and len(seen) == 2
+    found = _solve(graph, over, polish=refused)
+    assert found.outcome is ExactOutcome.FOUND and "LP relaxation" not in found.reason  # the MILP's own
+    stable = case([0.9] * 3, [1.0] * 3, [([[-1]], [-0.3])])  # active throughout: an LP, nothing to polish
+    assert _solve(graph, stable, polish=refused).outcome is ExactOutcome.FOUND and len(seen) == 3
 
 
 def test_polynomial_rows_are_not_encoded():
