@@ -1,4 +1,4 @@
-"""The MILP engine's own behaviour: tolerances, node bounds, and a clean stdout."""
+"""The MILP engine's own behaviour: tolerances, node bounds, the LP relaxation's polish, and a clean stdout."""
 
 import os
 import subprocess
