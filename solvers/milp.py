@@ -78,7 +78,7 @@ class MilpOptions:
     256x2 prop_0 eps 0.05 found in 0.48x; 0.64x in all (``benchmarks/milp_heuristics.py``)."""
     heuristic_effort: float = 0.0
     """HiGHS's ``mip_heuristic_effort``, the share of its work on primal heuristics (its
-    default 0.05). None: searches look for points with PGD from the LP relaxation first
+    default 0.05). Zero: searches look for points with PGD from the LP relaxation first
     (``RegionProgram.decide``'s polish), and the branching finds what is left. 256x4 prop_3
     eps 0.03, its nine clauses one at a time with the root's alpha-CROWN big-M, 90-120 s
     cap, against the default: clauses 3 and 6 proved (119.7 s, 80.9 s) instead of open,
