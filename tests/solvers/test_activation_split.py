@@ -23,6 +23,7 @@ from solvers.activation_split import (
     _Batch,
     _Choice,
     _exact_beside,
+    _Progress,
     _separated,
     activation_split_search,
 )
@@ -317,3 +318,30 @@ def test_clauses_the_joint_split_serves_badly_go_on_in_copies_of_their_own():
     assert out.floor.tolist() == expected and out.count == 7 and out.depth == 2
     same, origin, tensor, neuron = _separated(objective, batch, choice, 0.0)
     assert origin.tolist() == [0, 1, 2] and neuron.tolist() == [1, 2, 3] and torch.equal(same.floor, floor)
+
+
+def test_branching_is_stalled_when_its_pace_leaves_open_share_at_the_deadline():
+    """Two clauses; the open share falls from 1 to 0.5 in the window's 10 s (0.05 a
+    second): enough for a deadline 10 s later, not for one 5 s later. A clause the MILP
+    closed is left out of the pace, and nothing is judged before a window has passed."""
+    objective = Objective.of(two_clause_case(-np.ones(2), np.ones(2), [0.0, 0.0]))
+
+    def pending(depth: int, floors: list[list[float]]) -> list[_Batch]:
+        return [_Batch({}, len(floors), depth, torch.tensor(floors, dtype=torch.float64))]
+
+    both_open, first_open = [-math.inf, -math.inf], [-math.inf, math.inf]
+    converging = _Progress(10.0)
+    converging.record(0.0, objective, pending(0, [both_open]))
+    converging.record(5.0, objective, pending(1, [both_open, both_open]))
+    assert not converging.stalled(100.0, torch.zeros(2, dtype=torch.bool))  # within the first window
+    converging.record(10.0, objective, pending(1, [both_open]))
+    open_ = torch.zeros(2, dtype=torch.bool)
+    assert not converging.stalled(20.0, open_)
+    assert converging.stalled(15.0, open_)
+
+    split = _Progress(10.0)  # clause 1 closes in the 10 s, clause 0 not at all
+    split.record(0.0, objective, pending(0, [both_open]))
+    split.record(10.0, objective, pending(0, [first_open]))
+    assert not split.stalled(100.0, open_)  # the pace of both clauses together
+    assert split.stalled(100.0, torch.tensor([False, True]))  # clause 1 closed by the MILP: clause 0's pace
+    assert not split.stalled(100.0, torch.tensor([True, False]))  # nothing left open
