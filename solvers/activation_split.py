@@ -50,13 +50,14 @@ the MILP proved 5 of its 9 clauses, one every 5-12 s, and the branching the rest
 clauses separated, 19-22 s, the MILP proving one or two). After ``exact_join_share`` of
 the time, if the child has proved a clause, branching stops and this process decides
 clauses by the MILP engine too, from the other end of the child's order: 256x4 prop_3
-eps 0.03 (the MILP took 12-59 s for each of the three clauses timed alone) is proved in
-277-293 s of its 300 s, where the child alone had proved 8 of its 9 clauses. The join comes sooner when the
-branching has stalled (``stall_window``, ``_Progress``): where its open share of the tree
-would not close by the deadline at its pace, the engine that proves clauses gets both
-cores (256x4 prop_3 eps 0.03, 300 s: the join at 100 s instead of 225 s, 6 of its 9
-clauses proved against 5; still a timeout). With one thread, after ``exact_share`` of
-the time the search stops and hands those clauses to the MILP engine.
+eps 0.03 (the MILP took 12-59 s for each of the three clauses timed alone) was proved
+so in 277-293 s of its 300 s on a faster hour (2026-11-30), where the child alone had
+proved 8 of its 9 clauses. The join comes sooner when the branching has stalled
+(``stall_window``, ``_Progress``): where its open share of the tree would not close by
+the deadline at its pace, the engine that proves clauses gets both cores (the same
+instance on 2026-12-01, when its MILP took 50-90 s a clause: the join at 100 s instead of
+225 s, 6 of its 9 clauses proved against 5, still a timeout). With one thread, after
+``exact_share`` of the time the search stops and hands those clauses to the MILP engine.
 """
 
 from __future__ import annotations
