@@ -200,11 +200,13 @@ def test_polynomial_rows_are_refused() -> None:
         ("beside", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=0.0)),
         ("alone", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=None)),
         ("joined", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=0.0, exact_join_share=0.0)),
+        ("stalled", ActivationSplitOptions(batch=16, exact_share=1.0, exact_beside_after=0.0, stall_window=0.0)),
     ],
 )
 def test_the_exact_modes_decide_as_the_milp_engine_alone(mode, options):
     """The MILP handed every clause at once (big-M from the root's alpha bounds), the MILP
-    in a process beside the search (on one of two torch threads, given back after), or
+    in a process beside the search (on one of two torch threads, given back after; joined
+    at once, or whenever the branching's pace over no window at all looks stalled), or
     branch and bound alone: each gives the MILP engine's verdict alone (interval big-M),
     with one clause violated or none."""
     graph = dense_graph(7, [4, 12, 12, 2])
