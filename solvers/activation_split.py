@@ -336,7 +336,9 @@ class _Progress:
     prop_1 eps 0.03, clause mean: 0.19 at 3 s, 0.11 at 5 s, 0.05 at 9 s, proved at 13 s);
     where it cannot, it stays put while the tree deepens (256x4 prop_3 eps 0.03: 0.35 from
     12 s to 113 s, 0.001 closed in 100 s at depth 35, while the MILP proves a clause every
-    50-90 s)."""
+    50-90 s). Depth first, it is a rough gauge (a deep subtree is finished before shallow
+    domains are taken up again, and the share stays put meanwhile), so the join it calls
+    for also waits for the MILP to have proved a clause."""
 
     window: float
     times: list[float] = field(default_factory=list)
