@@ -21,7 +21,7 @@ import torch
 
 from bounds.graph import Graph
 from bounds.ops.base import Interval
-from solvers.exact import CannotEncode, ExactOutcome, ExactResult, Polish, UnboundedInput
+from solvers.exact import CannotEncode, ExactOutcome, ExactResult, Polish, Refresh, UnboundedInput
 from solvers.forked import Forked, send
 from solvers.objective import Objective
 from specs.property import Case
@@ -43,11 +43,14 @@ class MilpBeside:
         clauses: Sequence[int],
         deadline: float,
         polish: Polish | None = None,
+        refresh: Refresh | None = None,
     ) -> None:
         self.closed = torch.ones(objective.clauses, dtype=torch.bool)
         self.closed[list(clauses)] = False
         self.proved = 0  # clauses the child proved
         self.order = tuple(clauses)
+        self.tightened: Mapping[str, Interval] | None = None
+        """The node bounds the child tightened (``tightened_bounds``), once it sends them."""
         self._answered: set[int] = set()
         self._child = Forked(
             partial(
@@ -59,6 +62,7 @@ class MilpBeside:
                 clauses=clauses,
                 deadline=deadline,
                 polish=polish,
+                refresh=refresh,
             )
         )
 
@@ -69,13 +73,18 @@ class MilpBeside:
 
     def take(self, confirm: Callable[[np.ndarray], bool], until: float | None = None) -> np.ndarray | None:
         """Absorb the results sent so far (with ``until``, those sent until then or until the
-        child ends): proved clauses into ``closed``; the first candidate ``confirm`` accepts
-        is returned."""
-        message: tuple[int, ExactResult]
+        child ends): proved clauses into ``closed``, tightened bounds into ``tightened``; the
+        first candidate ``confirm`` accepts is returned."""
         for message in self._child.messages(until):
+            if isinstance(message, dict):
+                self.tightened = message
+                continue
+            clause: int | None
+            result: ExactResult
             clause, result = message
-            self._answered.add(clause)
-            if result.outcome is ExactOutcome.PROVED and not self.closed[clause]:
+            if clause is not None:
+                self._answered.add(clause)
+            if result.outcome is ExactOutcome.PROVED and clause is not None and not self.closed[clause]:
                 self.closed[clause] = True
                 self.proved += 1
             elif result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
@@ -103,17 +112,28 @@ def _decide(
     clauses: Sequence[int],
     deadline: float,
     polish: Polish | None,
+    refresh: Refresh | None,
 ) -> None:
-    """The child: each clause's result, sent as soon as it is known; nothing when the graph
-    has no exact encoding."""
-    from solvers.milp import RegionProgram  # cvxpy is slow to import: only when the engine is needed
+    """The child: first each clause's polish (a point found is sent as clause None: it
+    decides nothing about the clause), then the tightened node bounds, then each clause's
+    result, sent as soon as it is known; nothing when the graph has no exact encoding."""
+    from solvers.milp import RegionProgram, tightened_bounds  # cvxpy is slow to import: only when needed
 
+    box, constraints = case.region.box, case.region.constraints
     try:
-        program = RegionProgram(graph, case.region.box, case.region.constraints, node_bounds)
+        program = RegionProgram(graph, box, constraints, node_bounds)
     except (CannotEncode, UnboundedInput):
         return
+    if polish is not None:
+        for clause in clauses:
+            found = program.polished(objective, clause, deadline, polish)
+            if found is not None:
+                send(sender, (None, found))
+    bounds = tightened_bounds(graph, box, constraints, node_bounds, deadline=deadline, refresh=refresh)
+    send(sender, bounds)
+    program = RegionProgram(graph, box, constraints, bounds)
     for clause in clauses:
-        result: ExactResult = program.decide(objective, clause, deadline, polish)
+        result: ExactResult = program.decide(objective, clause, deadline)
         send(sender, (clause, result))
         if result.outcome is ExactOutcome.TIMEOUT:
             return

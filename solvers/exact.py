@@ -52,6 +52,11 @@ Polish = Callable[[np.ndarray], "np.ndarray | None"]
 """A local search from an input point (flat float64): a point it reaches that violates the
 objective (a candidate still to be confirmed), or None."""
 
+Refresh = Callable[[Mapping[str, Interval]], Mapping[str, Interval]]
+"""Bounds on every tensor over the region, recomputed given some tensors' bounds (which it
+may tighten, never loosen); an engine that tightens node bounds calls it to carry what it
+found forward (``milp.tightened_bounds``)."""
+
 
 class CannotEncode(Exception):
     """The graph holds an op the engine has no exact encoding for (the message names both)."""

@@ -1,5 +1,5 @@
-"""The MILP engine in a child process: its results match the engine's, and the child
-never outlives its search or its parent."""
+"""The MILP engine in a child process: its results match the engine's, its tightened node
+bounds reach the parent, and the child never outlives its search or its parent."""
 
 from __future__ import annotations
 
@@ -55,6 +55,7 @@ def test_the_child_proves_each_clause_or_sends_a_point_for_the_caller_to_confirm
     assert beside.closed.tolist() == [True, False]  # a clause not given is the caller's, refuted
     assert beside.take(confirm_with(objective), until=time.monotonic() + 60) is None
     assert beside.closed.tolist() == [True, True] and beside.proved == 1
+    assert beside.tightened is not None and set(beside.tightened) == set(bounds)  # sent before the MILPs
 
 
 def test_the_child_first_polishes_each_clause_s_lp_relaxation_minimiser():
@@ -64,7 +65,7 @@ def test_the_child_first_polishes_each_clause_s_lp_relaxation_minimiser():
     seen = np.full(4, 0.25)  # what this polish "reaches": sent as a candidate, for the caller to confirm
     beside = MilpBeside(graph, safe, Objective.of(safe), bounds, [1, 0], time.monotonic() + 60, lambda _: seen)
     assert np.array_equal(beside.take(lambda point: True, until=time.monotonic() + 60), seen)
-    assert beside.current == 0  # sent while deciding clause 1, the first given
+    assert beside.current == 1  # a polished point decides no clause: all are polished before any MILP
     beside.stop()
 
 

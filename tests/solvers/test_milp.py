@@ -1,5 +1,7 @@
-"""The MILP engine's own behaviour: tolerances, node bounds, the LP relaxation's polish, and a clean stdout."""
+"""The MILP engine's own behaviour: tolerances, node bounds and their tightening, the LP
+relaxation's polish, and a clean stdout."""
 
+import itertools
 import os
 import subprocess
 import sys
@@ -10,7 +12,7 @@ from pathlib import Path
 import highspy
 import numpy as np
 import torch
-from exact_cases import case, polynomial_case
+from exact_cases import case, dense_graph, planted_cases, polynomial_case
 from known_nets import abs_network
 
 from bounds import import_model
@@ -49,6 +51,46 @@ def test_stable_neurons_need_no_binaries_and_given_bounds_are_used():
     }
     unbounded = _solve(graph, case([0.5], [1.0], [([[-1, 0]], [-2.0])]), node_bounds=wide)
     assert unbounded.outcome is ExactOutcome.UNKNOWN and "infinite" in unbounded.reason
+
+
+def test_tightened_bounds_hold_every_reached_value_and_leave_verdicts_as_they_were():
+    """Each unstable ReLU input's side nearer zero is tightened by a MILP over the network
+    before it (interval bounds are loose, so some are); the bounds still hold every value
+    the network reaches on samples and corners, later tensors get the refreshed bounds, and
+    the MILP's verdicts with the tightened bounds are those with the loose ones."""
+    graph = dense_graph(3, [3, 16, 16, 16, 2])
+    lower, upper = -np.ones(3), np.ones(3)
+    relus = [node.inputs[0] for node in graph.nodes if node.op_type == "Relu"]
+    some = case(lower, upper, [([[1.0, -1.0]], [0.0])])
+    box, constraints = some.region.box, some.region.constraints
+    loose = interval_node_bounds(graph, box)
+    given: list[list[str]] = []
+
+    def refresh(done):
+        given.append(list(done))
+        return {name: Interval(b.lower - 1.0, b.upper + 1.0) for name, b in loose.items()}  # looser: no effect
+
+    deadline = time.monotonic() + 60
+    tight = milp.tightened_bounds(
+        graph, box, constraints, loose, deadline=deadline, refresh=refresh, tightening=milp.TighteningOptions(share=1.0)
+    )
+    assert given == [relus[:1], relus[:2], relus[:3]]  # after each tensor, from the first (no binary before it)
+    assert torch.equal(tight[relus[0]].lower, loose[relus[0]].lower)
+    for name in relus[1:]:
+        assert bool((tight[name].lower > loose[name].lower).any() or (tight[name].upper < loose[name].upper).any())
+    corners = np.array(list(itertools.product(*zip(lower, upper, strict=True))))
+    x = np.concatenate([np.random.default_rng(0).uniform(lower, upper, (20000, 3)), corners])
+    values = graph.evaluate({graph.input.name: torch.tensor(x).reshape(len(x), 1, 3)})
+    for name, bounds in tight.items():
+        v = values[name].reshape(len(x), -1)
+        assert bool((v >= bounds.lower.reshape(1, -1)).all() and (v <= bounds.upper.reshape(1, -1)).all()), name
+    for planted in planted_cases(graph, lower, upper):
+        objective = Objective.of(planted)
+        verdicts = [
+            milp.solve(graph, box, constraints, objective, deadline=deadline, node_bounds=bounds).outcome
+            for bounds in (loose, tight)
+        ]
+        assert verdicts[0] is verdicts[1] and verdicts[0] in (ExactOutcome.PROVED, ExactOutcome.FOUND)
 
 
 def test_highs_banner_stays_off_stdout_and_stderr():
