@@ -320,7 +320,8 @@ class RegionProgram:
         """A lower bound on ``sign * y[element]`` over the region, capped at 0: HiGHS's dual
         bound within ``time_limit`` seconds, less the proof margin (see the module
         docstring), or 0 less it when HiGHS finds no point below 0 (its cutoff, in programs
-        with binaries: only a bound's sign decides a ReLU). ``-inf`` when HiGHS fails. One
+        with binaries, set the margin above 0: only a bound's sign decides a ReLU). ``-inf``
+        when HiGHS fails. One
         program serves every element: its objective's coefficients are a cvxpy parameter,
         compiled once."""
         if self._least is None:
@@ -330,9 +331,9 @@ class RegionProgram:
         unit = np.zeros(self.y.shape[0])
         unit[element] = sign
         coefficients.value = unit
-        integer = self.binaries > 0
-        try:
-            status = self._solve(problem, time_limit, **({"objective_bound": 0.0} if integer else {}))
+        integer, margin = self.binaries > 0, self.options.proof_margin
+        try:  # the cutoff a margin above 0: HiGHS prunes nodes within its own tolerance of it
+            status = self._solve(problem, time_limit, **({"objective_bound": margin} if integer else {}))
         except cp.SolverError:
             return -np.inf
         if status == cp.INFEASIBLE:
@@ -343,7 +344,7 @@ class RegionProgram:
             value = min(value, 0.0)
         else:
             return -np.inf
-        return value - self.options.proof_margin * (1 + abs(value))
+        return value - margin * (1 + abs(value))
 
     def _solve(self, problem: cp.Problem, time_limit: float, **settings: Any) -> str:
         """HiGHS's status for ``problem`` (cvxpy's name) with this program's options and
@@ -456,7 +457,7 @@ def tightened_bounds(
     from a MILP over the network before it, big-M from the bounds so far
     (``RegionProgram.least``, at most ``tightening.neuron_time`` each), the most lopsided
     neurons first; then ``refresh`` (the caller's bound propagation) recomputes the later
-    tensors from the tensors done. Bounds relaxations cannot reach are what make big-M
+    tensors from the tensors changed so far. Bounds relaxations cannot reach are what make big-M
     programs slow: the triangle relaxation behind alpha-CROWN bounds each neuron over a
     superset of what the network reaches. Tensors before any binary (and without input
     constraints) are skipped: their bounds come from an affine map of the box, exact
@@ -469,22 +470,27 @@ def tightened_bounds(
             break
         lower, upper = (side.copy() for side in flat_bounds(bounds[name]))
         unstable = np.flatnonzero((lower < 0) & (upper > 0))
+        if not unstable.size:
+            continue
         try:
             program = RegionProgram(graph, box, constraints, bounds, options, output=name)
         except (CannotEncode, UnboundedInput):
             return bounds
-        if program.binaries or len(constraints):
-            near = np.minimum(-lower, upper)[unstable] / (upper - lower)[unstable]
-            for i in unstable[np.argsort(near, kind="stable")]:
-                if remaining(stop) <= 0:
-                    break
-                sign = 1.0 if -lower[i] <= upper[i] else -1.0
-                least = program.least(int(i), sign, min(tightening.neuron_time, remaining(stop)))
-                if sign > 0:
-                    lower[i] = max(lower[i], least)
-                else:
-                    upper[i] = min(upper[i], -least)
-        shape = bounds[name].lower.shape
+        if not (program.binaries or len(constraints)):
+            continue
+        near = np.minimum(-lower, upper)[unstable] / (upper - lower)[unstable]
+        for i in unstable[np.argsort(near, kind="stable")]:
+            if remaining(stop) <= 0:
+                break
+            sign = 1.0 if -lower[i] <= upper[i] else -1.0
+            least = program.least(int(i), sign, min(tightening.neuron_time, remaining(stop)))
+            if sign > 0:
+                lower[i] = max(lower[i], least)
+            else:
+                upper[i] = min(upper[i], -least)
+        given, shape = flat_bounds(bounds[name]), bounds[name].lower.shape
+        if np.array_equal(lower, given[0]) and np.array_equal(upper, given[1]):
+            continue
         done[name] = Interval(
             torch.from_numpy(lower).reshape(shape).to(bounds[name].lower.dtype),
             torch.from_numpy(upper).reshape(shape).to(bounds[name].upper.dtype),
