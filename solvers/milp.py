@@ -468,7 +468,8 @@ def tightened_bounds(
     for name in dict.fromkeys(node.inputs[0] for node in graph.nodes if node.op_type == "Relu"):
         if remaining(stop) <= 0:
             break
-        lower, upper = (side.copy() for side in flat_bounds(bounds[name]))
+        given = flat_bounds(bounds[name])
+        lower, upper = given[0].copy(), given[1].copy()
         unstable = np.flatnonzero((lower < 0) & (upper > 0))
         if not unstable.size:
             continue
@@ -488,9 +489,9 @@ def tightened_bounds(
                 lower[i] = max(lower[i], least)
             else:
                 upper[i] = min(upper[i], -least)
-        given, shape = flat_bounds(bounds[name]), bounds[name].lower.shape
         if np.array_equal(lower, given[0]) and np.array_equal(upper, given[1]):
             continue
+        shape = bounds[name].lower.shape
         done[name] = Interval(
             torch.from_numpy(lower).reshape(shape).to(bounds[name].lower.dtype),
             torch.from_numpy(upper).reshape(shape).to(bounds[name].upper.dtype),
