@@ -22,6 +22,7 @@ from solvers import milp
 from solvers.exact import ExactOutcome, interval_node_bounds
 from solvers.falsify import AttackOptions, polish
 from solvers.objective import Objective
+from specs.property import LinearConstraints
 
 
 def _solve(graph, c, **kwargs):
@@ -91,6 +92,28 @@ def test_tightened_bounds_hold_every_reached_value_and_leave_verdicts_as_they_we
             for bounds in (loose, tight)
         ]
         assert verdicts[0] is verdicts[1] and verdicts[0] in (ExactOutcome.PROVED, ExactOutcome.FOUND)
+
+
+def test_input_constraints_tighten_the_first_tensor_by_lp_and_bounds_hold_on_the_region():
+    """Before any binary, a tensor's program is an LP, worth solving only when linear input
+    rows cut the box: the first ReLU input's near sides are tightened by it, and every value
+    reached on sampled points of the region lies inside the bounds."""
+    graph = dense_graph(5, [2, 12, 12, 2])
+    first = next(node.inputs[0] for node in graph.nodes if node.op_type == "Relu")
+    rows = LinearConstraints(np.array([[1.0, 1.0]]), np.array([-1.0]), np.zeros(1, bool))  # x0 + x1 <= -1
+    cut = case([-1.0, -1.0], [1.0, 1.0], [([[1.0, -1.0]], [0.0])], constraints=rows)
+    box = cut.region.box
+    loose = interval_node_bounds(graph, box)
+    tight = milp.tightened_bounds(
+        graph, box, rows, loose, deadline=time.monotonic() + 60, tightening=milp.TighteningOptions(share=1.0)
+    )
+    assert bool((tight[first].lower > loose[first].lower).any() or (tight[first].upper < loose[first].upper).any())
+    x = np.random.default_rng(0).uniform(-1.0, 1.0, (40000, 2))
+    x = np.concatenate([x[x.sum(axis=1) <= -1.0], [[-1.0, -1.0], [-1.0, 0.0], [0.0, -1.0]]])
+    values = graph.evaluate({graph.input.name: torch.tensor(x).reshape(len(x), 1, 2)})
+    for name, bounds in tight.items():
+        v = values[name].reshape(len(x), -1)
+        assert bool((v >= bounds.lower.reshape(1, -1)).all() and (v <= bounds.upper.reshape(1, -1)).all()), name
 
 
 def test_highs_banner_stays_off_stdout_and_stderr():
