@@ -214,7 +214,7 @@ def activation_split_search(
                     )
                 switch = deadline
             progress.record(now, objective, stack)
-            if beside is not None and beside.proved and (now > join or progress.stalled(deadline, beside.closed)):
+            if beside is not None and _joins(beside, now > join, progress.stalled(deadline, beside.closed)):
                 return _exact_beside(
                     graph, case, objective, base.bounds, stack, exhausted, beside, confirm, deadline, stats, polisher
                 )
@@ -497,6 +497,10 @@ def _exact_beside(
     point is found, or the deadline."""
     from solvers.milp import RegionProgram  # cvxpy is slow to import: only when the engine is needed
 
+    if beside.tightened is None:
+        found = beside.assist(confirm, deadline)
+        if found is not None:
+            return SearchResult(Outcome.FOUND, found, stats, by_milp=True)
     closed = torch.ones(objective.clauses, dtype=torch.bool)
     closed[_open_clauses(objective, stack, exhausted)] = False
     program, tightened = None, None
@@ -528,6 +532,14 @@ def _exact_beside(
             stats.milp_clauses += 1
         elif result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
             return SearchResult(Outcome.FOUND, result.candidate, stats, by_milp=True)
+
+
+def _joins(beside: MilpBeside, late: bool, stalled: bool) -> bool:
+    """Whether branching stops for the MILP engine (``_exact_beside``): once the child has
+    proved a clause, when it is ``late`` (``exact_join_share``) or the branching has
+    ``stalled``; when it has stalled, also as soon as the child tightens its bounds (this
+    process then assists the tightening)."""
+    return (bool(beside.proved) and late) or (stalled and bool(beside.proved or beside.tightening))
 
 
 def _refreshed(

@@ -58,6 +58,36 @@ may tighten, never loosen); an engine that tightens node bounds calls it to carr
 found forward (``milp.tightened_bounds``)."""
 
 
+@dataclass(frozen=True)
+class NeuronWork:
+    """Neurons of one tensor to bound on their side nearer zero, by MILPs over the network
+    before it with big-M from ``bounds``: (element, sign) pairs, the bound sought on
+    ``sign * tensor[element]``; each MILP gets at most ``neuron_time`` seconds, all end by
+    ``stop`` (a ``time.monotonic`` instant: the clock is the machine's, shared by processes)."""
+
+    tensor: str
+    bounds: Mapping[str, Interval]
+    neurons: tuple[tuple[int, float], ...]
+    neuron_time: float
+    stop: float
+
+
+class Assistant(Protocol):
+    """Another process that takes a share of the neurons ``milp.tightened_bounds`` bounds:
+    it answers a ``NeuronWork`` with one lower bound per neuron, in order (fewer when its
+    stop came first)."""
+
+    def ready(self) -> bool:
+        """Whether it waits for work now (never blocks)."""
+        ...
+
+    def give(self, work: NeuronWork) -> None: ...
+
+    def results(self, until: float) -> list[float] | None:
+        """Its bounds for the work given last, waiting until ``until`` at most (None: none came)."""
+        ...
+
+
 class CannotEncode(Exception):
     """The graph holds an op the engine has no exact encoding for (the message names both)."""
 

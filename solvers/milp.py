@@ -58,9 +58,11 @@ from bounds.ops.clip import Clip
 from bounds.ops.leakyrelu import LeakyRelu
 from bounds.ops.maxpool import MaxPool
 from solvers.exact import (
+    Assistant,
     CannotEncode,
     ExactOutcome,
     ExactResult,
+    NeuronWork,
     Polish,
     Refresh,
     UnboundedInput,
@@ -449,6 +451,7 @@ def tightened_bounds(
     refresh: Refresh | None = None,
     options: MilpOptions = MilpOptions(),
     tightening: TighteningOptions = TighteningOptions(),
+    assistant: Assistant | None = None,
 ) -> dict[str, Interval]:
     """``node_bounds`` with ReLU inputs' bounds tightened by the MILP engine, tensor by
     tensor in topological order, within ``tightening.share`` of the time left.
@@ -461,7 +464,9 @@ def tightened_bounds(
     programs slow: the triangle relaxation behind alpha-CROWN bounds each neuron over a
     superset of what the network reaches. Tensors before any binary (and without input
     constraints) are skipped: their bounds come from an affine map of the box, exact
-    already. A program it cannot encode leaves the bounds as they are."""
+    already. A program it cannot encode leaves the bounds as they are. When the
+    ``assistant`` (another process) is ready, it gets every other neuron of the tensor's
+    remaining ones, and the tensor is done when both halves are (``near_sides``)."""
     stop = time.monotonic() + tightening.share * remaining(deadline)
     bounds = dict(node_bounds)
     done: dict[str, Interval] = {}
@@ -480,15 +485,18 @@ def tightened_bounds(
         if not (program.binaries or len(constraints)):
             continue
         near = np.minimum(-lower, upper)[unstable] / (upper - lower)[unstable]
-        for i in unstable[np.argsort(near, kind="stable")]:
-            if remaining(stop) <= 0:
-                break
-            sign = 1.0 if -lower[i] <= upper[i] else -1.0
-            least = program.least(int(i), sign, min(tightening.neuron_time, remaining(stop)))
-            if sign > 0:
-                lower[i] = max(lower[i], least)
-            else:
-                upper[i] = min(upper[i], -least)
+        neurons = [(int(i), 1.0 if -lower[i] <= upper[i] else -1.0) for i in unstable[np.argsort(near, kind="stable")]]
+        theirs: tuple[tuple[int, float], ...] = ()
+        while neurons and remaining(stop) > 0:
+            if assistant is not None and not theirs and len(neurons) > 1 and assistant.ready():
+                theirs, neurons = tuple(neurons[1::2]), neurons[0::2]
+                assistant.give(NeuronWork(name, bounds, theirs, tightening.neuron_time, stop))
+            element, sign = neurons.pop(0)
+            least = program.least(element, sign, min(tightening.neuron_time, remaining(stop)))
+            _raise_near_sides(lower, upper, [(element, sign)], [least])
+        if theirs and assistant is not None:
+            leasts = assistant.results(until=stop + tightening.neuron_time + 1.0)
+            _raise_near_sides(lower, upper, theirs, leasts or [])
         if np.array_equal(lower, given[0]) and np.array_equal(upper, given[1]):
             continue
         shape = bounds[name].lower.shape
@@ -503,3 +511,32 @@ def tightened_bounds(
             if any(bool((value.lower > value.upper).any()) for value in bounds.values()):
                 return dict(node_bounds)  # enclosures of one value that cross: some solver erred; keep the given
     return bounds
+
+
+def near_sides(
+    graph: Graph, box: Box, constraints: LinearConstraints, work: NeuronWork, options: MilpOptions = MilpOptions()
+) -> list[float]:
+    """An assistant's share of ``tightened_bounds``: a lower bound on each neuron of
+    ``work`` (``RegionProgram.least``), in order, as many as its stop leaves time for."""
+    try:
+        program = RegionProgram(graph, box, constraints, work.bounds, options, output=work.tensor)
+    except (CannotEncode, UnboundedInput):
+        return []
+    leasts = []
+    for element, sign in work.neurons:
+        if remaining(work.stop) <= 0:
+            break
+        leasts.append(program.least(element, sign, min(work.neuron_time, remaining(work.stop))))
+    return leasts
+
+
+def _raise_near_sides(
+    lower: np.ndarray, upper: np.ndarray, neurons: Sequence[tuple[int, float]], leasts: Sequence[float]
+) -> None:
+    """Tighten each neuron's near side, in place, by its least value of ``sign * x``
+    (``leasts`` may be shorter than ``neurons``: those without one stay)."""
+    for (element, sign), least in zip(neurons, leasts, strict=False):
+        if sign > 0:
+            lower[element] = max(lower[element], least)
+        else:
+            upper[element] = min(upper[element], -least)

@@ -69,6 +69,38 @@ def test_the_child_first_polishes_each_clause_s_lp_relaxation_minimiser():
     beside.stop()
 
 
+def test_the_parent_assists_the_tightening_and_gets_bounds_that_hold(monkeypatch):
+    """A parent that assists bounds neurons the child gives it (``milp.near_sides``, which
+    the parent imports when it assists), and the tightened bounds it then gets hold every
+    value the network reaches on samples; the clauses are decided after, as ever."""
+    from solvers import milp
+
+    graph = dense_graph(5, [3, 12, 12, 12, 2])
+    _, safe = planted_cases(graph, -np.ones(3), np.ones(3))
+    bounds = interval_node_bounds(graph, safe.region.box)
+    shares: list[int] = []
+    original = milp.near_sides
+
+    def near_sides(*args, **kwargs):
+        leasts = original(*args, **kwargs)
+        shares.append(len(leasts))
+        return leasts
+
+    monkeypatch.setattr(milp, "near_sides", near_sides)
+    objective = Objective.of(safe)
+    beside = MilpBeside(graph, safe, objective, bounds, [1], time.monotonic() + 60)
+    assert beside.assist(lambda _: False, time.monotonic() + 60) is None
+    assert beside.tightening and beside.tightened is not None
+    assert shares and all(shares)  # each tensor after the first: every other neuron left
+    x = torch.tensor(np.random.default_rng(0).uniform(-1, 1, (20000, 3))).reshape(-1, 1, 3)
+    values = graph.evaluate({graph.input.name: x})
+    for name, tight in beside.tightened.items():
+        v = values[name].reshape(len(x), -1)
+        assert bool((v >= tight.lower.reshape(1, -1)).all() and (v <= tight.upper.reshape(1, -1)).all()), name
+    assert beside.take(lambda _: False, until=time.monotonic() + 60) is None
+    assert beside.closed.tolist() == [True, True] and beside.proved == 1
+
+
 def test_stop_kills_and_reaps_the_child():
     graph = dense_graph(3, [20, 60, 60, 60, 2])
     case = planted_cases(graph, -np.ones(20), np.ones(20))[1]

@@ -94,6 +94,50 @@ def test_tightened_bounds_hold_every_reached_value_and_leave_verdicts_as_they_we
         assert verdicts[0] is verdicts[1] and verdicts[0] in (ExactOutcome.PROVED, ExactOutcome.FOUND)
 
 
+class _InProcessAssistant:
+    """An assistant (``solvers.exact.Assistant``) that does its share at once, here: ready
+    for work once every ``every`` readiness checks, so that it is given a tensor's
+    remaining neurons at different points."""
+
+    def __init__(self, graph, box, constraints, every: int) -> None:
+        self.graph, self.box, self.constraints, self.every = graph, box, constraints, every
+        self.checks, self.given, self._leasts = 0, [], None
+
+    def ready(self) -> bool:
+        self.checks += 1
+        return self._leasts is None and self.checks % self.every == 0
+
+    def give(self, work) -> None:
+        self.given.append(work)
+        self._leasts = milp.near_sides(self.graph, self.box, self.constraints, work)
+
+    def results(self, until: float):
+        leasts, self._leasts = self._leasts, None
+        return leasts
+
+
+def test_an_assistant_bounds_its_share_of_each_tensor_to_the_same_bounds():
+    """Given an assistant, ``tightened_bounds`` hands it every other neuron still to bound
+    in a tensor, once per tensor, and takes its bounds: the result is the bounds it finds
+    alone (each neuron's MILP is the same program, whoever solves it)."""
+    graph = dense_graph(7, [3, 10, 10, 10, 2])
+    some = case(-np.ones(3), np.ones(3), [([[1.0, -1.0]], [0.0])])
+    box, constraints = some.region.box, some.region.constraints
+    loose = interval_node_bounds(graph, box)
+    options = milp.TighteningOptions(share=1.0)
+    alone = milp.tightened_bounds(graph, box, constraints, loose, deadline=time.monotonic() + 60, tightening=options)
+    for every in (1, 3):
+        assistant = _InProcessAssistant(graph, box, constraints, every)
+        shared = milp.tightened_bounds(
+            graph, box, constraints, loose, deadline=time.monotonic() + 60, tightening=options, assistant=assistant
+        )
+        assert [work.tensor for work in assistant.given] == list(dict.fromkeys(w.tensor for w in assistant.given))
+        assert len(assistant.given) == 2 and all(len(work.neurons) >= 1 for work in assistant.given)
+        for name in alone:
+            assert torch.allclose(shared[name].lower, alone[name].lower, rtol=0, atol=1e-9), (every, name)
+            assert torch.allclose(shared[name].upper, alone[name].upper, rtol=0, atol=1e-9), (every, name)
+
+
 def test_input_constraints_tighten_the_first_tensor_by_lp_and_bounds_hold_on_the_region():
     """Before any binary, a tensor's program is an LP, worth solving only when linear input
     rows cut the box: the first ReLU input's near sides are tightened by it, and every value
