@@ -61,8 +61,12 @@ proved 8 of its 9 clauses. The join comes sooner when the branching has stalled
 (``stall_window``, ``_Progress``): where its open share of the tree would not close by
 the deadline at its pace, the engine that proves clauses gets both cores (the same
 instance on 2026-12-01, when its MILP took 50-90 s a clause: the join at 100 s instead of
-225 s, 6 of its 9 clauses proved against 5, still a timeout). With one thread, after
-``exact_share`` of the time the search stops and hands those clauses to the MILP engine.
+225 s, 6 of its 9 clauses proved against 5, still a timeout). A stalled search also
+joins as soon as the child has begun to tighten, and first assists the tightening
+(``MilpBeside.assist``); on the hard MNIST-FC 256x4 instances the branching has stalled
+12-17 s in, when the child begins (prop_4 eps 0.05: unsat in 210 s, in process). With one
+thread, after ``exact_share`` of the time the search stops and hands those clauses to the
+MILP engine.
 """
 
 from __future__ import annotations
@@ -123,9 +127,9 @@ class ActivationSplitOptions:
     and this process decides clauses by the MILP engine too (1: never)."""
     stall_window: float = 10.0
     """Seconds (or a quarter of the branching's time so far, if longer) over which its pace
-    is measured: once the MILP beside has proved a clause, the join comes before
-    ``exact_join_share`` when, at that pace, branching would not close its open share of
-    the tree by the deadline (``_Progress``; inf: never)."""
+    is measured: once the MILP beside has proved a clause or begun to tighten its bounds,
+    the join comes before ``exact_join_share`` when, at that pace, branching would not
+    close its open share of the tree by the deadline (``_Progress``; inf: never)."""
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
     polish: AttackOptions = field(default_factory=lambda: AttackOptions(step_fractions=(0.05, 0.25)))
     """The PGD from each clause's LP relaxation minimiser that precedes its MILP over the
@@ -490,8 +494,9 @@ def _exact_beside(
     stats: SearchStats,
     polisher: Polish,
 ) -> SearchResult:
-    """The hand-over when a MILP child already proves clauses beside the search: branching
-    stops, and this process decides clauses by the MILP engine too, from the end of the
+    """The hand-over when a MILP child already proves clauses or tightens bounds beside the
+    search: branching stops, this process assists the child's tightening if that is still
+    under way (``MilpBeside.assist``), then decides clauses by the MILP engine too, from the end of the
     child's order (the clauses the child would reach last), skipping those closed, open on
     no pending domain, or in the child's hands, until every clause is closed, a confirmed
     point is found, or the deadline."""

@@ -127,6 +127,9 @@ class MilpBeside:
         if isinstance(message, dict):
             self.tightened = message
             return None
+        if isinstance(message, NeuronWork):  # offered after this process stopped assisting: decline
+            self._child.tell(_Leasts([]))
+            return None
         clause: int | None
         result: ExactResult
         clause, result = message  # type: ignore[misc]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 import time
 from functools import partial
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -23,6 +24,7 @@ from solvers.activation_split import (
     _Batch,
     _Choice,
     _exact_beside,
+    _joins,
     _Progress,
     _separated,
     activation_split_search,
@@ -347,3 +349,19 @@ def test_branching_is_stalled_when_its_pace_leaves_open_share_at_the_deadline():
     assert not split.stalled(100.0, open_)  # the pace of both clauses together
     assert split.stalled(100.0, torch.tensor([False, True]))  # clause 1 closed by the MILP: clause 0's pace
     assert not split.stalled(100.0, torch.tensor([True, False]))  # nothing left open
+
+
+@pytest.mark.parametrize(
+    ("proved", "tightening", "late", "stalled", "joins"),
+    [
+        (0, False, True, True, False),  # nothing from the MILP yet: branching goes on
+        (1, True, True, False, True),  # late, and the MILP proves clauses
+        (0, True, True, False, False),  # late, but the MILP has proved nothing
+        (1, True, False, True, True),  # stalled, and the MILP proves clauses
+        (0, True, False, True, True),  # stalled, and the MILP tightens: assist it
+        (1, True, False, False, False),  # branching still closes its share in time
+    ],
+)
+def test_the_search_joins_the_milp_when_late_or_stalled(proved, tightening, late, stalled, joins):
+    beside = SimpleNamespace(proved=proved, tightening=tightening)
+    assert _joins(beside, late, stalled) is joins
