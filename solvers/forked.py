@@ -118,7 +118,7 @@ class Forked:
                 return
             try:
                 message = receive(self.connection)
-            except EOFError:  # the child is done
+            except (EOFError, ConnectionResetError):  # the child is done (reset: it left messages of ours unread)
                 self.stop()
                 return
             yield message

@@ -35,3 +35,15 @@ def test_a_child_reads_what_it_is_told_and_its_replies_come_out_of_messages():
     replies = [(kind, value.tolist()) for kind, value in child.messages(until=time.monotonic() + 60)]
     assert replies == [("double", [3.0])]
     assert child.pid is None  # reaped once it ended
+
+
+def test_a_child_that_ends_without_reading_what_it_was_told_ends_the_messages():
+    def answer_and_leave(connection) -> None:
+        send(connection, "done")
+        time.sleep(0.2)  # the parent's words arrive unread: the pipe is reset, not closed, at exit
+
+    child = Forked(answer_and_leave)
+    child.tell("ready")
+    time.sleep(0.5)
+    assert list(child.messages(until=time.monotonic() + 60)) == ["done"]
+    assert child.pid is None
