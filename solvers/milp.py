@@ -100,6 +100,12 @@ class MilpOptions:
     clause 7 open with its dual bound at -0.144 instead of -0.303, the rest 0.83-1.08x (the
     proved ones 170.8 s against 177.6 s); the sat clause of 256x2 prop_0 eps 0.05 found by
     the MILP itself in 4.8 s against 6.0 s."""
+    interior_point_binaries: int = 300
+    """From this many binaries on, a clause's LP relaxation (``RegionProgram.polished``) is
+    solved by HiGHS's interior point method, below by simplex. On these programs (big-M
+    rows through every layer) simplex slows down with the binaries: time interior
+    point/simplex, the root's alpha-CROWN big-M, MNIST-FC 256x6 (956 binaries) 0.17-0.23x,
+    256x4 (507) 0.16-0.27x, 256x2 (150) 1.35-1.44x, 0.1 s more (``benchmarks/lp_relaxation.py``)."""
 
 
 @dataclass(frozen=True)
@@ -431,9 +437,11 @@ class RegionProgram:
 
     def _relaxation_minimiser(self, problem: cp.Problem, deadline: float) -> np.ndarray | None:
         """The input of an optimum of the problem's LP relaxation, in the box (None if
-        HiGHS finds none in time)."""
+        HiGHS finds none in time), by the method ``options.interior_point_binaries`` picks."""
+        interior = self.binaries >= self.options.interior_point_binaries
+        method = {"solver": "ipm" if interior else "simplex"}  # in highs_options: cvxpy's ``solver`` keyword is taken
         try:
-            status = self._solve(problem, remaining(deadline), solve_relaxation=True)
+            status = self._solve(problem, remaining(deadline), solve_relaxation=True, highs_options=method)
         except cp.SolverError:
             return None
         if status != cp.OPTIMAL or self.x.value is None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import highspy
 import numpy as np
+import pytest
 import torch
 from exact_cases import case, dense_graph, planted_cases, polynomial_case
 from known_nets import abs_network
@@ -181,8 +182,10 @@ def _corner_network():
     return import_model(dense_network([np.ones((1, 3)), np.ones((1, 1))], [np.array([-2.5]), np.zeros(1)]))
 
 
-def test_the_lp_relaxation_s_minimiser_is_polished_before_the_milp():
+@pytest.mark.parametrize("interior_point", [False, True])
+def test_the_lp_relaxation_s_minimiser_is_polished_before_the_milp(interior_point):
     graph = _corner_network()
+    method = milp.MilpOptions(interior_point_binaries=0 if interior_point else 10**9)
     over = case([0.0] * 3, [1.0] * 3, [([[-1]], [-0.3])])  # y >= 0.3: only near the corner
     objective = Objective.of(over)
     lower, upper = (torch.tensor(b, dtype=torch.float64) for b in (over.region.box.lower, over.region.box.upper))
@@ -194,7 +197,7 @@ def test_the_lp_relaxation_s_minimiser_is_polished_before_the_milp():
         seen.append(point)
         return polisher(point)
 
-    result = _solve(graph, over, polish=recorded)
+    result = _solve(graph, over, polish=recorded, options=method)
     # The relaxation's only minimiser: the triangle's upper side is largest at the largest sum.
     assert len(seen) == 1 and np.allclose(seen[0], 1.0)
     assert result.outcome is ExactOutcome.FOUND and "LP relaxation" in result.reason
