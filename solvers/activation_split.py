@@ -88,8 +88,9 @@ from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
 from solvers.beside import MilpBeside
-from solvers.exact import ExactOutcome, Polish, Refresh
+from solvers.exact import UNANSWERED, ExactOutcome, Polish, Refresh
 from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes, polish
+from solvers.forked import within
 from solvers.input_split import Outcome, SearchResult, SearchStats
 from solvers.objective import Objective
 from specs.property import Case
@@ -434,9 +435,8 @@ def _by_milp(
     from solvers.milp import solve  # cvxpy is slow to import: only when the engine is needed
 
     box, constraints = case.region.box, case.region.constraints
-    result = solve(
-        graph, box, constraints, objective, deadline=deadline, node_bounds=node_bounds, clauses=clauses, polish=polisher
-    )
+    work = partial(solve, graph, box, constraints, objective, deadline=deadline, node_bounds=node_bounds)
+    result = within(partial(work, clauses=clauses, polish=polisher), deadline) or UNANSWERED
     if result.outcome is ExactOutcome.PROVED:
         return Outcome.PROVED, None
     if result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
@@ -531,7 +531,7 @@ def _exact_beside(
             bounds = root_bounds if tightened is None else tightened
             program = RegionProgram(graph, case.region.box, case.region.constraints, bounds)
         tried.add(mine[0])
-        result = program.decide(objective, mine[0], deadline, polisher)
+        result = within(partial(program.decide, objective, mine[0], deadline, polisher), deadline) or UNANSWERED
         if result.outcome is ExactOutcome.PROVED:
             beside.closed[mine[0]] = True  # so that the child proving it too is not counted again
             stats.milp_clauses += 1

@@ -48,6 +48,10 @@ class ExactResult:
     reason: str = ""
 
 
+UNANSWERED = ExactResult(ExactOutcome.TIMEOUT, reason="no answer by the deadline (the engine's process was stopped)")
+"""What an engine run in a process of its own (``forked.within``) that misses its deadline gives."""
+
+
 Polish = Callable[[np.ndarray], "np.ndarray | None"]
 """A local search from an input point (flat float64): a point it reaches that violates the
 objective (a candidate still to be confirmed), or None."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 import torch
@@ -15,8 +16,9 @@ from bounds.onnx_import import parse_onnx, read_model_bytes
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
 from solvers.bounders import make_bounder, make_influence, root_bounds, trial_method
 from solvers.exact import ENGINES as EXACT_ENGINES
-from solvers.exact import ExactOutcome, engine
+from solvers.exact import UNANSWERED, ExactOutcome, engine
 from solvers.falsify import AttackOptions, Rounds, falsify
+from solvers.forked import within
 from solvers.input_split import Outcome, SearchResult, SplitOptions, input_split_search
 from solvers.objective import Objective
 from solvers.region import tightened
@@ -341,7 +343,8 @@ def _decide_exactly(
             box = case.region.box
             error = output_error(graph, torch.tensor(box.lower)[None], torch.tensor(box.upper)[None])
             objective = objective.with_rounding(error[0])
-        result = solve(graph, case.region.box, case.region.constraints, objective, deadline=deadline)
+        work = partial(solve, graph, case.region.box, case.region.constraints, objective, deadline=deadline)
+        result = within(work, deadline) or UNANSWERED
         if result.outcome is ExactOutcome.FOUND and result.candidate is not None:
             if confirmer(result.candidate):
                 return Status.SAT, f"counterexample found by {name}"

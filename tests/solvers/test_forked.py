@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
 import time
 
 import numpy as np
+import pytest
 import torch
 
 from bounds.ops.base import Interval
 from solvers.bounders import Bounded
-from solvers.forked import Forked, receive, send
+from solvers.forked import Forked, receive, send, within
 from solvers.input_split import SearchStats
 
 
@@ -47,3 +49,31 @@ def test_a_child_that_ends_without_reading_what_it_was_told_ends_the_messages():
     time.sleep(0.5)
     assert list(child.messages(until=time.monotonic() + 60)) == ["done"]
     assert child.pid is None
+
+
+def test_within_gives_the_work_s_value_computed_in_a_child():
+    assert within(lambda: ("pid", os.getpid()), time.monotonic() + 60) != ("pid", os.getpid())
+    assert np.array_equal(within(lambda: np.arange(3), time.monotonic() + 60), np.arange(3))
+
+
+def test_within_raises_what_the_work_raised():
+    def fails() -> None:
+        raise ValueError("no encoding")
+
+    with pytest.raises(ValueError, match="no encoding"):
+        within(fails, time.monotonic() + 60)
+
+
+def test_within_stops_work_that_runs_past_its_deadline():
+    ran = multiprocessing.RawValue("i", 0)  # no lock: the child is killed at any instant
+
+    def overruns() -> str:
+        while True:  # a solver ignoring its time limit
+            ran.value += 1
+
+    start = time.monotonic()
+    assert within(overruns, start + 0.5) is None
+    assert time.monotonic() - start < 5
+    seen = ran.value
+    time.sleep(0.3)
+    assert seen > 0 and ran.value == seen  # the child was killed, not left spinning
