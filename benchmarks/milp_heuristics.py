@@ -1,6 +1,6 @@
 """Time the MILP engine's clauses with HiGHS's RENS heuristic on and off, in one run.
 
-    python benchmarks/milp_heuristics.py [--timeout S] [--shared PATH]
+    PYTHONPATH=. python benchmarks/milp_heuristics.py [--timeout S] [--shared PATH]
 
 Each clause is one program of ``solvers.milp.RegionProgram`` over the whole input box,
 with big-M from the root's alpha-CROWN node bounds: what the MILP beside the ReLU-split
@@ -13,19 +13,10 @@ and off (``MilpOptions.rens``, our default), and the ratio off/on.
 
 from __future__ import annotations
 
-import argparse
 import time
-from pathlib import Path
 
-import torch
-
-from bounds.crown import CrownBounds
-from bounds.kernels import make_kernels
-from solvers.activation_split import ActivationSplitOptions
+from benchmarks.mnistfc_roots import arguments, root_instances
 from solvers.milp import MilpOptions, RegionProgram
-from solvers.objective import Objective
-from specs import read_property
-from verify.pipeline import load_model
 
 INSTANCES = (  # (network, property, clauses)
     ("mnist-net_256x2.onnx", "prop_1_0.03.vnnlib", (2, 7, 3, 6)),
@@ -35,40 +26,29 @@ INSTANCES = (  # (network, property, clauses)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per clause and setting")
-    default_shared = Path(__file__).resolve().parents[1].parent / "shared" / "benchmarks" / "vnncomp2021" / "mnistfc"
-    parser.add_argument("--shared", type=Path, default=default_shared, help="MNIST-FC folder")
-    args = parser.parse_args()
+    args = arguments(__doc__.splitlines()[0])
     if not args.shared.is_dir():
         print(f"# {args.shared} absent: nothing to time")
         return
-    torch.set_num_threads(1)
     print(f"{'instance':34} {'clause':>6} {'RENS on':>16} {'RENS off':>16} {'off/on':>7}")
     totals = {True: 0.0, False: 0.0}
-    for network, prop, clauses in INSTANCES:
-        graph = load_model(args.shared / network).graph
-        case = read_property(args.shared / prop).cases[0]
-        objective = Objective.of(case)
-        box = case.region.box
-        lower = torch.tensor(box.lower, dtype=torch.float64)[None]
-        upper = torch.tensor(box.upper, dtype=torch.float64)[None]
-        crown = CrownBounds(graph, objective.C, kernels=make_kernels())
-        node_bounds = crown.analyse(lower, upper, alpha_steps=ActivationSplitOptions().root_alpha_steps).bounds
+    for instance in root_instances(args.shared, INSTANCES):
+        box, constraints = instance.case.region.box, instance.case.region.constraints
         programs = {
-            rens: RegionProgram(graph, box, case.region.constraints, node_bounds, MilpOptions(rens=rens))
+            rens: RegionProgram(instance.graph, box, constraints, instance.node_bounds, MilpOptions(rens=rens))
             for rens in (True, False)
         }
-        for clause in clauses:
+        for clause in instance.clauses:
             cells, seconds = [], {}
             for rens in (True, False):
                 start = time.monotonic()
-                result = programs[rens].decide(objective, clause, start + args.timeout)
+                result = programs[rens].decide(instance.objective, clause, start + args.timeout)
                 seconds[rens] = time.monotonic() - start
                 totals[rens] += seconds[rens]
                 cells.append(f"{result.outcome.name.lower()} {seconds[rens]:6.2f}s")
-            name = f"{network[10:15]} {prop.removesuffix('.vnnlib')}"
-            print(f"{name:34} {clause:>6} {cells[0]:>16} {cells[1]:>16} {seconds[False] / seconds[True]:>6.2f}x")
+            print(
+                f"{instance.name:34} {clause:>6} {cells[0]:>16} {cells[1]:>16} {seconds[False] / seconds[True]:>6.2f}x"
+            )
     print(f"{'total':41} {totals[True]:>15.2f}s {totals[False]:>15.2f}s {totals[False] / totals[True]:>6.2f}x")
 
 

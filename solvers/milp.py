@@ -104,8 +104,8 @@ class MilpOptions:
     """From this many binaries on, a clause's LP relaxation (``RegionProgram.polished``) is
     solved by HiGHS's interior point method, below by simplex. On these programs (big-M
     rows through every layer) simplex slows down with the binaries: time interior
-    point/simplex, the root's alpha-CROWN big-M, MNIST-FC 256x6 (956 binaries) 0.17-0.23x,
-    256x4 (507) 0.16-0.27x, 256x2 (150) 1.35-1.44x, 0.1 s more (``benchmarks/lp_relaxation.py``)."""
+    point/simplex, the root's alpha-CROWN big-M, MNIST-FC 256x6 (956 binaries) 0.16-0.23x,
+    256x4 (507) 0.16-0.27x, 256x2 (150) 1.0-1.7x, 0.15 s more at most (``benchmarks/lp_relaxation.py``)."""
 
 
 @dataclass(frozen=True)
