@@ -48,8 +48,9 @@ class ExactResult:
     reason: str = ""
 
 
-UNANSWERED = ExactResult(ExactOutcome.TIMEOUT, reason="no answer by the deadline (the engine's process was stopped)")
-"""What an engine run in a process of its own (``forked.within``) that misses its deadline gives."""
+UNANSWERED = ExactResult(ExactOutcome.TIMEOUT, reason="no answer from the engine's process by the deadline")
+"""What an engine run in a process of its own (``forked.within``) gives when no answer comes:
+the deadline passed (the process was stopped) or the process died."""
 
 
 Polish = Callable[[np.ndarray], "np.ndarray | None"]
