@@ -67,7 +67,7 @@ def test_within_raises_what_the_work_raised():
 def test_within_stops_work_that_runs_past_its_deadline():
     ran = multiprocessing.RawValue("i", 0)  # no lock: the child is killed at any instant
 
-    def overruns() -> str:
+    def overruns() -> None:
         while True:  # a solver ignoring its time limit
             ran.value += 1
 
