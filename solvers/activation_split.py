@@ -427,16 +427,29 @@ def _by_milp(
     confirm: Confirm,
     deadline: float,
     polisher: Polish | None = None,
+    apart: bool = False,
 ) -> tuple[Outcome, np.ndarray | None]:
     """The MILP engine's answer on the case's clauses (``clauses`` only, in that order, when
     given) with big-M from ``node_bounds`` (a region's, batch of one): PROVED, FOUND with a
     confirmed point, TIMEOUT, or EXHAUSTED when it cannot decide. ``polisher``: see
-    ``RegionProgram.decide``."""
+    ``RegionProgram.decide``. ``apart``: solved in a process of its own, killed at the
+    deadline (``forked.within``; for the whole box's MILP, which HiGHS may run past its time
+    limit; a leaf's program, without unstable neurons, is solved here)."""
     from solvers.milp import solve  # cvxpy is slow to import: only when the engine is needed
 
     box, constraints = case.region.box, case.region.constraints
-    work = partial(solve, graph, box, constraints, objective, deadline=deadline, node_bounds=node_bounds)
-    result = within(partial(work, clauses=clauses, polish=polisher), deadline) or UNANSWERED
+    work = partial(
+        solve,
+        graph,
+        box,
+        constraints,
+        objective,
+        deadline=deadline,
+        node_bounds=node_bounds,
+        clauses=clauses,
+        polish=polisher,
+    )
+    result = (within(work, deadline) or UNANSWERED) if apart else work()
     if result.outcome is ExactOutcome.PROVED:
         return Outcome.PROVED, None
     if result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
@@ -474,7 +487,7 @@ def _exact_rest(
     clauses = _open_clauses(objective, stack, exhausted)
     box, constraints = case.region.box, case.region.constraints
     bounds = tightened_bounds(graph, box, constraints, root_bounds, deadline=deadline, refresh=refresh)
-    outcome, point = _by_milp(graph, case, objective, bounds, clauses, confirm, deadline, polisher)
+    outcome, point = _by_milp(graph, case, objective, bounds, clauses, confirm, deadline, polisher, apart=True)
     if outcome is Outcome.TIMEOUT:
         stats.open_boxes = sum(b.count for b in stack)
     stats.milp_clauses = len(clauses) if outcome is Outcome.PROVED else 0
