@@ -87,7 +87,8 @@ class Products:
     def lower(self, lower: Tensor, upper: Tensor) -> Tensor:
         """A lower bound per row (batch, m) on the product terms over the boxes
         ``lower <= y <= upper`` (batch, n); NaN where a bound is infinite in a way that
-        cancels (never a proof)."""
+        cancels (never a proof), -inf where it overflows upwards (the terms' value is finite,
+        so +inf is no bound: a term of 8 y^4 at y = 6.9e76 overflowed so)."""
         index = self.variable.clamp_min(0)
         lo, hi = _powers(lower[:, index], upper[:, index], self.power)
         term_lo, term_hi = lo[..., 0], hi[..., 0]
@@ -101,7 +102,8 @@ class Products:
         amplified = torch.maximum(lo.abs(), hi.abs()).clamp_min(1.0).prod(dim=-1)
         slack = self.coeff.abs() * ROUNDING * size + self.coeff.abs().clamp_min(1.0) * TINY * amplified
         total = torch.zeros(lower.shape[0], self.rows, dtype=bound.dtype).index_add(1, self.row, bound)
-        return total - self.ops * torch.zeros_like(total).index_add(1, self.row, slack)
+        total = total - self.ops * torch.zeros_like(total).index_add(1, self.row, slack)
+        return total.masked_fill(total == torch.inf, -torch.inf)
 
 
 def _powers(lower: Tensor, upper: Tensor, power: Tensor) -> tuple[Tensor, Tensor]:

@@ -72,6 +72,14 @@ def test_interval_bound_holds_at_sampled_points(polynomial: tuple[int, Polynomia
         assert Fraction(bound) <= _exact(row, y), (bound, y)
 
 
+def test_a_bound_that_overflows_upwards_is_no_bound() -> None:
+    """8 y^4 at y = 6.9e76 is finite but beyond float64: its bound is -inf, never +inf."""
+    row = PolynomialRow((((0, 0, 0, 0), 8.0),), 0.0, False)
+    products = Products.of([(0, PolynomialConstraints(1, (row,)))], 1)
+    point = torch.tensor([[6.885038819102322e76]], dtype=torch.float64)
+    assert float(products.lower(point, point)[0, 0]) == -math.inf
+
+
 def test_interval_bound_is_exact_for_single_terms() -> None:
     """y0^2 over [-1, 2] is [0, 4]; -y0 y1 over [-1, 2] x [3, 4] is [-8, 4]."""
     square = PolynomialRow((((0, 0), 1.0),), 0.0, False)
