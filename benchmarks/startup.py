@@ -1,12 +1,13 @@
-"""Process start: seconds for ``nnverify --version`` in a fresh interpreter (the command
-line imported, nothing else), for this checkout and, side by side, another one, runs
-interleaved.
+"""Process start: seconds to import the command line and the analysis (``verify.cli``,
+``verify.pipeline``) in a fresh interpreter, for this checkout and, side by side, another
+one, runs interleaved.
 
     python benchmarks/startup.py [--runs N] [--against PATH] [--top K]
 
-Every ``nnverify run`` pays this before its search (most of it torch's own import), so on
-easy instances it is most of the wall time. Also prints the K packages whose own modules
-take longest to import in this checkout (``-X importtime``).
+Every ``nnverify run`` that searches pays this (most of it torch's own import), so on
+easy instances it is most of the wall time; one that sampling in onnxruntime decides
+(``verify.sampling``) pays the command line's import alone. Also prints the K packages
+whose own modules take longest to import in this checkout (``-X importtime``).
 """
 
 from __future__ import annotations
@@ -20,17 +21,16 @@ import time
 from pathlib import Path
 
 
-def _command(checkout: Path) -> list[str]:
-    """The checkout's ``nnverify --version`` (before ``python -m verify`` it was ``-m verify.cli``)."""
-    module = "verify" if (checkout / "verify" / "__main__.py").exists() else "verify.cli"
-    return [sys.executable, "-P", "-m", module, "--version"]
+def _command() -> list[str]:
+    """Import the command line and the analysis (the checkout comes by ``PYTHONPATH``)."""
+    return [sys.executable, "-P", "-c", "import verify.cli, verify.pipeline"]
 
 
 def _seconds(checkout: Path) -> float:
-    """Wall seconds of one ``nnverify --version`` from ``checkout``."""
+    """Wall seconds of one start (``_command``) from ``checkout``."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
     start = time.perf_counter()
-    subprocess.run(_command(checkout), env=env, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(_command(), env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -38,7 +38,7 @@ def _slowest_imports(checkout: Path, top: int) -> list[tuple[float, str]]:
     """(seconds, package) of the packages whose own modules take longest to run on import
     (``-X importtime`` self times summed per top-level package), largest first."""
     env = {**os.environ, "PYTHONPATH": str(checkout)}
-    command = _command(checkout)
+    command = _command()
     command[1:1] = ["-X", "importtime"]
     run = subprocess.run(command, env=env, check=True, capture_output=True, text=True)
     totals: dict[str, float] = {}

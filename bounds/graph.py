@@ -11,20 +11,8 @@ import numpy as np
 import torch
 
 from bounds.errors import ShapeError
+from bounds.onnx_file import TensorInfo
 from bounds.ops.base import DTYPE, Op, Shape, Tensor
-
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """A graph input or output: its ONNX name, shape (no batch axis) and element type."""
-
-    name: str
-    shape: Shape
-    element_type: str
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
 
 
 @dataclass(frozen=True)

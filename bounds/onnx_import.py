@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import math
 import os
-import stat
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +12,16 @@ import onnx
 from onnx import helper, numpy_helper
 
 from bounds.errors import ModelError, ShapeError, Unsupported, UnsupportedOperatorError
-from bounds.graph import Graph, Node, TensorInfo
+from bounds.graph import Graph, Node
+from bounds.onnx_file import (
+    TensorInfo,
+    declared_shape,
+    element_type,
+    external_tensors,
+    input_shape,
+    one_line,
+    read_model_bytes,
+)
 from bounds.ops import FOLDED_ONLY, OPERATORS, OPTIONAL_INPUTS, SPLITTERS
 from bounds.ops.base import NodeContext, Operand, Shape, UnsupportedForm
 from bounds.ops.reference import run_node
@@ -22,56 +29,6 @@ from bounds.passes import fold_batchnorm
 
 SUPPORTED_OPSETS = (7, 21)
 """The default-domain opset versions the operator modules are written and tested for."""
-
-MAX_MODEL_BYTES = 2**31 - 1
-"""Protobuf's limit on one serialised message; larger models must keep weights in external files."""
-
-
-def read_model_bytes(path: str | os.PathLike[str]) -> bytes:
-    """The bytes of a model file, with tensors kept in external files inlined; ``ModelError``
-    naming the file if it cannot be read.
-
-    Only regular files are read (a FIFO or device could block or never end). External data
-    must lie in the model's folder: onnx's loader refuses absolute paths, ``..`` and links.
-    """
-    source = str(path)
-    try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise ModelError(f"cannot read model: {kind}", file=source)
-        if info.st_size > MAX_MODEL_BYTES:
-            raise ModelError(f"model file is larger than {MAX_MODEL_BYTES} bytes, protobuf's limit", file=source)
-        data = Path(path).read_bytes()
-    except OSError as error:
-        raise ModelError(f"cannot read model: {error.strerror or error}", file=source) from error
-    try:
-        model = onnx.load_model_from_string(data)
-    except Exception:  # not a model: parse_onnx says so
-        return data
-    if not _external_tensors(model.graph):
-        return data
-    try:
-        onnx.load_external_data_for_model(model, str(Path(path).parent))
-    except Exception as error:  # onnx raises ValidationError, ValueError and OSError here
-        raise ModelError(f"cannot read external data: {_one_line(error)}", file=source) from error
-    if model.ByteSize() > MAX_MODEL_BYTES:
-        raise ModelError(f"model with its external data is larger than {MAX_MODEL_BYTES} bytes", file=source)
-    return bytes(model.SerializeToString())
-
-
-def _external_tensors(graph: onnx.GraphProto) -> list[str]:
-    """Names of the initializers and node attribute tensors stored in external files."""
-    tensors = [*graph.initializer]
-    for node in graph.node:
-        for attribute in node.attribute:
-            tensors += [attribute.t, *attribute.tensors]
-    return [t.name for t in tensors if t.data_location == onnx.TensorProto.EXTERNAL]
-
-
-def _one_line(error: BaseException) -> str:
-    """An error's message with its line breaks and runs of spaces collapsed."""
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def load_onnx(path: str | os.PathLike[str], *, input_shapes: Mapping[str, Shape] | None = None) -> Graph:
@@ -89,7 +46,7 @@ def parse_onnx(data: bytes, source: str, *, input_shapes: Mapping[str, Shape] | 
         raise ModelError(f"not an ONNX model ({type(error).__name__})", file=source) from error
     if not model.graph.node and not model.graph.output:
         raise ModelError("not an ONNX model (no graph)", file=source)
-    external = _external_tensors(model.graph)
+    external = external_tensors(model.graph)
     if external:
         raise ModelError(
             f"tensor {external[0]!r} is stored in an external file; read the model from its file", file=source
@@ -100,36 +57,6 @@ def parse_onnx(data: bytes, source: str, *, input_shapes: Mapping[str, Shape] | 
         error.file = error.file or source
         error.args = (f"{source}: {error.message}",)
         raise
-
-
-def _element_type(elem_type: int) -> str:
-    try:
-        return str(np.dtype(helper.tensor_dtype_to_np_dtype(elem_type)))
-    except (KeyError, TypeError):
-        return f"onnx-type-{elem_type}"
-
-
-def _declared_shape(value: onnx.ValueInfoProto) -> list[int | None]:
-    dims = value.type.tensor_type.shape.dim
-    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims]
-
-
-def _input_shape(value: onnx.ValueInfoProto, overrides: Mapping[str, Shape]) -> Shape:
-    if value.name in overrides:
-        given = tuple(int(d) for d in overrides[value.name])
-        declared = _declared_shape(value)
-        if len(declared) != len(given) or any(d is not None and d != g for d, g in zip(declared, given, strict=True)):
-            raise ShapeError(f"input {value.name!r} has shape {declared}, not {list(given)}")
-        return given
-    dims = _declared_shape(value)
-    if dims and dims[0] is None:
-        dims[0] = 1  # a dynamic batch axis: analyse one sample at a time
-    if any(d is None for d in dims):
-        raise ShapeError(
-            f"input {value.name!r} has dynamic dimensions {dims} (unnamed or 0); fix them in the model, "
-            "or declare the input's shape in a VNN-LIB 2.0 query"
-        )
-    return tuple(int(d) for d in dims if d is not None)
 
 
 def _check_finite_attributes(name: str, op_type: str, attributes: dict[str, Any]) -> None:
@@ -166,7 +93,7 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
     try:
         onnx.checker.check_model(model)
     except Exception as error:  # ValidationError, or e.g. UnicodeDecodeError on a garbled name
-        raise ModelError(f"ONNX checker rejected the model: {_one_line(error)}") from error
+        raise ModelError(f"ONNX checker rejected the model: {one_line(error)}") from error
     types_before = {node.op_type for node in model.graph.node}
     model = fold_batchnorm(model)
     graph = model.graph
@@ -176,7 +103,7 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
         try:
             value = numpy_helper.to_array(init)
         except Exception as error:  # data that does not fit the dims or type: ValueError, TypeError...
-            raise ModelError(f"initializer {init.name!r} cannot be read: {_one_line(error)}") from error
+            raise ModelError(f"initializer {init.name!r} cannot be read: {one_line(error)}") from error
         if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
             raise ModelError(f"initializer {init.name!r} has NaN or infinite values")
         constants[init.name] = value
@@ -185,9 +112,9 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
     for value in graph.input:
         if value.name in constants:
             continue
-        shape = _input_shape(value, input_shapes or {})
+        shape = input_shape(value, input_shapes or {})
         shapes[value.name] = shape
-        inputs.append(TensorInfo(value.name, shape, _element_type(value.type.tensor_type.elem_type)))
+        inputs.append(TensorInfo(value.name, shape, element_type(value.type.tensor_type.elem_type)))
     if not inputs:
         raise ModelError("model has no variable input")
 
@@ -256,13 +183,13 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
     for value in graph.output:
         if value.name not in shapes:
             raise ModelError(f"output {value.name!r} does not depend on any input")
-        declared = _declared_shape(value)
+        declared = declared_shape(value)
         actual = shapes[value.name]
         if declared and (
             len(declared) != len(actual) or any(d is not None and d != a for d, a in zip(declared, actual, strict=True))
         ):
             raise ShapeError(f"output {value.name!r} is declared {declared} but computes to {list(actual)}")
-        outputs.append(TensorInfo(value.name, actual, _element_type(value.type.tensor_type.elem_type)))
+        outputs.append(TensorInfo(value.name, actual, element_type(value.type.tensor_type.elem_type)))
     needed = {o.name for o in outputs}
     kept = []
     for node in reversed(nodes):

@@ -229,7 +229,7 @@ def load_record_inputs(
 ) -> tuple[bytes, bytes | None, Property]:
     """The model bytes, query bytes and property a record is checked against: the files given,
     else those recorded (the query's embedded text when it has no file)."""
-    from bounds.onnx_import import read_model_bytes
+    from bounds.onnx_file import read_model_bytes
 
     model_file = model_path or record["model"].get("path")
     if not model_file:

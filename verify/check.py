@@ -18,8 +18,8 @@ from onnx import helper
 
 from bounds.compose import variable_inputs
 from bounds.errors import ModelError
-from bounds.graph import TensorInfo
-from specs.property import Box, Property
+from bounds.onnx_file import TensorInfo
+from specs.property import Box, Case, Property
 from verify.result import Counterexample
 
 
@@ -82,10 +82,16 @@ class OnnxChecker:
     def confirm(self, candidate: np.ndarray) -> Counterexample | None:
         """The counterexample if the candidate (or its rounding) really violates the property."""
         for case in self.prop.cases:
-            x = round_into_box(candidate, case.region.box, self.dtype)
-            if x is None or not case.region.contains(x):
-                continue
-            y = self.run(x)
-            if case.condition.holds(y.astype(np.float64)):
-                return Counterexample(x, y)
+            found = self.confirm_in(case, candidate)
+            if found is not None:
+                return found
         return None
+
+    def confirm_in(self, case: Case, candidate: np.ndarray) -> Counterexample | None:
+        """The counterexample if the candidate (or its rounding into the case's box) lies in
+        the case's input region and onnxruntime's output satisfies its condition exactly."""
+        x = round_into_box(candidate, case.region.box, self.dtype)
+        if x is None or not case.region.contains(x):
+            return None
+        y = self.run(x)
+        return Counterexample(x, y) if case.condition.holds(y.astype(np.float64)) else None

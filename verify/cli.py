@@ -8,31 +8,35 @@ property, or the two do not fit), 1 an internal error. Errors are one line on st
 from __future__ import annotations
 
 import argparse
+import gc
+import importlib
 import math
 import os
 import sys
 import time
 import traceback
 import typing
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from bounds.errors import ModelError
-from bounds.kernels import CHOICES as KERNELS
-from solvers.bounders import METHODS
+from bounds.onnx_file import read_model_bytes
 from specs import Query, SpecError, read_property
+from specs.property import Property
 from specs.read import read_query_or_property
 from verify import __version__, capabilities
 from verify.assignments import write_assignments
 from verify.errors import QueryError
 from verify.limits import Limits, WorkerError, check_within, usable_cores
 from verify.outputs import check_destination, check_folder, remove_stale, write_text
-from verify.pipeline import ENGINES, Model, Options, load_model
-from verify.query import query_model, recheck
 from verify.result import Result, Status
+from verify.sampling import sampled_counterexample
+
+if TYPE_CHECKING:
+    from verify.pipeline import Model, Options
 
 NAME = "nnverify"
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
@@ -45,6 +49,60 @@ MAX_MEMORY = 2**50
 THREADS_PER_CORE = 4
 """``--threads`` may oversubscribe the usable cores this many times, no more (100,000
 threads crashed the worker)."""
+
+
+SAMPLING_SHARE = 0.01
+"""Share of the timeout, at most ``SAMPLING_MAX`` seconds, that ``run`` samples for a
+counterexample in onnxruntime before it loads the analysis (``verify.sampling``)."""
+SAMPLING_MAX = 0.5
+
+
+class _Choices(Sequence[str]):
+    """An option's choices, read from the module that defines them when argparse first
+    needs them (a value given, help or an error printed): the command parses its arguments,
+    and ``run`` samples, without importing the analysis (or torch) for it. The option needs
+    a ``metavar``: without one argparse lists the choices as it adds the option."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self._module, self._name = module, name
+
+    def _names(self) -> tuple[str, ...]:
+        return tuple(getattr(importlib.import_module(self._module), self._name))
+
+    @typing.overload
+    def __getitem__(self, index: int) -> str: ...
+    @typing.overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        return self._names()[index]
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._names()
+
+
+def _load_analysis() -> None:
+    """Import ``verify.pipeline``, the analysis and its engines, on first need, with the
+    garbage collector paused (importing torch and the rest allocates millions of objects,
+    and the collections they set off took a tenth of the start), the objects then frozen
+    (they live as long as the process: later collections, here and in forked workers, skip
+    them). This process's torch keeps to one thread: the verification worker is forked
+    and gets ``--threads`` (``Limits.threads``)."""
+    if "verify.pipeline" not in sys.modules:
+        gc.disable()
+        try:
+            importlib.import_module("verify.pipeline")
+        finally:
+            gc.freeze()
+            gc.enable()
+    import torch
+
+    torch.set_num_threads(1)
 
 
 def _timeout(text: str) -> float:
@@ -100,15 +158,17 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--timeout", type=_timeout, default=300.0, help="seconds (default 300)")
     command.add_argument(
         "--bounds",
-        choices=METHODS,
+        choices=_Choices("solvers.bounders", "METHODS"),
+        metavar="METHOD",
         default="auto",
-        help="bound method in the search (default auto: alpha-CROWN where possible)",
+        help="bound method in the search: %(choices)s (default auto: alpha-CROWN where possible)",
     )
     command.add_argument(
         "--engine",
-        choices=ENGINES,
+        choices=_Choices("verify.pipeline", "ENGINES"),
+        metavar="ENGINE",
         default="auto",
-        help="after falsification: auto (input split for <=16 inputs, else ReLU split), a search by name, "
+        help="%(choices)s; after falsification: auto (input split for <=16 inputs, else ReLU split), a search by name, "
         "or an exact engine (milp, smt) alone, for cross-checking",
     )
     command.add_argument(
@@ -125,11 +185,12 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--kernels",
-        choices=KERNELS,
+        choices=_Choices("bounds.kernels", "CHOICES"),
+        metavar="KERNELS",
         default="auto",
         help=(
-            "back-substitution kernels (default auto: torch on cuda; on cpu torch, then numba once a search "
-            "runs long; numba and numpy need cpu)"
+            "back-substitution kernels: %(choices)s (default auto: torch on cuda; on cpu torch, then numba once "
+            "a search runs long; numba and numpy need cpu)"
         ),
     )
     command.add_argument(
@@ -170,6 +231,9 @@ def _prepare_outputs(paths: Sequence[str | None], inputs: Sequence[str]) -> None
 
 
 def _options(args: argparse.Namespace) -> Options:
+    _load_analysis()
+    from verify.pipeline import Options
+
     return Options(
         timeout=args.timeout,
         bounds=args.bounds,
@@ -248,6 +312,10 @@ def _verify_command(args: argparse.Namespace) -> int:
     if args.serialise_assignments:
         check_folder(args.serialise_assignments, "assignments")
     spec = read_query_or_property(args.query)
+    _load_analysis()
+    from verify.pipeline import load_model
+    from verify.query import query_model, recheck
+
     if isinstance(spec, Query):
         if args.json and not spec.is_single:
             raise QueryError(f"{args.query}: --json records are written for single-network queries only")
@@ -294,15 +362,35 @@ def vnncomp_result_text(result: Result) -> str:
 def _run_command(args: argparse.Namespace) -> int:
     _prepare_outputs([args.out, args.json], inputs=[args.model, args.property])
     prop = read_property(args.property)
-    model = load_model(args.model)
-    result = check_within(model, prop, _options(args), _limits(args))
-    _write_record(args, result, model, args.property)
+    data = read_model_bytes(args.model)
+    result = _sampled(args, data, prop) if args.search else None  # --no-search: bounds alone
+    if result is None or args.json:
+        _load_analysis()
+        from bounds.onnx_import import parse_onnx
+        from verify.pipeline import Model
+
+        model = Model(parse_onnx(data, args.model), data, args.model)
+        if result is None:
+            result = check_within(model, prop, _options(args), _limits(args))
+        _write_record(args, result, model, args.property)
     text = vnncomp_result_text(result)
     if args.out:
         write_text(args.out, text)
     print(text.splitlines()[0])
     _log(result)
     return EXIT_OK
+
+
+def _sampled(args: argparse.Namespace, model: bytes, prop: Property) -> Result | None:
+    """SAT with a counterexample found by sampling in onnxruntime (``verify.sampling``)
+    within ``SAMPLING_SHARE`` of the timeout, before the analysis is loaded; else None."""
+    budget = min(SAMPLING_SHARE * args.timeout, SAMPLING_MAX)
+    found, tried = sampled_counterexample(model, prop, deadline=time.monotonic() + budget)
+    if found is None:
+        return None
+    statistics = {"cases": len(prop.cases), "candidates_checked": tried}
+    reason = "counterexample found by sampling in onnxruntime"
+    return Result(Status.SAT, found, time.monotonic() - args.started, statistics, reason)
 
 
 def _add_check_result_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -413,8 +501,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     most = THREADS_PER_CORE * usable_cores()
     if not 1 <= args.threads <= most:
         parser.error(f"--threads must be from 1 to {most} ({THREADS_PER_CORE} per usable core)")
-    torch.set_num_threads(1)  # the verification worker gets ``args.threads`` (see ``Limits.threads``)
     if getattr(args, "device", "cpu") == "cuda":
+        import torch
+
         if not torch.cuda.is_available():
             parser.error("--device cuda: CUDA is not available on this machine")
         if args.kernels in ("numba", "numpy"):
@@ -434,6 +523,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("\n".join(capabilities.answer(args.capability)))
             return EXIT_OK
         if args.command == "demo":
+            _load_analysis()
             from verify.demo import run_demo
 
             return run_demo()

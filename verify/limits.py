@@ -24,17 +24,16 @@ import time
 import traceback
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
-from typing import Literal
-
-import torch
+from typing import TYPE_CHECKING, Literal
 
 from bounds.errors import ModelError
-from solvers.forked import die_with_parent
 from specs.errors import SpecError
 from specs.property import Property
 from verify.errors import QueryError
-from verify.pipeline import Model, Options, check_property
 from verify.result import Result, Status
+
+if TYPE_CHECKING:
+    from verify.pipeline import Model, Options
 
 GRACE = 1.0
 """Seconds the worker may run past the deadline before it is killed."""
@@ -146,6 +145,11 @@ def _work(
 ) -> None:
     """The worker: set up its limits, decide, send one message back (and nothing to stderr:
     a message it cannot send ends it with exit code 1, which the parent reports)."""
+    import torch  # imported already by the parent, which loaded the model (this module stays torch-free)
+
+    from solvers.forked import die_with_parent
+    from verify.pipeline import check_property
+
     os.setpgid(0, 0)
     die_with_parent(parent)
     torch.set_num_threads(threads)

@@ -12,7 +12,8 @@ import torch
 
 from bounds.float_error import output_error, refusals
 from bounds.graph import Graph
-from bounds.onnx_import import parse_onnx, read_model_bytes
+from bounds.onnx_file import read_model_bytes
+from bounds.onnx_import import parse_onnx
 from solvers.activation_split import ActivationSplitOptions, activation_split_search
 from solvers.bounders import make_bounder, make_influence, root_bounds, trial_method
 from solvers.exact import ENGINES as EXACT_ENGINES

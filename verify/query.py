@@ -19,8 +19,9 @@ import onnx
 from bounds.compose import Part, compose_models, isomorphic, variable_inputs
 from bounds.errors import ModelError
 from bounds.float_error import refusals
-from bounds.graph import Graph, TensorInfo
-from bounds.onnx_import import parse_onnx, read_model_bytes
+from bounds.graph import Graph
+from bounds.onnx_file import TensorInfo, read_model_bytes
+from bounds.onnx_import import parse_onnx
 from specs.property import Variable
 from specs.query import Network, Query
 from verify.check import observe

@@ -13,8 +13,9 @@ from onnx import TensorProto, helper, numpy_helper
 
 from bounds import import_model
 from bounds.crown import CrownBounds
-from bounds.graph import Graph, Node, TensorInfo
+from bounds.graph import Graph, Node
 from bounds.interval import propagate
+from bounds.onnx_file import TensorInfo
 from bounds.ops.base import DTYPE, Interval, LinearRelaxation, Monotone, Tensor
 
 ACTIVATIONS = ("Relu", "Sigmoid", "Tanh")

@@ -269,3 +269,30 @@ def test_no_search_answers_unsat_from_bounds_and_never_sat(abs_model_path, tmp_p
         code = main(["run", str(abs_model_path), str(prop), "--timeout", "20", "--bounds", method, "--no-search"])
         assert code == EXIT_OK
         assert capsys.readouterr().out.splitlines()[0] == expected
+
+
+def _without_torch(script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` in a fresh interpreter that then fails if it imported torch."""
+    check = "\nassert 'torch' not in sys.modules, 'torch was imported'\n"
+    return subprocess.run(
+        [sys.executable, "-c", "import sys\n" + script + check], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_the_command_line_parses_and_answers_its_own_questions_without_torch():
+    """The analysis (torch, about 2 s) is imported only by a command that needs it."""
+    script = (
+        "from verify.cli import main\nfor flags in (['--version'], ['supports', '--vnnlib-versions']):\n    main(flags)"
+    )
+    proc = _without_torch(script)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_run_answers_a_sampled_counterexample_without_loading_the_analysis(abs_model_path, tmp_path):
+    prop = _write(tmp_path, "p.vnnlib", SAT_V1)
+    out = tmp_path / "result.txt"
+    arguments = ["run", str(abs_model_path), str(prop), "--out", str(out)]
+    proc = _without_torch(f"from verify.cli import main\nassert main({arguments!r}) == 0")
+    assert proc.returncode == 0, proc.stderr
+    assert "found by sampling in onnxruntime" in proc.stderr
+    assert out.read_text().startswith("sat\n((X_0 ")

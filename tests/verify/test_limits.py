@@ -19,7 +19,7 @@ from known_nets import ABS_UNSAT_VNNLIB as ABS_UNSAT
 
 from bounds.onnx_build import dense_network
 from specs import parse_vnnlib1
-from verify import limits
+from verify import limits, pipeline
 from verify.cli import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, main
 from verify.errors import QueryError
 from verify.limits import GRACE, Limits, WorkerError, check_within
@@ -125,7 +125,7 @@ def test_a_stuck_worker_is_killed_with_everything_it_started(abs_model, monkeypa
         time.sleep(60)
         raise AssertionError("not reached")
 
-    monkeypatch.setattr(limits, "check_property", stuck)
+    monkeypatch.setattr(pipeline, "check_property", stuck)
     prop = parse_vnnlib1(ABS_UNSAT)
     start = time.monotonic()
     result = check_within(abs_model, prop, Options(), Limits(deadline=start + 1.0))
@@ -161,7 +161,7 @@ def test_running_out_of_memory_is_unknown(abs_model, monkeypatch, allocate):
         allocate()
         raise AssertionError("not reached")
 
-    monkeypatch.setattr(limits, "check_property", hungry)
+    monkeypatch.setattr(pipeline, "check_property", hungry)
     prop = parse_vnnlib1(ABS_UNSAT)
     result = check_within(abs_model, prop, Options(), Limits(deadline=time.monotonic() + 30, max_memory=2**30))
     assert result.status is Status.UNKNOWN
@@ -175,7 +175,7 @@ def test_running_out_of_memory_while_reporting_an_error_is_unknown_and_silent(ab
     def no_memory() -> str:
         raise MemoryError
 
-    monkeypatch.setattr(limits, "check_property", failing)
+    monkeypatch.setattr(pipeline, "check_property", failing)
     monkeypatch.setattr(limits.traceback, "format_exc", no_memory)
     prop = parse_vnnlib1(ABS_UNSAT)
     result = check_within(abs_model, prop, Options(), Limits(deadline=time.monotonic() + 30, max_memory=2**30))
@@ -204,7 +204,7 @@ def test_worker_errors_come_back_as_one_line(abs_model_path, tmp_path, monkeypat
     def failing(*_: object) -> Result:
         raise error
 
-    monkeypatch.setattr(limits, "check_property", failing)
+    monkeypatch.setattr(pipeline, "check_property", failing)
     prop = tmp_path / "p.vnnlib"
     prop.write_text(ABS_UNSAT)
     assert main(["run", str(abs_model_path), str(prop)]) == exit_code
