@@ -33,14 +33,14 @@ def sampled_counterexample(
     ``deadline`` (a ``time.monotonic()`` value), and the number of samples run. None and 0
     where the model cannot be sampled so (not one input of static shape and one output of
     the property's sizes, or onnx or onnxruntime refuses it): the analysis then says why."""
-    try:  # any failure to load here is reported by the analysis, with its own diagnosis
+    try:  # any failure to load or run here is reported by the analysis, with its own diagnosis
         proto = onnx.load_model_from_string(model)
         checker = OnnxChecker(model, single_input(proto), prop)
+        if len(proto.graph.output) != 1 or checker.input.size != prop.input.size:
+            return None, 0
+        if checker.run(np.zeros(checker.input.size)).size != prop.output.size:
+            return None, 0
     except Exception:
-        return None, 0
-    if len(proto.graph.output) != 1 or checker.input.size != prop.input.size:
-        return None, 0
-    if checker.run(np.zeros(checker.input.size)).size != prop.output.size:
         return None, 0
     rng = np.random.default_rng(seed)
     per_case = max(1, samples // len(prop.cases))
