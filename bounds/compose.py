@@ -22,6 +22,7 @@ import onnx
 from onnx import TensorProto, compose, helper, numpy_helper
 
 from bounds.errors import ModelError
+from bounds.onnx_file import variable_inputs
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -38,12 +39,6 @@ class Part:
     model: onnx.ModelProto
     input_shapes: tuple[tuple[int, ...], ...]
     observed: tuple[str, ...]
-
-
-def variable_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
-    """The model's graph inputs that are not initializers (its variable inputs)."""
-    constants = {init.name for init in model.graph.initializer}
-    return [value for value in model.graph.input if value.name not in constants]
 
 
 def opset(model: onnx.ModelProto) -> int:

@@ -124,12 +124,21 @@ def input_shape(value: onnx.ValueInfoProto, overrides: Mapping[str, Shape]) -> S
     return tuple(int(d) for d in dims if d is not None)
 
 
-def single_input(model: onnx.ModelProto) -> TensorInfo:
-    """The model's one variable input, shaped as the importer shapes it (``input_shape``);
-    ``ModelError`` when it has none or several, ``ShapeError`` when its shape is dynamic."""
+def variable_inputs(model: onnx.ModelProto) -> list[onnx.ValueInfoProto]:
+    """The model's graph inputs that are not initializers (its variable inputs)."""
     constants = {init.name for init in model.graph.initializer}
-    inputs = [value for value in model.graph.input if value.name not in constants]
+    return [value for value in model.graph.input if value.name not in constants]
+
+
+def input_info(value: onnx.ValueInfoProto, overrides: Mapping[str, Shape]) -> TensorInfo:
+    """A variable input's name, shape (``input_shape``) and element type."""
+    return TensorInfo(value.name, input_shape(value, overrides), element_type(value.type.tensor_type.elem_type))
+
+
+def single_input(model: onnx.ModelProto) -> TensorInfo:
+    """The model's one variable input, shaped as the importer shapes it (``input_info``);
+    ``ModelError`` when it has none or several, ``ShapeError`` when its shape is dynamic."""
+    inputs = variable_inputs(model)
     if len(inputs) != 1:
         raise ModelError(f"model has {len(inputs)} variable inputs, not one")
-    value = inputs[0]
-    return TensorInfo(value.name, input_shape(value, {}), element_type(value.type.tensor_type.elem_type))
+    return input_info(inputs[0], {})

@@ -18,7 +18,7 @@ from bounds.onnx_file import (
     declared_shape,
     element_type,
     external_tensors,
-    input_shape,
+    input_info,
     one_line,
     read_model_bytes,
 )
@@ -112,9 +112,9 @@ def import_model(model: onnx.ModelProto, *, input_shapes: Mapping[str, Shape] | 
     for value in graph.input:
         if value.name in constants:
             continue
-        shape = input_shape(value, input_shapes or {})
-        shapes[value.name] = shape
-        inputs.append(TensorInfo(value.name, shape, element_type(value.type.tensor_type.elem_type)))
+        info = input_info(value, input_shapes or {})
+        shapes[value.name] = info.shape
+        inputs.append(info)
     if not inputs:
         raise ModelError("model has no variable input")
 

@@ -16,9 +16,8 @@ import onnx
 import onnxruntime as ort
 from onnx import helper
 
-from bounds.compose import variable_inputs
 from bounds.errors import ModelError
-from bounds.onnx_file import TensorInfo
+from bounds.onnx_file import TensorInfo, variable_inputs
 from specs.property import Box, Case, Property
 from verify.result import Counterexample
 

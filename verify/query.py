@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 import onnx
 
-from bounds.compose import Part, compose_models, isomorphic, variable_inputs
+from bounds.compose import Part, compose_models, isomorphic
 from bounds.errors import ModelError
 from bounds.float_error import refusals
 from bounds.graph import Graph
-from bounds.onnx_file import TensorInfo, read_model_bytes
+from bounds.onnx_file import TensorInfo, read_model_bytes, variable_inputs
 from bounds.onnx_import import parse_onnx
 from specs.property import Variable
 from specs.query import Network, Query
