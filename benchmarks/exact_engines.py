@@ -23,7 +23,8 @@ from bounds.onnx_build import dense_network
 from bounds.onnx_import import parse_onnx
 from specs import read_property
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
-from verify.pipeline import Model, Options, check_property, load_model
+from verify.options import Options
+from verify.pipeline import Model, check_property, load_model
 
 ENGINES = ("auto", "milp", "smt")
 ACASXU = (  # (network, property): one sat, two unsat that the search decides quickly

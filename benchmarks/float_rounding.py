@@ -18,7 +18,8 @@ import torch
 from bounds.crown import CrownBounds
 from bounds.float_error import output_error
 from specs import read_property
-from verify.pipeline import Options, check_property, load_model
+from verify.options import Options
+from verify.pipeline import check_property, load_model
 
 INSTANCES = (  # (folder, network, property)
     ("acasxu", "ACASXU_run2a_1_1_batch_2000.onnx", "prop_1.vnnlib"),

@@ -15,8 +15,8 @@ from bounds.crown import CrownBounds
 from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
-from solvers.activation_split import ActivationSplitOptions
 from solvers.objective import Objective
+from solvers.options import ActivationSplitOptions
 from specs import read_property
 from specs.property import Case
 from verify.pipeline import load_model

@@ -89,52 +89,16 @@ from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
 from solvers.beside import MilpBeside
 from solvers.exact import UNANSWERED, ExactOutcome, Polish, Refresh
-from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes, polish
+from solvers.falsify import Attack, Confirm, attack_boxes, polish
 from solvers.forked import within
 from solvers.input_split import Outcome, SearchResult, SearchStats
 from solvers.objective import Objective
+from solvers.options import ActivationSplitOptions, AttackOptions
 from specs.property import Case
 
 Tensor = torch.Tensor
 Domains = dict[str, Tensor]
 """Split state per ReLU input tensor: (batch, n) int8, +1 active, -1 inactive, 0 free."""
-
-
-@dataclass(frozen=True)
-class ActivationSplitOptions:
-    batch: int = 64  # domains bounded per step; the deadline is checked between steps (fewer near it)
-    alpha_steps: int = 8  # alpha/beta-CROWN steps on domains CROWN leaves open (0: CROWN only)
-    learning_rate: float = 0.05  # for those steps, which start from the parent domain's parameters
-    refine: bool = True  # recompute intermediate bounds per domain (False: the root's, clamped)
-    attack: AttackOptions = field(default_factory=AttackOptions)  # the short PGD from open domains' minimisers
-    root_alpha_steps: int = 20  # alpha steps per intermediate bound, once, for the root box
-    exact_share: float = 0.5  # after this share of the time, the MILP engine decides the clauses left (1: never)
-    exact_beside_after: float | None = 5.0
-    """Seconds of branching after which, given 2+ torch threads, one of them runs the MILP
-    engine beside the search instead of the hand-over (None: never): quicker searches keep
-    every thread (MNIST-FC 256x4 prop_10 eps 0.05 takes 7.0 s on two, 12.3 s on one)."""
-    separate_below: float = 0.05
-    """A clause whose score for its domain's split is below this share of its score for its
-    own best split goes on in a copy of the domain of its own, split its way (0: never)."""
-    lopsided: float = 3.0
-    """Per domain, a ReLU input whose inherited bounds have one side this many times the
-    other refines only its near side (``CrownBounds.analyse``; inf: both). In process,
-    without the MILP, against both: 256x4 prop_3 eps 0.03 bounds 15,577 domains in 60 s
-    against 12,201; 256x2 prop_1 eps 0.03 7.5 s against 10.3 s (3,499 domains against
-    3,159); 256x4 prop_10 eps 0.05 6.0 s against 6.8 s. (Not for input splits, whose
-    sub-boxes tighten both sides: ACAS Xu 3_3 prop_2 went from 10.8 s to a timeout.)"""
-    exact_join_share: float = 0.75
-    """After this share of the time, if the MILP beside has proved a clause, branching stops
-    and this process decides clauses by the MILP engine too (1: never)."""
-    stall_window: float = 10.0
-    """Seconds (or a quarter of the branching's time so far, if longer) over which its pace
-    is measured: once the MILP beside has proved a clause or begun to tighten its bounds,
-    the join comes before ``exact_join_share`` when, at that pace, branching would not
-    close its open share of the tree by the deadline (``_Progress``; inf: never)."""
-    float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
-    polish: AttackOptions = field(default_factory=lambda: AttackOptions(step_fractions=(0.05, 0.25)))
-    """The PGD from each clause's LP relaxation minimiser that precedes its MILP over the
-    whole box (``RegionProgram.decide``): its steps, and one start per step fraction."""
 
 
 def activation_split_search(

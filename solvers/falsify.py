@@ -10,13 +10,13 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from bounds.graph import Graph
 from solvers.objective import Objective
+from solvers.options import AttackOptions
 from specs.property import Case
 
 Confirm = Callable[[np.ndarray], bool]
@@ -24,26 +24,6 @@ Confirm = Callable[[np.ndarray], bool]
 
 Attack = Callable[[], "np.ndarray | None"]
 """What a search calls between batches: a confirmed counterexample, or None (see ``Rounds``)."""
-
-
-@dataclass(frozen=True)
-class AttackOptions:
-    """How hard to look for a counterexample before (and beside) proving."""
-
-    samples: int = 2048
-    restarts: int = 8
-    steps: int = 60
-    step_fractions: tuple[float, ...] = (0.05,)
-    """Initial PGD steps as fractions of the box width, taken by the restarts in turn:
-    small steps find a counterexample in a narrow dip (ACAS Xu), large ones one at a far
-    corner of a wide box (MNIST-FC 256x6 prop_9 eps 0.05: within 10 steps of 0.1 or 0.25,
-    none in 20-30 s of 1024 restarts of 0.02 or 0.05)."""
-    candidates: int = 4  # best points per round handed to ``confirm``
-    box_steps: int = 10  # PGD steps inside each box a branch and bound leaves open
-
-    def __post_init__(self) -> None:
-        if not self.step_fractions or min(self.step_fractions) <= 0:
-            raise ValueError(f"step_fractions must be positive, at least one: {self.step_fractions}")
 
 
 def _best(graph: Graph, objective: Objective, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import multiprocessing.connection
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property, partial
 from multiprocessing.connection import Connection
@@ -42,9 +42,10 @@ from bounds.graph import Graph
 from bounds.ops.base import Interval
 from solvers.bounders import Bounded, Bounder, Influence
 from solvers.exact import remaining
-from solvers.falsify import Attack, AttackOptions, Confirm, attack_boxes
+from solvers.falsify import Attack, Confirm, attack_boxes
 from solvers.forked import Forked, receive, send
 from solvers.objective import Objective
+from solvers.options import SplitOptions
 from specs.property import Case
 
 Tensor = torch.Tensor
@@ -57,28 +58,6 @@ class Outcome(Enum):
     FOUND = "found"
     EXHAUSTED = "exhausted"  # boxes too small to split further remain open
     TIMEOUT = "timeout"
-
-
-@dataclass(frozen=True)
-class SplitOptions:
-    batch: int = 128  # boxes bounded per step; the deadline is checked between steps
-    min_width: float = 1e-9  # boxes narrower than this in every dimension are not split
-    trial_max_inputs: int = 8  # inputs this small choose the split by trying dimensions
-    trial_candidates: int = 3
-    """Dimensions a trial split tries per box: those of largest influence on its bounds
-    (``solvers.bounders.Influence``); all where there are no more. Fewer trials per box,
-    and fewer boxes too: the most lifting of all dimensions is a greedy choice, which the
-    influence, a dimension's whole weight in the bounds, tempers. ACAS Xu in process, one
-    thread, against all five: 3_3 prop_2 9,033 boxes in 15.3 s instead of 11,294 in 21.5
-    s, 1_1 prop_5 726 in 1.4 s instead of 5,419 in 5.7 s, 3_3 prop_9 1,139 in 3.2 s
-    instead of 1,065 in 3.6 s. Two candidates: 12,963 boxes for 3_3 prop_2; four: 10,075.
-    Forcing the widest dimension in (the fallback's): 17,566."""
-    box_attack: AttackOptions = field(default_factory=AttackOptions)  # the short PGD in every box left open
-    share_after: float | None = 0.5
-    """Seconds of search after which, given 2+ torch threads, the pending boxes are shared
-    out among that many processes of one thread each (None: never); quicker searches keep
-    one process and every thread. On 21 ACAS Xu instances of 2.6-6 s, 0.5 s took 65.3 s
-    against 69.5 s for 1 s; 0.25 s was no better."""
 
 
 @dataclass

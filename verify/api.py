@@ -24,9 +24,10 @@ import numpy.typing as npt
 
 from bounds.onnx_import import parse_onnx
 from specs import Property, local_robustness, read_property
-from verify.artifact import QueryRecord, check_file, result_record, write_json
+from verify.artifact import ModelRecord, QueryRecord, check_file, result_record, write_json
 from verify.errors import QueryError
-from verify.pipeline import Model, Options, check_property, load_model
+from verify.options import Options
+from verify.pipeline import Model, check_property, load_model
 from verify.result import Result, Status
 
 if TYPE_CHECKING:
@@ -124,7 +125,8 @@ def check(
     """Decide ``prop`` on ``model``; with ``json``, also write the result artifact there."""
     result = check_property(model, prop, options)
     if json is not None:
-        write_json(json, result_record(result, model, QueryRecord.of_property(prop), options, context=context))
+        query = QueryRecord.of_property(prop)
+        write_json(json, result_record(result, ModelRecord.of_model(model), query, options, context=context))
     return result
 
 
@@ -227,7 +229,8 @@ def certify_robustness(
                 prop = robustness_property(model, x, eps, int(label), lower=lower, upper=upper)
                 result = check_property(model, prop, options)
                 context = {"reference": x.tolist(), "label": int(label), "eps": eps, "index": index}
-                record = result_record(result, model, QueryRecord.of_property(prop), options, context=context)
+                identity = ModelRecord.of_model(model)
+                record = result_record(result, identity, QueryRecord.of_property(prop), options, context=context)
                 point = PointResult(index, eps, int(label), guess, result.status, result.time, record)
             results.append(point)
             previous = point

@@ -19,16 +19,22 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import onnx
 
+from bounds.errors import ModelError
+from bounds.onnx_file import TensorInfo, single_input
 from specs import Property, parse_vnnlib1, read_property, write_vnnlib1
 from verify import __version__
 from verify.errors import QueryError
+from verify.options import Options
 from verify.outputs import write_text
-from verify.pipeline import Model, Options
 from verify.result import Result, Status
+
+if TYPE_CHECKING:
+    from verify.pipeline import Model
 
 SCHEMA = "nnverify.result"
 SCHEMA_VERSION = 1
@@ -70,6 +76,30 @@ class QueryRecord:
         return QueryRecord(None, sha256(text.encode()), text)
 
 
+@dataclass(frozen=True)
+class ModelRecord:
+    """How the model is identified in a record (its file and bytes), and the input and
+    output tensors a counterexample is recorded for."""
+
+    source: str
+    onnx: bytes
+    input: TensorInfo
+    output_name: str
+
+    @staticmethod
+    def of_model(model: Model) -> ModelRecord:
+        return ModelRecord(model.source, model.onnx, model.graph.input, model.graph.output.name)
+
+    @staticmethod
+    def of_bytes(data: bytes, source: str) -> ModelRecord:
+        """From the file's declarations, as the importer reads them, without the analysis
+        (a model with one variable input and one output)."""
+        proto = onnx.load_model_from_string(data)
+        if len(proto.graph.output) != 1:
+            raise ModelError(f"model has {len(proto.graph.output)} outputs, not one", file=source)
+        return ModelRecord(source, data, single_input(proto), proto.graph.output[0].name)
+
+
 def _canonical(document: Mapping[str, Any]) -> bytes:
     body = {key: value for key, value in document.items() if key != "digest"}
     return json.dumps(body, sort_keys=True, separators=(",", ":"), default=str).encode()
@@ -77,7 +107,7 @@ def _canonical(document: Mapping[str, Any]) -> bytes:
 
 def result_record(
     result: Result,
-    model: Model,
+    model: ModelRecord,
     query: QueryRecord,
     options: Options,
     *,
@@ -87,13 +117,12 @@ def result_record(
     it (for local robustness: the reference point, its label and the radius)."""
     counterexample = None
     if result.counterexample is not None:
-        graph = model.graph
         counterexample = {
-            "input_name": graph.input.name,
-            "input_type": graph.input.element_type,
-            "input_shape": list(graph.input.shape),
+            "input_name": model.input.name,
+            "input_type": model.input.element_type,
+            "input_shape": list(model.input.shape),
             "input": [float(v) for v in np.asarray(result.counterexample.input).reshape(-1)],
-            "output_name": graph.output.name,
+            "output_name": model.output_name,
             "output": [float(v) for v in np.asarray(result.counterexample.output).reshape(-1)],
         }
     model_path = Path(model.source)

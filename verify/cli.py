@@ -28,15 +28,17 @@ from specs import Query, SpecError, read_property
 from specs.property import Property
 from specs.read import read_query_or_property
 from verify import __version__, capabilities
+from verify.artifact import ModelRecord, QueryRecord, result_record, write_json
 from verify.assignments import write_assignments
 from verify.errors import QueryError
 from verify.limits import Limits, WorkerError, check_within, usable_cores
+from verify.options import Options
 from verify.outputs import check_destination, check_folder, remove_stale, write_text
 from verify.result import Result, Status
 from verify.sampling import sampled_counterexample
 
 if TYPE_CHECKING:
-    from verify.pipeline import Model, Options
+    pass
 
 NAME = "nnverify"
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
@@ -211,10 +213,8 @@ def _add_json_option(command: argparse.ArgumentParser) -> None:
     command.add_argument("--json", metavar="FILE", help="write the JSON result artifact (docs/result-schema.md)")
 
 
-def _write_record(args: argparse.Namespace, result: Result, model: Model, query_path: str) -> None:
+def _write_record(args: argparse.Namespace, result: Result, model: ModelRecord, query_path: str) -> None:
     if args.json:
-        from verify.artifact import QueryRecord, result_record, write_json
-
         write_json(args.json, result_record(result, model, QueryRecord.of_file(query_path), _options(args)))
 
 
@@ -231,9 +231,6 @@ def _prepare_outputs(paths: Sequence[str | None], inputs: Sequence[str]) -> None
 
 
 def _options(args: argparse.Namespace) -> Options:
-    _load_analysis()
-    from verify.pipeline import Options
-
     return Options(
         timeout=args.timeout,
         bounds=args.bounds,
@@ -340,7 +337,7 @@ def _verify_command(args: argparse.Namespace) -> int:
     )
     if assignment and args.serialise_assignments:
         write_assignments(args.serialise_assignments, assignment)  # before the verdict: a failure prints none
-    _write_record(args, result, model, args.query)
+    _write_record(args, result, ModelRecord.of_model(model), args.query)
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
     if not args.serialise_assignments:
         for variable, values in assignment:
@@ -364,15 +361,16 @@ def _run_command(args: argparse.Namespace) -> int:
     prop = read_property(args.property)
     data = read_model_bytes(args.model)
     result = _sampled(args, data, prop) if args.search else None  # --no-search: bounds alone
-    if result is None or args.json:
+    if result is None:
         _load_analysis()
         from bounds.onnx_import import parse_onnx
         from verify.pipeline import Model
 
         model = Model(parse_onnx(data, args.model), data, args.model)
-        if result is None:
-            result = check_within(model, prop, _options(args), _limits(args))
-        _write_record(args, result, model, args.property)
+        result = check_within(model, prop, _options(args), _limits(args))
+        _write_record(args, result, ModelRecord.of_model(model), args.property)
+    elif args.json:  # found by sampling: the record reads the model's declarations, still without the analysis
+        _write_record(args, result, ModelRecord.of_bytes(data, args.model), args.property)
     text = vnncomp_result_text(result)
     if args.out:
         write_text(args.out, text)

@@ -33,7 +33,8 @@ from verify.errors import QueryError
 from verify.result import Result, Status
 
 if TYPE_CHECKING:
-    from verify.pipeline import Model, Options
+    from verify.options import Options
+    from verify.pipeline import Model
 
 GRACE = 1.0
 """Seconds the worker may run past the deadline before it is killed."""

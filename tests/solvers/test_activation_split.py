@@ -20,7 +20,6 @@ from bounds.crown import CrownBounds, Parameters
 from bounds.ops.base import Interval
 from solvers import milp
 from solvers.activation_split import (
-    ActivationSplitOptions,
     _Batch,
     _Choice,
     _exact_beside,
@@ -31,9 +30,10 @@ from solvers.activation_split import (
 )
 from solvers.beside import MilpBeside
 from solvers.exact import ExactOutcome
-from solvers.falsify import AttackOptions, polish
+from solvers.falsify import polish
 from solvers.input_split import Outcome, SearchStats
 from solvers.objective import Objective
+from solvers.options import ActivationSplitOptions, AttackOptions
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
 
 

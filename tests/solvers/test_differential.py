@@ -23,10 +23,11 @@ from bounds.onnx_build import dense_network
 from bounds.onnx_import import parse_onnx
 from solvers import milp, smt
 from solvers.exact import ExactOutcome
-from solvers.input_split import SplitOptions
 from solvers.objective import Objective
+from solvers.options import SplitOptions
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
-from verify.pipeline import Model, Options, check_property
+from verify.options import Options
+from verify.pipeline import Model, check_property
 from verify.result import Status
 
 

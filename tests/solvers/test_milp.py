@@ -21,8 +21,9 @@ from bounds.onnx_build import dense_network
 from bounds.ops.base import Interval
 from solvers import milp
 from solvers.exact import ExactOutcome, interval_node_bounds
-from solvers.falsify import AttackOptions, polish
+from solvers.falsify import polish
 from solvers.objective import Objective
+from solvers.options import AttackOptions
 from specs.property import LinearConstraints
 
 

@@ -18,9 +18,10 @@ from bounds.onnx_build import dense_network
 from solvers import milp
 from solvers.bounders import Bounded, make_bounder, make_influence
 from solvers.exact import ExactOutcome
-from solvers.falsify import AttackOptions, descend, falsify
-from solvers.input_split import Outcome, SplitOptions, input_split_search
+from solvers.falsify import descend, falsify
+from solvers.input_split import Outcome, input_split_search
 from solvers.objective import Objective
+from solvers.options import AttackOptions, SplitOptions
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
 
 

@@ -13,7 +13,8 @@ import pytest
 from known_nets import SHARED, shared_or_skip
 
 from specs import read_property
-from verify.pipeline import Options, check_property, load_model
+from verify.options import Options
+from verify.pipeline import check_property, load_model
 from verify.result import Status
 
 FAST = [  # each decided in under 10 s in the benchmark runs (see the closing note of issue 2)

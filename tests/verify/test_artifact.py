@@ -8,9 +8,11 @@ import numpy as np
 import onnx
 import pytest
 
+from bounds.errors import ModelError
 from bounds.onnx_build import dense_network
-from verify.artifact import SCHEMA, SCHEMA_VERSION, _canonical, sha256
+from verify.artifact import SCHEMA, SCHEMA_VERSION, ModelRecord, _canonical, sha256
 from verify.cli import EXIT_INPUT, EXIT_OK, main
+from verify.pipeline import load_model
 
 # Over x in [-1, 1] the abs network gives y0 = |x| in [0, 1]: y0 >= 0.9 is sat, >= 1.5 unsat.
 QUERY = """(declare-const X_0 Real)
@@ -130,3 +132,18 @@ def test_a_bench_row_whose_verdict_differs_from_its_record_is_rejected(sat_recor
     assert main(["check-result", str(bench)]) == EXIT_INPUT
     err = capsys.readouterr().err.strip()
     assert err == f"nnverify: error: {bench}: record 1: rejected: the row says 'unsat', its record 'sat'"
+
+
+def test_a_model_is_recorded_alike_from_its_declarations_and_from_the_importer(tmp_path):
+    """A run answered by sampling records the model from its file alone (no analysis):
+    the same input and output as a run that imported it, a dynamic batch axis set to 1."""
+    model = dense_network([np.ones((3, 2)), np.ones((1, 3))], [np.zeros(3), np.zeros(1)])
+    model.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    path = tmp_path / "net.onnx"
+    onnx.save(model, path)
+    data = path.read_bytes()
+    assert ModelRecord.of_bytes(data, str(path)) == ModelRecord.of_model(load_model(path))
+    assert ModelRecord.of_bytes(data, str(path)).input.shape == (1, 2)
+    model.graph.output.append(onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2]))
+    with pytest.raises(ModelError, match="2 outputs"):
+        ModelRecord.of_bytes(model.SerializeToString(), "two.onnx")

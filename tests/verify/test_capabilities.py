@@ -26,7 +26,8 @@ from bounds.ops import FOLDED_ONLY
 from specs import Box, Case, InputRegion, LinearConstraints, OutputCondition, Property, Variable
 from verify.capabilities import answer
 from verify.cli import EXIT_INPUT, EXIT_OK, main
-from verify.pipeline import Options, check_property, load_model
+from verify.options import Options
+from verify.pipeline import check_property, load_model
 from verify.result import Status
 
 R = 0.25

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import subprocess
@@ -14,9 +15,11 @@ import torch
 from known_nets import ABS_UNSAT_VNNLIB as UNSAT_V1
 
 from verify import __version__, cli
+from verify.artifact import check_file, read_json
 from verify.capabilities import CAPABILITIES
 from verify.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
 from verify.limits import usable_cores
+from verify.options import Options
 from verify.result import Result, Status
 
 # Over x in [-1, 1] the abs network (tests/conftest.py) gives y0 = |x| in [0, 1].
@@ -290,9 +293,14 @@ def test_the_command_line_parses_and_answers_its_own_questions_without_torch():
 
 def test_run_answers_a_sampled_counterexample_without_loading_the_analysis(abs_model_path, tmp_path):
     prop = _write(tmp_path, "p.vnnlib", SAT_V1)
-    out = tmp_path / "result.txt"
-    arguments = ["run", str(abs_model_path), str(prop), "--out", str(out)]
+    out, record = tmp_path / "result.txt", tmp_path / "record.json"
+    arguments = ["run", str(abs_model_path), str(prop), "--out", str(out), "--json", str(record)]
     proc = _without_torch(f"from verify.cli import main\nassert main({arguments!r}) == 0")
     assert proc.returncode == 0, proc.stderr
     assert "found by sampling in onnxruntime" in proc.stderr
     assert out.read_text().startswith("sat\n((X_0 ")
+    document = read_json(record)  # the record too, with every option, and it checks
+    every = dataclasses.asdict(Options())
+    assert document["options"].keys() == every.keys()
+    assert document["options"]["activation_split"].keys() == every["activation_split"].keys()
+    assert check_file(record)[0].startswith(f"{record}: ok sat")

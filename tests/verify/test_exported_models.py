@@ -22,7 +22,8 @@ import torch
 from torch import nn
 
 from specs.robustness import local_robustness
-from verify.pipeline import Model, Options, check_property, load_model
+from verify.options import Options
+from verify.pipeline import Model, check_property, load_model
 from verify.result import Status
 
 IMAGE = (1, 1, 8, 8)

@@ -23,7 +23,8 @@ from verify import limits, pipeline
 from verify.cli import EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, main
 from verify.errors import QueryError
 from verify.limits import GRACE, Limits, WorkerError, check_within
-from verify.pipeline import Model, Options, load_model
+from verify.options import Options
+from verify.pipeline import Model, load_model
 from verify.result import Result, Status
 
 STOP = 0.5

@@ -14,7 +14,7 @@ from known_nets import abs_network
 from bounds.crown import CrownBounds
 from bounds.float_error import output_error
 from bounds.onnx_build import dense_network
-from solvers.activation_split import ActivationSplitOptions
+from solvers.options import ActivationSplitOptions
 from specs.property import (
     Box,
     Case,
@@ -29,7 +29,8 @@ from specs.property import (
 from specs.vnnlib1 import parse_vnnlib1
 from verify import pipeline
 from verify.errors import QueryError
-from verify.pipeline import Model, Options, check_property, choose_engine, load_model
+from verify.options import Options
+from verify.pipeline import Model, check_property, choose_engine, load_model
 from verify.result import Status
 
 
