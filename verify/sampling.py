@@ -73,7 +73,8 @@ def _may_hold(condition: OutputCondition, outputs: np.ndarray) -> np.ndarray:
     """Per output (rows of ``outputs``), whether some clause's linear rows hold within a
     relative 1e-6: a filter for the exact check (polynomial rows are left to it)."""
     hits = np.zeros(len(outputs), dtype=bool)
-    for clause in condition.clauses:
-        slack = 1e-6 * (1 + np.abs(outputs) @ np.abs(clause.A).T + np.abs(clause.b))
-        hits |= (outputs @ clause.A.T <= clause.b + slack).all(axis=1)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite outputs: the exact check decides
+        for clause in condition.clauses:
+            slack = 1e-6 * (1 + np.abs(outputs) @ np.abs(clause.A).T + np.abs(clause.b))
+            hits |= (outputs @ clause.A.T <= clause.b + slack).all(axis=1)
     return hits
