@@ -25,7 +25,7 @@ import numpy as np
 import onnx
 
 from bounds.errors import ModelError
-from bounds.onnx_file import TensorInfo, single_input
+from bounds.onnx_file import TensorInfo, read_model_bytes, single_input
 from specs import Property, parse_vnnlib1, read_property, write_vnnlib1
 from verify import __version__
 from verify.errors import QueryError
@@ -235,16 +235,18 @@ def check_record(
         return Checked(verdict, "hashes match; no certificate to check for this verdict")
     if not isinstance(counterexample, dict):
         raise ArtifactError("a sat record without a counterexample")
-    from bounds.onnx_import import parse_onnx
-
-    graph = parse_onnx(model_bytes, record["model"].get("path") or "model")
-    dtype = np.dtype(graph.input.element_type)
+    try:
+        proto = onnx.load_model_from_string(model_bytes)
+    except Exception as error:  # protobuf raises several unrelated types on garbage
+        raise ArtifactError(f"the model is not an ONNX model ({type(error).__name__})") from error
+    model_input = single_input(proto)  # as declared: the check needs onnxruntime alone, not the analysis
+    dtype = np.dtype(model_input.element_type)
     x = np.asarray(counterexample["input"], dtype=np.float64)
-    if x.size != graph.input.size:
-        raise ArtifactError(f"the counterexample has {x.size} inputs, the model {graph.input.size}")
+    if x.size != model_input.size:
+        raise ArtifactError(f"the counterexample has {x.size} inputs, the model {model_input.size}")
     if not np.array_equal(x.astype(dtype).astype(np.float64), x):
         raise ArtifactError(f"the counterexample input is not a vector of {dtype} values")
-    y = OnnxChecker(model_bytes, graph.input, prop).run(x.astype(dtype)).astype(np.float64)
+    y = OnnxChecker(model_bytes, model_input, prop).run(x.astype(dtype)).astype(np.float64)
     recorded = np.asarray(counterexample["output"], dtype=np.float64)
     if recorded.shape != y.shape or not np.allclose(recorded, y, rtol=1e-6, atol=1e-9):
         raise ArtifactError("the recorded output is not what onnxruntime computes for the counterexample")
@@ -258,8 +260,6 @@ def load_record_inputs(
 ) -> tuple[bytes, bytes | None, Property]:
     """The model bytes, query bytes and property a record is checked against: the files given,
     else those recorded (the query's embedded text when it has no file)."""
-    from bounds.onnx_file import read_model_bytes
-
     model_file = model_path or record["model"].get("path")
     if not model_file:
         raise ArtifactError("the record names no model file (it was built in memory): give MODEL")

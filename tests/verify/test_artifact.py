@@ -147,3 +147,23 @@ def test_a_model_is_recorded_alike_from_its_declarations_and_from_the_importer(t
     model.graph.output.append(onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2]))
     with pytest.raises(ModelError, match="2 outputs"):
         ModelRecord.of_bytes(model.SerializeToString(), "two.onnx")
+
+
+def test_a_sampled_counterexample_on_a_model_the_analysis_cannot_import_is_recorded_and_checks(tmp_path, capsys):
+    """Sampling runs the model in onnxruntime alone, and so does check-result: a violation
+    of a model with an operator the analysis lacks (Sin) is answered, recorded and checked."""
+    x = onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 1])
+    y = onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 1])
+    graph = onnx.helper.make_graph([onnx.helper.make_node("Sin", ["x"], ["y"])], "sine", [x], [y])
+    model = tmp_path / "sine.onnx"
+    onnx.save(onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 13)]), model)
+    query = tmp_path / "q.vnnlib"
+    query.write_text(
+        "(declare-const X_0 Real)\n(declare-const Y_0 Real)\n(assert (>= X_0 0))\n(assert (<= X_0 3))\n"
+        "(assert (>= Y_0 0.5))\n"
+    )
+    out = tmp_path / "r.json"
+    assert main(["run", str(model), str(query), "--json", str(out)]) == EXIT_OK
+    assert json.loads(out.read_text())["verdict"] == "sat"
+    assert main(["check-result", str(out)]) == EXIT_OK
+    assert "ok sat" in capsys.readouterr().out
