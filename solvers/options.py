@@ -74,8 +74,8 @@ class ActivationSplitOptions:
     own best split goes on in a copy of the domain of its own, split its way (0: never)."""
     lopsided: float = 3.0
     """Per domain, a ReLU input whose inherited bounds have one side this many times the
-    other refines only its near side (``CrownBounds.analyse``; inf: both). In process,
-    without the MILP, against both: 256x4 prop_3 eps 0.03 bounds 15,577 domains in 60 s
+    other refines only its near side (``bounds.crown.CrownBounds.analyse``; inf: both). In
+    process, without the MILP, against both: 256x4 prop_3 eps 0.03 bounds 15,577 domains in 60 s
     against 12,201; 256x2 prop_1 eps 0.03 7.5 s against 10.3 s (3,499 domains against
     3,159); 256x4 prop_10 eps 0.05 6.0 s against 6.8 s. (Not for input splits, whose
     sub-boxes tighten both sides: ACAS Xu 3_3 prop_2 went from 10.8 s to a timeout.)"""
@@ -86,8 +86,10 @@ class ActivationSplitOptions:
     """Seconds (or a quarter of the branching's time so far, if longer) over which its pace
     is measured: once the MILP beside has proved a clause or begun to tighten its bounds,
     the join comes before ``exact_join_share`` when, at that pace, branching would not
-    close its open share of the tree by the deadline (``_Progress``; inf: never)."""
+    close its open share of the tree by the deadline (``solvers.activation_split._Progress``;
+    inf: never)."""
     float_rounding: bool = False  # prove for the model executed in its float type (bounds.float_error)
     polish: AttackOptions = field(default_factory=lambda: AttackOptions(step_fractions=(0.05, 0.25)))
     """The PGD from each clause's LP relaxation minimiser that precedes its MILP over the
-    whole box (``RegionProgram.decide``): its steps, and one start per step fraction."""
+    whole box (``solvers.milp.RegionProgram.decide``): its steps, and one start per step
+    fraction."""

@@ -18,7 +18,6 @@ import traceback
 import typing
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -36,9 +35,6 @@ from verify.options import Options
 from verify.outputs import check_destination, check_folder, remove_stale, write_text
 from verify.result import Result, Status
 from verify.sampling import sampled_counterexample
-
-if TYPE_CHECKING:
-    pass
 
 NAME = "nnverify"
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
