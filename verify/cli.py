@@ -16,8 +16,10 @@ import sys
 import time
 import traceback
 import typing
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -35,6 +37,10 @@ from verify.options import Options
 from verify.outputs import check_destination, check_folder, remove_stale, write_text
 from verify.result import Result, Status
 from verify.sampling import sampled_counterexample
+
+if TYPE_CHECKING:
+    from bounds.ops.base import Shape
+    from verify.pipeline import Model
 
 NAME = "nnverify"
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
@@ -209,9 +215,11 @@ def _add_json_option(command: argparse.ArgumentParser) -> None:
     command.add_argument("--json", metavar="FILE", help="write the JSON result artifact (docs/result-schema.md)")
 
 
-def _write_record(args: argparse.Namespace, result: Result, model: ModelRecord, query_path: str) -> None:
+def _write_record(args: argparse.Namespace, result: Result, model: Callable[[], ModelRecord], query_path: str) -> None:
+    """The JSON record where ``--json`` asks for one; ``model`` identifies the model (called
+    only then: reading a model's declarations parses it)."""
     if args.json:
-        write_json(args.json, result_record(result, model, QueryRecord.of_file(query_path), _options(args)))
+        write_json(args.json, result_record(result, model(), QueryRecord.of_file(query_path), _options(args)))
 
 
 def _prepare_outputs(paths: Sequence[str | None], inputs: Sequence[str]) -> None:
@@ -305,35 +313,26 @@ def _verify_command(args: argparse.Namespace) -> int:
     if args.serialise_assignments:
         check_folder(args.serialise_assignments, "assignments")
     spec = read_query_or_property(args.query)
-    _load_analysis()
-    from verify.pipeline import load_model
-    from verify.query import query_model, recheck
-
-    if isinstance(spec, Query):
-        if args.json and not spec.is_single:
-            raise QueryError(f"{args.query}: --json records are written for single-network queries only")
-        fitted = query_model(spec, mappings, args.query)
-        model, prop = fitted.model, spec.prop
-    else:  # VNN-LIB 1.0: one unnamed network
-        if len(mappings) != 1:
-            raise QueryError(f"{args.query}: the query declares 1 network, {len(mappings)} --network mappings given")
-        ((_, model_path),) = mappings.items()
-        model, prop = load_model(model_path), spec
-        capabilities.check_declarations(prop, model.graph, args.query)
-    result = check_within(model, prop, _options(args), _limits(args))
-    if isinstance(spec, Query):
-        result = recheck(spec, fitted.parts, result)
+    if isinstance(spec, Query) and args.json and not spec.is_single:
+        raise QueryError(f"{args.query}: --json records are written for single-network queries only")
+    sampled = _sampled_query(args, spec, mappings) if args.search else None  # --no-search: bounds alone
+    if sampled is not None:
+        result, data, path = sampled
+        identity = partial(ModelRecord.of_bytes, data, path)
+    else:
+        result, model = _analysed_query(args, spec, mappings)
+        identity = partial(ModelRecord.of_model, model)
     found = result.counterexample if result.status is Status.SAT else None
     assignment = (
         []
         if found is None
         else spec.assignment(found.input, found.output)
         if isinstance(spec, Query)
-        else [(prop.input, found.input), (prop.output, found.output)]
+        else [(spec.input, found.input), (spec.output, found.output)]
     )
     if assignment and args.serialise_assignments:
         write_assignments(args.serialise_assignments, assignment)  # before the verdict: a failure prints none
-    _write_record(args, result, ModelRecord.of_model(model), args.query)
+    _write_record(args, result, identity, args.query)
     print("timed-out" if result.status is Status.TIMEOUT else result.status.value)
     if not args.serialise_assignments:
         for variable, values in assignment:
@@ -341,6 +340,51 @@ def _verify_command(args: argparse.Namespace) -> int:
             print("\n".join(repr(float(v)) for v in np.asarray(values).reshape(-1)))
     _log(result)
     return EXIT_OK
+
+
+def _sampled_query(
+    args: argparse.Namespace, spec: Query | Property, mappings: Mapping[str, str]
+) -> tuple[Result, bytes, str] | None:
+    """``_sampled`` for a query on one model with one input and one output, over the reals
+    and in the model's own shapes: a VNN-LIB 1.0 property, or a 2.0 query that ``is_single``
+    with ``real`` variables (the result, the model's bytes and path). None for any other
+    query, mapping or model: the analysis then checks the declarations and says what does
+    not fit (``float32`` variables need its float error rules)."""
+    if isinstance(spec, Query):
+        variables = [v for network in spec.networks for v in (*network.inputs, *network.outputs)]
+        names = [network.name for network in spec.networks]
+        if not spec.is_single or list(mappings) != names or any(v.element_type != "real" for v in variables):
+            return None
+        prop, shapes = spec.prop, (variables[0].shape, variables[1].shape)
+    elif len(mappings) == 1:  # VNN-LIB 1.0: flat real variables, one unnamed network
+        prop, shapes = spec, None
+    else:
+        return None
+    ((_, path),) = mappings.items()
+    data = read_model_bytes(path)
+    result = _sampled(args, data, prop, shapes)
+    return None if result is None else (result, data, path)
+
+
+def _analysed_query(
+    args: argparse.Namespace, spec: Query | Property, mappings: Mapping[str, str]
+) -> tuple[Result, Model]:
+    """The query decided by the analysis: its models imported and checked against the
+    declarations (composed where it has several), then searched."""
+    _load_analysis()
+    from verify.pipeline import load_model
+    from verify.query import query_model, recheck
+
+    if isinstance(spec, Query):
+        fitted = query_model(spec, mappings, args.query)
+        result = check_within(fitted.model, spec.prop, _options(args), _limits(args))
+        return recheck(spec, fitted.parts, result), fitted.model
+    if len(mappings) != 1:  # VNN-LIB 1.0: one unnamed network
+        raise QueryError(f"{args.query}: the query declares 1 network, {len(mappings)} --network mappings given")
+    ((_, model_path),) = mappings.items()
+    model = load_model(model_path)
+    capabilities.check_declarations(spec, model.graph, args.query)
+    return check_within(model, spec, _options(args), _limits(args)), model
 
 
 def vnncomp_result_text(result: Result) -> str:
@@ -364,9 +408,9 @@ def _run_command(args: argparse.Namespace) -> int:
 
         model = Model(parse_onnx(data, args.model), data, args.model)
         result = check_within(model, prop, _options(args), _limits(args))
-        _write_record(args, result, ModelRecord.of_model(model), args.property)
-    elif args.json:  # found by sampling: the record reads the model's declarations, still without the analysis
-        _write_record(args, result, ModelRecord.of_bytes(data, args.model), args.property)
+        _write_record(args, result, partial(ModelRecord.of_model, model), args.property)
+    else:  # found by sampling: the record reads the model's declarations, still without the analysis
+        _write_record(args, result, partial(ModelRecord.of_bytes, data, args.model), args.property)
     text = vnncomp_result_text(result)
     if args.out:
         write_text(args.out, text)
@@ -375,11 +419,14 @@ def _run_command(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _sampled(args: argparse.Namespace, model: bytes, prop: Property) -> Result | None:
-    """SAT with a counterexample found by sampling in onnxruntime (``verify.sampling``)
-    within ``SAMPLING_SHARE`` of the timeout, before the analysis is loaded; else None."""
+def _sampled(
+    args: argparse.Namespace, model: bytes, prop: Property, shapes: tuple[Shape, Shape] | None = None
+) -> Result | None:
+    """SAT with a counterexample found by sampling in onnxruntime (``verify.sampling``; for
+    a model of the input and output ``shapes`` a query declares, if given) within
+    ``SAMPLING_SHARE`` of the timeout, before the analysis is loaded; else None."""
     budget = min(SAMPLING_SHARE * args.timeout, SAMPLING_MAX)
-    found, tried = sampled_counterexample(model, prop, deadline=time.monotonic() + budget)
+    found, tried = sampled_counterexample(model, prop, deadline=time.monotonic() + budget, shapes=shapes)
     if found is None:
         return None
     statistics = {"cases": len(prop.cases), "candidates_checked": tried}

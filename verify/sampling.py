@@ -13,6 +13,7 @@ like every candidate (``OnnxChecker.confirm_in``). On ACAS Xu, 1,024 uniform sam
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
@@ -22,23 +23,37 @@ from specs.property import OutputCondition, Property
 from verify.check import OnnxChecker, round_into_box
 from verify.result import Counterexample
 
+if TYPE_CHECKING:
+    from bounds.ops.base import Shape
+
 SAMPLES = 1024
 """Samples per property, shared evenly among its cases (at least one each)."""
 
 
 def sampled_counterexample(
-    model: bytes, prop: Property, *, deadline: float, samples: int = SAMPLES, seed: int = 0
+    model: bytes,
+    prop: Property,
+    *,
+    deadline: float,
+    samples: int = SAMPLES,
+    seed: int = 0,
+    shapes: tuple[Shape, Shape] | None = None,
 ) -> tuple[Counterexample | None, int]:
     """A counterexample among uniform samples of the property's case boxes, taken until the
     ``deadline`` (a ``time.monotonic()`` value), and the number of samples run. None and 0
     where the model cannot be sampled so (not one input of static shape and one output of
-    the property's sizes, or onnx or onnxruntime refuses it): the analysis then says why."""
+    the property's sizes, or of the input and output ``shapes`` a query declares, or onnx
+    or onnxruntime refuses it): the analysis then says why."""
     try:  # any failure to load or run here is reported by the analysis, with its own diagnosis
         proto = onnx.load_model_from_string(model)
         checker = OnnxChecker(model, single_input(proto), prop)
         if len(proto.graph.output) != 1 or checker.input.size != prop.input.size:
             return None, 0
-        if checker.run(np.zeros(checker.input.size)).size != prop.output.size:
+        zero = np.zeros(checker.input.shape, dtype=checker.dtype)
+        output_shape = np.shape(checker.session.run(None, {checker.input.name: zero})[0])
+        if int(np.prod(output_shape)) != prop.output.size:
+            return None, 0
+        if shapes is not None and (checker.input.shape, output_shape) != tuple(tuple(s) for s in shapes):
             return None, 0
     except Exception:
         return None, 0

@@ -304,3 +304,42 @@ def test_run_answers_a_sampled_counterexample_without_loading_the_analysis(abs_m
     assert document["options"].keys() == every.keys()
     assert document["options"]["activation_split"].keys() == every["activation_split"].keys()
     assert check_file(record)[0].startswith(f"{record}: ok sat")
+
+
+def test_verify_answers_a_sampled_counterexample_without_loading_the_analysis(abs_model_path, tmp_path):
+    """The VNN-LIB 2.0 command samples first too, for one model over the reals: the
+    assignment printed, the record written and checked, and no torch imported."""
+    record = tmp_path / "record.json"
+    for name, text in (("q2.vnnlib", _v2("real", 0.5)), ("q1.vnnlib", SAT_V1)):
+        query = _write(tmp_path, name, text)
+        arguments = ["verify", str(query), "--network", f"f={abs_model_path}", "--json", str(record)]
+        proc = _without_torch(f"from verify.cli import main\nassert main({arguments!r}) == 0")
+        assert proc.returncode == 0, proc.stderr
+        assert "found by sampling in onnxruntime" in proc.stderr
+        lines = proc.stdout.splitlines()
+        assert lines[0] == "sat" and lines[1] in ("X real [1,1]", "X real [1]") and float(lines[4]) >= 0.5
+        assert check_file(record)[0].startswith(f"{record}: ok sat")
+
+
+@pytest.mark.parametrize(
+    ("declared", "message"),
+    [
+        ("(declare-input X real [1,1]) (declare-output Y real [2,1])", "Y is declared with shape [2, 1]"),
+        ("(declare-input X real [1]) (declare-output Y real [1,2])", "input 'x' has shape [1, 1], not [1]"),
+        ("(declare-input X float64 [1,1]) (declare-output Y float64 [1,2])", "X is declared float64"),
+    ],
+)
+def test_verify_refuses_declarations_the_model_does_not_fit_though_sampling_would_find_a_violation(
+    abs_model_path, tmp_path, capsys, declared, message
+):
+    """A violation sampling finds at once (|x| >= 0.5) does not answer a query whose
+    declarations misfit the model: the analysis checks them and says so."""
+    x = "X[0]" if "X real [1])" in declared else "X[0,0]"
+    query = _write(
+        tmp_path,
+        "q.vnnlib",
+        f"(vnnlib-version <2.0>)\n(declare-network f {declared})\n"
+        f"(assert (and (>= {x} -1.0) (<= {x} 1.0)))\n(assert (>= Y[0,0] 0.5))\n",
+    )
+    assert main(["verify", str(query), "--network", f"f={abs_model_path}"]) == EXIT_INPUT
+    assert message in capsys.readouterr().err
