@@ -62,3 +62,13 @@ def test_a_model_that_does_not_fit_is_left_to_the_analysis(model):
     one_output = Property(Variable("X", "real", (1,)), Variable("Y", "real", (1,)), (narrow,))
     assert sampled_counterexample(model, one_output, deadline=time.monotonic() + 10) == (None, 0)
     assert sampled_counterexample(b"not a model", _at_least(0.5), deadline=time.monotonic() + 10) == (None, 0)
+
+
+@pytest.mark.parametrize(
+    ("shapes", "found"), [(((1, 1), (1, 2)), True), (((1, 1), (2, 1)), False), (((1,), (1, 2)), False)]
+)
+def test_a_model_is_sampled_only_in_the_shapes_a_query_declares(model, shapes, found):
+    """A VNN-LIB 2.0 query's declared shapes must be the model's (the abs network's input
+    [1, 1], output [1, 2]); where they are not, the analysis reports the misfit."""
+    result, _ = sampled_counterexample(model, _at_least(0.5), deadline=time.monotonic() + 10, shapes=shapes)
+    assert (result is not None) is found
