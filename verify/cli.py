@@ -56,8 +56,8 @@ threads crashed the worker)."""
 
 
 SAMPLING_SHARE = 0.01
-"""Share of the timeout, at most ``SAMPLING_MAX`` seconds, that ``run`` samples for a
-counterexample in onnxruntime before it loads the analysis (``verify.sampling``)."""
+"""Share of the timeout, at most ``SAMPLING_MAX`` seconds, that ``run`` and ``verify`` sample
+for a counterexample in onnxruntime before they load the analysis (``verify.sampling``)."""
 SAMPLING_MAX = 0.5
 
 

@@ -1,9 +1,9 @@
 """A first look for a counterexample before the analysis is loaded: uniform samples of each
 case's input box, run in onnxruntime.
 
-Every ``nnverify run`` is a process of its own, and loading the analysis (torch, mostly)
-takes about 2 s: most of the time of an instance whose violations are common. So the
-command samples first, with onnxruntime and the property alone (this module imports
+Every ``nnverify run`` (or ``verify``) is a process of its own, and loading the analysis
+(torch, mostly) takes about 2 s: most of the time of an instance whose violations are
+common. So the command samples first, with onnxruntime and the property alone (this module imports
 neither torch nor the analysis), and loads the analysis only when sampling finds nothing.
 Each sample is rounded into its case's box in the model's input type and checked exactly,
 like every candidate (``OnnxChecker.confirm_in``). On ACAS Xu, 1,024 uniform samples
