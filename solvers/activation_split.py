@@ -20,7 +20,7 @@ against 967, the terms cost none). The split constraints also enter the final bo
 through beta-CROWN multipliers, optimised with the alpha slopes (starting from the
 parent's) on the domains plain CROWN leaves open, for the rows of their clauses still
 open. Domains are bounded in batches, depth first; near the deadline a batch shrinks to what the previous batch's pace
-fits in the time left (a batch of 64 on MNIST-FC 256x4 takes about a second, the
+fits in the time left (a batch of 128 on MNIST-FC 256x4 takes 1-2 s on one thread, the
 worker's grace past the deadline is one). An open domain is split on the unstable neuron
 of largest estimated effect on its open rows (the intercept score of BaBSR, Bunel et al.
 2020: |negative coefficient| x the triangle relaxation's intercept ``-l u / (u - l)``).
