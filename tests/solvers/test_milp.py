@@ -56,6 +56,28 @@ def test_stable_neurons_need_no_binaries_and_given_bounds_are_used():
     assert unbounded.outcome is ExactOutcome.UNKNOWN and "infinite" in unbounded.reason
 
 
+@pytest.mark.parametrize(
+    ("side", "clause"),
+    [((0.0, 1.0), ([[1.0, 0.0]], [-0.5])), ((-1.0, 0.0), ([[0.0, -1.0]], [-1.0]))],
+    ids=["active", "inactive"],
+)
+def test_node_bounds_that_fix_a_relu_s_phase_encode_that_subdomain_exactly(side, clause):
+    """A ReLU-split leaf's node bounds hold on its subdomain only. Here h = relu(x + (0,
+    0.5)), y = h, x in [-1, 1], and the first neuron's input is clamped to one side. Active
+    ([0, 1]): y0 = x >= 0, so y0 <= -0.5 has no point, though y0 = x reaches -1 at x = -1
+    if the sign is not kept. Inactive ([-1, 0]): y1 <= 0.5, so y1 >= 1 has none, though
+    y0 = 0 with y1 = 1.5 at x = 1 if it is not."""
+    graph = import_model(dense_network([np.ones((2, 1)), np.eye(2)], [np.array([0.0, 0.5]), np.zeros(2)]))
+    box = case([-1.0], [1.0], [clause]).region.box
+    bounds = dict(interval_node_bounds(graph, box))
+    name = next(node.inputs[0] for node in graph.nodes if node.op_type == "Relu")
+    lower, upper = bounds[name].lower.clone(), bounds[name].upper.clone()
+    lower.view(-1)[0], upper.view(-1)[0] = side  # the first neuron only
+    bounds[name] = Interval(lower, upper)
+    result = _solve(graph, case([-1.0], [1.0], [clause]), node_bounds=bounds)
+    assert result.outcome is ExactOutcome.PROVED, result.reason
+
+
 def test_tightened_bounds_hold_every_reached_value_and_leave_verdicts_as_they_were():
     """Each unstable ReLU input's side nearer zero is tightened by a MILP over the network
     before it (interval bounds are loose, so some are); the bounds still hold every value
