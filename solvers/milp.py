@@ -142,9 +142,10 @@ class MilpModel:
             self.constraints.append(z[np.flatnonzero(active)] == x[np.flatnonzero(active)])
         if inactive.any():
             self.constraints.append(z[np.flatnonzero(inactive)] == 0)
-        for side, at_zero in ((1, lower == 0), (-1, upper == 0)):  # a split's clamp: keep its side
-            if at_zero.any():
-                self.constraints.append(side * x[np.flatnonzero(at_zero)] >= 0)
+        if (lower == 0).any():  # a split's clamp: keep x on its side
+            self.constraints.append(x[np.flatnonzero(lower == 0)] >= 0)
+        if (upper == 0).any():
+            self.constraints.append(x[np.flatnonzero(upper == 0)] <= 0)
         if unstable.size:
             a = cp.Variable(unstable.size, boolean=True)
             self.binaries += unstable.size
