@@ -87,7 +87,7 @@ from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
-from solvers.beside import MilpBeside
+from solvers.beside import MilpBeside, milp_encodes
 from solvers.exact import UNANSWERED, ExactOutcome, Polish, Refresh
 from solvers.falsify import Attack, Confirm, attack_boxes, polish
 from solvers.forked import within
@@ -156,7 +156,7 @@ def activation_split_search(
                 return _timed_out(stack, stats)
             if now > beside_at and stats.bounded:
                 beside_at = math.inf
-                if _milp_encodes(graph):
+                if milp_encodes(graph):
                     clauses = _open_clauses(objective, stack, exhausted)
                     beside = MilpBeside(graph, case, objective, base.bounds, clauses, deadline, polisher, refresh)
                     torch.set_num_threads(threads - 1)  # one core for the MILP
@@ -167,7 +167,7 @@ def activation_split_search(
                 if bool(beside.closed.all()):
                     return SearchResult(Outcome.PROVED, None, stats)
             if beside is None and now > switch:
-                if _milp_encodes(graph):
+                if milp_encodes(graph):
                     return _exact_rest(
                         graph,
                         case,
@@ -419,13 +419,6 @@ def _by_milp(
     if result.outcome is ExactOutcome.FOUND and result.candidate is not None and confirm(result.candidate):
         return Outcome.FOUND, result.candidate
     return (Outcome.TIMEOUT if result.outcome is ExactOutcome.TIMEOUT else Outcome.EXHAUSTED), None
-
-
-def _milp_encodes(graph: Graph) -> bool:
-    """Whether the MILP engine has an exact encoding for every op of the graph."""
-    from solvers.milp import ENCODERS
-
-    return all(node.op.affine or node.op_type in ENCODERS for node in graph.nodes)
 
 
 def _exact_rest(

@@ -21,7 +21,10 @@ shares balanced: a process that runs dry gets half of another's boxes. The boxes
 tiny matrix work that one thread runs about as fast as two (ACAS Xu 3_3 prop_2 end to
 end: 17.3 s on one thread, 15.4 s on two, 10.3 s shared by two processes; 4_2 prop_2
 took 49 s with the shares dealt once, its helper bounding 65,307 of 75,710 boxes, and
-33.5 s balanced).
+33.5 s balanced). After ``SplitOptions.exact_beside_share`` of the time, the MILP engine
+joins in a process of its own (``solvers.beside``, big-M from the root box's alpha-CROWN
+bounds): each clause it proves is refuted on every box from then on, each point it finds
+is confirmed here, and whichever finishes first decides.
 """
 
 from __future__ import annotations
@@ -38,9 +41,12 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from bounds.crown import CrownBounds
+from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.ops.base import Interval
-from solvers.bounders import Bounded, Bounder, Influence
+from solvers.beside import MilpBeside, milp_encodes
+from solvers.bounders import ROOT_ALPHA_STEPS, Bounded, Bounder, Influence
 from solvers.exact import remaining
 from solvers.falsify import Attack, Confirm, attack_boxes
 from solvers.forked import Forked, receive, send
@@ -192,10 +198,16 @@ def input_split_search(
     unknown = Bounded(torch.full((1, objective.C.shape[0]), -torch.inf, dtype=torch.float64), {})
     stack = [_Boxes(lower, torch.tensor(box.upper, dtype=torch.float64)[None], unknown, 0)]
     root_width = stack[0].upper - stack[0].lower
-    search = _Search(graph, objective, root_width, deadline, options, bounder, trial_bounder, influence)
+    search = _Search(graph, case, objective, root_width, deadline, options, bounder, trial_bounder, influence)
     threads = torch.get_num_threads()
-    share_at = time.monotonic() + options.share_after if options.share_after is not None else math.inf
-    return search.run(stack, confirm, attack, share_at if threads > 1 else math.inf)
+    now = time.monotonic()
+    share_at = now + options.share_after if options.share_after is not None else math.inf
+    share = options.exact_beside_share
+    exact = share is not None and objective.products is None  # the MILP encodes linear rows only
+    beside_at = now + share * (deadline - now) if exact and share is not None else math.inf
+    if threads == 1:
+        share_at = beside_at = math.inf
+    return search.run(stack, confirm, attack, share_at, beside_at=beside_at)
 
 
 @dataclass(frozen=True)
@@ -204,6 +216,7 @@ class _Search:
     shares its boxes with."""
 
     graph: Graph
+    case: Case
     objective: Objective
     root_width: Tensor
     deadline: float
@@ -220,15 +233,23 @@ class _Search:
         return max(1, TRIAL_ENTRIES // max(entries, 1))
 
     def run(
-        self, stack: list[_Boxes], confirm: Confirm, attack: Attack | None, share_at: float, peers: _Peers | None = None
+        self,
+        stack: list[_Boxes],
+        confirm: Confirm,
+        attack: Attack | None,
+        share_at: float,
+        peers: _Peers | None = None,
+        beside_at: float = math.inf,
     ) -> SearchResult:
         """Search the boxes of ``stack`` depth first. After ``share_at``, the pending boxes
         are shared with as many processes as torch has threads (``_Helpers``); ``peers``
-        are those of a process that shares already."""
+        are those of a process that shares already. After ``beside_at``, the MILP engine
+        runs beside (``_milp_beside``)."""
         options, objective, deadline = self.options, self.objective, self.deadline
         stats = SearchStats()
         exhausted = False
         threads = torch.get_num_threads()
+        beside: MilpBeside | None = None
         try:
             while True:
                 if not stack:
@@ -248,6 +269,15 @@ class _Search:
                     point = peers.exchange(stack, confirm)
                     if point is not None:
                         return SearchResult(Outcome.FOUND, point, stats)
+                if now > beside_at:
+                    beside_at = math.inf
+                    beside = self._milp_beside()
+                if beside is not None:
+                    point = beside.take(confirm)
+                    if point is not None:
+                        return SearchResult(Outcome.FOUND, point, stats, by_milp=True)
+                    if bool(beside.closed.all()):
+                        return SearchResult(Outcome.PROVED, None, stats)
                 boxes = _take(stack, options.batch)
                 stats.bounded += len(boxes)
                 stats.max_depth = max(stats.max_depth, boxes.depth)
@@ -260,12 +290,10 @@ class _Search:
                         settled=boxes.settled,
                     )
                 # a box's bounds hold on its halves too: CROWN can come out looser on a sub-box
-                boxes = _Boxes(
-                    boxes.lower,
-                    boxes.upper,
-                    Bounded(torch.maximum(bounded.bounds, boxes.known.bounds), bounded.nodes, bounded.parameters),
-                    boxes.depth,
-                )
+                known = torch.maximum(bounded.bounds, boxes.known.bounds)
+                if beside is not None:  # the clauses it proved are refuted on every box
+                    known = known.masked_fill(beside.closed[objective.clause_of_row], torch.inf)
+                boxes = _Boxes(boxes.lower, boxes.upper, Bounded(known, bounded.nodes, bounded.parameters), boxes.depth)
                 open_ = ~objective.refuted(boxes.known.bounds)
                 if not bool(open_.any()):
                     continue
@@ -289,11 +317,41 @@ class _Search:
                 if bool(open_.any()):
                     stack.append(halves.select(open_))
             own = Outcome.EXHAUSTED if exhausted else Outcome.PROVED
-            return SearchResult(own if peers is None else peers.conclude(own, stats), None, stats)
+            outcome = own if peers is None else peers.conclude(own, stats)
+            if outcome is Outcome.EXHAUSTED and beside is not None:  # the MILP may yet prove what boxes left open
+                point = beside.take(confirm, until=deadline)
+                if point is not None:
+                    return SearchResult(Outcome.FOUND, point, stats, by_milp=True)
+                outcome = Outcome.PROVED if bool(beside.closed.all()) else outcome
+            return SearchResult(outcome, None, stats)
         finally:
             if isinstance(peers, _Helpers):
                 peers.stop()
                 torch.set_num_threads(threads)
+            if beside is not None:
+                beside.stop()
+                stats.milp_clauses += beside.proved
+
+    def _milp_beside(self) -> MilpBeside | None:
+        """The MILP engine in a process beside the search, on the clauses the root box's
+        alpha-CROWN bounds leave open, least refuted first, big-M from those bounds (under
+        ``float_rounding``, each clause widened by the float error bound over the box, as
+        the boxes' bounds are); None where the graph has no exact encoding."""
+        if not milp_encodes(self.graph):
+            return None
+        lower, upper = self.case.region.box.lower, self.case.region.box.upper
+        root = torch.tensor(lower, dtype=torch.float64)[None], torch.tensor(upper, dtype=torch.float64)[None]
+        crown = CrownBounds(self.graph, self.objective.C)
+        analysis = crown.analyse(*root, alpha_steps=ROOT_ALPHA_STEPS)
+        objective = self.objective
+        if self.options.float_rounding:
+            objective = objective.with_rounding(output_error(self.graph, *root, analysis.bounds)[0])
+        with torch.no_grad():
+            bounds = crown.final(analysis)
+        slack = objective.clause_slack(bounds)[0]
+        clauses = torch.nonzero(~objective.clauses_refuted(bounds)[0]).flatten().tolist()
+        clauses.sort(key=lambda c: float(slack[c]))
+        return MilpBeside(self.graph, self.case, objective, analysis.bounds, clauses, self.deadline)
 
     def _split(self, boxes: _Boxes) -> _Boxes:
         """The halves of each box: along the dimension the trial split picks (for a handful

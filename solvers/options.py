@@ -51,6 +51,17 @@ class SplitOptions:
     out among that many processes of one thread each (None: never); quicker searches keep
     one process and every thread. On 21 ACAS Xu instances of 2.6-6 s, 0.5 s took 65.3 s
     against 69.5 s for 1 s; 0.25 s was no better."""
+    exact_beside_share: float | None = 0.5
+    """After this share of the time, given 2+ torch threads, the MILP engine decides the
+    clauses the root box's bounds leave open in a process beside the search (None: never).
+    Deep networks with few inputs can defeat input splitting where a MILP is quick (random
+    7-16-18-3 and 6-18-22-4 networks, a clause 0.1% beyond its optimum: timeouts after
+    30 s and 33,000 boxes, MILP alone 0.4 s and 0.8 s). Late, because the MILP's process
+    slows the boxes' (ACAS Xu, whose searches it does not finish: 4_2 prop_2, the slowest,
+    took 69.8 s of its 116 s with a quarter against 47.5 s without; 3_3 prop_2 at a 60 s
+    cap 24.4 s against 21.9 s). At half, every ACAS Xu search ends before it joins (the
+    slowest at 51 s of 116 s)."""
+    float_rounding: bool = False  # the search proves for float execution (the MILP's clauses are widened to match)
 
 
 @dataclass(frozen=True)

@@ -192,14 +192,15 @@ def check_property(model: Model, prop: Property, options: Options = Options()) -
     if open_reason:
         return done(Status.UNKNOWN, open_reason)
     if engine == "input-split":
-        return done(Status.UNSAT, "every input box refuted by bounds" + (", or its case by z3" if by_z3 else ""))
-    by_domains = "every ReLU-split domain refuted (by bounds, or by LP at the leaves)"
+        searched = "every input box refuted by bounds" + (", or its case by z3" if by_z3 else "")
+    else:
+        searched = "every ReLU-split domain refuted (by bounds, or by LP at the leaves)"
     by_milp = int(stats.get("milp_clauses", 0))
     if by_milp and by_milp == sum(len(case.condition.clauses) for case in cases):
         return done(Status.UNSAT, "every clause proved by MILP on the whole box")
     if by_milp:
-        return done(Status.UNSAT, f"{by_milp} clause(s) proved by MILP on the whole box, the rest: {by_domains}")
-    return done(Status.UNSAT, by_domains)
+        return done(Status.UNSAT, f"{by_milp} clause(s) proved by MILP on the whole box, the rest: {searched}")
+    return done(Status.UNSAT, searched)
 
 
 def _polynomial(case: Case) -> bool:
@@ -273,7 +274,7 @@ def _search(
         case,
         confirmer,
         deadline=deadline,
-        options=options.split,
+        options=replace(options.split, float_rounding=options.float_rounding),
         bounder=bounder,
         trial_bounder=trial_bounder,
         influence=make_influence(graph, objective, options.bounds, kernels=options.kernels, device=options.device),

@@ -240,7 +240,9 @@ def _candidate_search(influence, dims, candidates=2):
 
     objective = Objective.of(_case(-1, 1, [[1, 0]], [0.0]))
     root = torch.ones(1, dims, dtype=torch.float64)
-    return _Search(None, objective, root, math.inf, SplitOptions(trial_candidates=candidates), None, None, influence)
+    return _Search(
+        None, None, objective, root, math.inf, SplitOptions(trial_candidates=candidates), None, None, influence
+    )
 
 
 def test_trial_candidates_are_the_splittable_dimensions_of_largest_influence():
@@ -404,6 +406,32 @@ def _shared_search(graph, case, options, bounds, deadline) -> tuple[Outcome, int
     return result.outcome, result.stats.bounded, len(started), _children()
 
 
+def test_the_milp_beside_decides_what_the_boxes_leave_open_as_the_milp_engine_alone():
+    """Boxes never split (too narrow to, at once): the search is left open at the root,
+    and the MILP engine beside it (from the start, on one of two threads) decides: each
+    clause proved there counts, a point it finds is confirmed here."""
+    graph = dense_graph(7, [4, 12, 12, 2])
+    options = SplitOptions(min_width=10.0, share_after=None, exact_beside_share=0.0)
+    for case in planted_cases(graph, -np.ones(4), np.ones(4)):
+        objective = Objective.of(case)
+        bounder = make_bounder(graph, objective, "interval")
+        search = partial(
+            input_split_search,
+            graph,
+            case,
+            _planted_confirm(graph, case),
+            deadline=time.monotonic() + 60,
+            options=options,
+            bounder=bounder,
+        )
+        result, _ = with_threads(2, search)
+        truth = milp.solve(graph, case.region.box, case.region.constraints, objective, deadline=time.monotonic() + 60)
+        if truth.outcome is ExactOutcome.PROVED:
+            assert result.outcome is Outcome.PROVED and result.stats.milp_clauses == 2
+        else:
+            assert result.outcome is Outcome.FOUND
+
+
 def _planted_confirm(graph, case):
     objective = Objective.of(case)
     return lambda point: bool(objective.satisfied(torch.as_tensor(graph.run_numpy(point[None]))).all())
@@ -437,7 +465,7 @@ def _helper_process(case, deadline):
     lower, upper = torch.full((1, 4), -1.0, dtype=torch.float64), torch.ones(1, 4, dtype=torch.float64)
     unknown = Bounded(torch.full((1, objective.C.shape[0]), -torch.inf, dtype=torch.float64), {})
     bounder = make_bounder(graph, objective, "crown")
-    search = _Search(graph, objective, upper - lower, deadline, SplitOptions(), bounder, None, None)
+    search = _Search(graph, case, objective, upper - lower, deadline, SplitOptions(), bounder, None, None)
     return Forked(partial(_helper, search=search, stack=[_Boxes(lower, upper, unknown, 0)])), unknown
 
 
