@@ -91,7 +91,7 @@ from solvers.beside import MilpBeside, milp_encodes
 from solvers.exact import UNANSWERED, ExactOutcome, Polish, Refresh
 from solvers.falsify import Attack, Confirm, attack_boxes, polish
 from solvers.forked import within
-from solvers.input_split import Outcome, SearchResult, SearchStats
+from solvers.input_split import Outcome, SearchResult, SearchStats, beside_decided
 from solvers.objective import Objective
 from solvers.options import ActivationSplitOptions, AttackOptions
 from specs.property import Case
@@ -160,12 +160,9 @@ def activation_split_search(
                     clauses = _open_clauses(objective, stack, exhausted)
                     beside = MilpBeside(graph, case, objective, base.bounds, clauses, deadline, polisher, refresh)
                     torch.set_num_threads(threads - 1)  # one core for the MILP
-            if beside is not None:
-                found = beside.take(confirm)
-                if found is not None:
-                    return SearchResult(Outcome.FOUND, found, stats, by_milp=True)
-                if bool(beside.closed.all()):
-                    return SearchResult(Outcome.PROVED, None, stats)
+            decided = None if beside is None else beside_decided(beside, confirm, stats)
+            if decided is not None:
+                return decided
             if beside is None and now > switch:
                 if milp_encodes(graph):
                     return _exact_rest(

@@ -90,6 +90,17 @@ batch of 128 boxes at once), so that the batch stays small for wide networks, wh
 coefficient matrices grow with the square of their width."""
 
 
+def beside_decided(beside: MilpBeside, confirm: Confirm, stats: SearchStats) -> SearchResult | None:
+    """What the MILP beside a search has decided so far: FOUND with a point of its that
+    ``confirm`` accepts, PROVED once every clause is closed; None while neither."""
+    point = beside.take(confirm)
+    if point is not None:
+        return SearchResult(Outcome.FOUND, point, stats, by_milp=True)
+    if bool(beside.closed.all()):
+        return SearchResult(Outcome.PROVED, None, stats)
+    return None
+
+
 def _halves(lower: Tensor, upper: Tensor, dim: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """The two halves of each box along its ``dim``: (left_lower, left_upper, right_lower, right_upper)."""
     rows = torch.arange(lower.shape[0])
@@ -272,12 +283,9 @@ class _Search:
                 if now > beside_at:
                     beside_at = math.inf
                     beside = self._milp_beside()
-                if beside is not None:
-                    point = beside.take(confirm)
-                    if point is not None:
-                        return SearchResult(Outcome.FOUND, point, stats, by_milp=True)
-                    if bool(beside.closed.all()):
-                        return SearchResult(Outcome.PROVED, None, stats)
+                decided = None if beside is None else beside_decided(beside, confirm, stats)
+                if decided is not None:
+                    return decided
                 boxes = _take(stack, options.batch)
                 stats.bounded += len(boxes)
                 stats.max_depth = max(stats.max_depth, boxes.depth)
