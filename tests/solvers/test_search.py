@@ -407,9 +407,10 @@ def _shared_search(graph, case, options, bounds, deadline) -> tuple[Outcome, int
 
 
 def test_the_milp_beside_decides_what_the_boxes_leave_open_as_the_milp_engine_alone():
-    """Boxes never split (too narrow to, at once): the search is left open at the root,
-    and the MILP engine beside it (from the start, on one of two threads) decides: each
-    clause proved there counts, a point it finds is confirmed here."""
+    """Boxes are never split (narrower than ``min_width`` from the start): the search
+    ends EXHAUSTED at the root and waits for the MILP engine beside it (from the start,
+    on one of two threads), which decides: both clauses proved there, or a point found
+    (by it or by the boxes' PGD) and confirmed here."""
     graph = dense_graph(7, [4, 12, 12, 2])
     options = SplitOptions(min_width=10.0, share_after=None, exact_beside_share=0.0)
     for case in planted_cases(graph, -np.ones(4), np.ones(4)):
