@@ -50,7 +50,7 @@ from solvers.bounders import ROOT_ALPHA_STEPS, Bounded, Bounder, Influence
 from solvers.exact import remaining
 from solvers.falsify import Attack, Confirm, attack_boxes
 from solvers.forked import Forked, receive, send
-from solvers.objective import Objective
+from solvers.objective import PROOF_MARGIN, Objective
 from solvers.options import SplitOptions
 from specs.property import Case
 
@@ -197,8 +197,9 @@ def input_split_search(
     influence: Influence | None = None,
     attack: Attack | None = None,
 ) -> SearchResult:
-    """Decide the case over its input box (its extra linear input constraints are relaxed
-    away here, which is sound for PROVED; candidates must still satisfy them in ``confirm``).
+    """Decide the case over its input region: boxes one of its linear input constraints
+    excludes whole are dropped; the bounds of the others relax the constraints away (sound
+    for PROVED); candidates must still satisfy them in ``confirm``.
     ``trial_bounder``, when given, scores candidate split dimensions instead of ``bounder``
     (it bounds both halves of every candidate dimension, so it should be the cheaper one);
     ``influence`` ranks the candidates (None: every dimension is one). ``attack``
@@ -235,6 +236,32 @@ class _Search:
     bounder: Bounder
     trial_bounder: Bounder | None
     influence: Influence | None
+
+    @cached_property
+    def _region_rows(self) -> tuple[Tensor, Tensor, Tensor] | None:
+        """The region's linear input constraints ``A x <= b`` as (A⁺, A⁻, threshold): a box
+        whose least ``A_i x`` exceeds threshold_i holds no point of the region. The
+        threshold is ``b_i`` raised by PROOF_MARGIN of ``1 + |b_i| + |A_i| @ max|x|``,
+        far above float64's error in that sum. None without constraints."""
+        constraints = self.case.region.constraints
+        if not len(constraints):
+            return None
+        A, b = torch.tensor(constraints.A), torch.tensor(constraints.b)  # copies: the arrays are frozen
+        box = self.case.region.box
+        reach = torch.as_tensor(np.maximum(np.abs(box.lower), np.abs(box.upper)))
+        threshold = b + PROOF_MARGIN * (1 + b.abs() + A.abs() @ reach)
+        return A.clamp_min(0), A.clamp_max(0), threshold
+
+    def _outside_region(self, boxes: _Boxes) -> Tensor:
+        """(count,) bool: the boxes one of the region's linear input constraints excludes
+        whole (their own bounds would never refute them: the region's points are
+        elsewhere, and the rest of such a box may violate)."""
+        rows = self._region_rows
+        if rows is None:
+            return torch.zeros(len(boxes), dtype=torch.bool)
+        positive, negative = rows[0], rows[1]
+        least = boxes.lower @ positive.T + boxes.upper @ negative.T
+        return (least > rows[2]).any(dim=1)
 
     @cached_property
     def trial_halves(self) -> int:
@@ -287,6 +314,11 @@ class _Search:
                 if decided is not None:
                     return decided
                 boxes = _take(stack, options.batch)
+                outside = self._outside_region(boxes)
+                if bool(outside.any()):
+                    boxes = boxes.select(~outside)
+                    if len(boxes) == 0:
+                        continue
                 stats.bounded += len(boxes)
                 stats.max_depth = max(stats.max_depth, boxes.depth)
                 with torch.no_grad():

@@ -56,6 +56,21 @@ def test_proves_upper_bound_of_abs(graph, method):
 
 
 @pytest.mark.parametrize("method", ["interval", "crown"])
+def test_boxes_outside_the_input_constraints_are_dropped(method):
+    """y = relu(x0 + x1) over [-1, 1]^2 with x0 + x1 <= 0: y >= 0.5 holds nowhere in the
+    region, but everywhere in the box's corner beyond x0 + x1 = 0.5, whose bounds can
+    never refute it. Those boxes are dropped, so the search proves it."""
+    graph = import_model(dense_network([np.ones((1, 2)), np.ones((1, 1))], [np.zeros(1), np.zeros(1)]))
+    clause = LinearConstraints(np.array([[-1.0]]), np.array([-0.5]), np.zeros(1, bool))
+    region = InputRegion(
+        Box([-1.0, -1.0], [1.0, 1.0]), LinearConstraints(np.ones((1, 2)), np.zeros(1), np.zeros(1, bool))
+    )
+    case = Case(region, OutputCondition((clause,)))
+    result = _search(graph, case, _exact(graph, case), method, deadline=time.monotonic() + 20)
+    assert result.outcome is Outcome.PROVED
+
+
+@pytest.mark.parametrize("method", ["interval", "crown"])
 def test_finds_violation_by_search(graph, method):
     case = _case(-1, 1, [[1, 0]], [1e-4])  # |x| <= 1e-4: only near zero
     result = _search(graph, case, _exact(graph, case), method, deadline=time.monotonic() + 30)
