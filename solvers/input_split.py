@@ -253,9 +253,9 @@ class _Search:
         return A.clamp_min(0), A.clamp_max(0), threshold
 
     def _outside_region(self, boxes: _Boxes) -> Tensor:
-        """(count,) bool: the boxes one of the region's linear input constraints excludes
-        whole (their own bounds would never refute them: the region's points are
-        elsewhere, and the rest of such a box may violate)."""
+        """(count,) bool: the boxes that one of the region's linear input constraints
+        excludes whole. The network may violate there, outside the region, so their bounds
+        might never refute them: they are dropped rather than split."""
         rows = self._region_rows
         if rows is None:
             return torch.zeros(len(boxes), dtype=torch.bool)
