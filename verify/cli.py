@@ -263,7 +263,8 @@ def _parser() -> argparse.ArgumentParser:
         help="torch threads of the verification worker of run and verify, and of each instance bench runs "
         "one at a time (default: one per core this "
         "process may use; with 2 or more, a ReLU-split search gives one to the MILP engine it runs beside it, "
-        "and an input split shares its boxes among that many single-threaded processes; on a busy machine "
+        "and an input split shares its boxes among that many single-threaded processes, the MILP engine joining "
+        "them after half the time; on a busy machine "
         "give 1 to queries with wide inputs, since the ReLU split's torch threads then wait on each other)",
     )
     commands = parser.add_subparsers(dest="command")
