@@ -214,9 +214,9 @@ def input_split_search(
     threads = torch.get_num_threads()
     now = time.monotonic()
     share_at = now + options.share_after if options.share_after is not None else math.inf
-    share = options.exact_beside_share
-    exact = share is not None and objective.products is None  # the MILP encodes linear rows only
-    beside_at = now + share * (deadline - now) if exact and share is not None else math.inf
+    share, beside_at = options.exact_beside_share, math.inf
+    if share is not None and objective.products is None:  # the MILP encodes linear rows only
+        beside_at = now + share * (deadline - now)
     if threads == 1:
         share_at = beside_at = math.inf
     return search.run(stack, confirm, attack, share_at, beside_at=beside_at)
