@@ -70,6 +70,32 @@ def test_boxes_outside_the_input_constraints_are_dropped(method):
     assert result.outcome is Outcome.PROVED
 
 
+@pytest.mark.parametrize("seed", range(5))
+def test_a_dropped_box_holds_no_point_of_the_region(seed):
+    """Random boxes inside a root box cut by random rows ``A x <= b``: no point sampled in
+    a box the search drops meets every row, and some boxes are dropped."""
+    from solvers.input_split import _Boxes, _Search
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 6))
+    A = rng.normal(size=(int(rng.integers(1, 4)), n))
+    b = rng.normal(size=A.shape[0])
+    region = InputRegion(Box(-np.ones(n), np.ones(n)), LinearConstraints(A, b, np.zeros(len(b), bool)))
+    case = Case(region, OutputCondition((LinearConstraints(np.ones((1, 1)), np.zeros(1), np.zeros(1, bool)),)))
+    search = _Search(
+        None, case, Objective.of(case), torch.full((1, n), 2.0), math.inf, SplitOptions(), None, None, None
+    )
+    corners = rng.uniform(-1, 1, size=(2, 400, n))
+    lower, upper = torch.tensor(corners.min(axis=0)), torch.tensor(corners.max(axis=0))
+    unknown = Bounded(torch.zeros(400, 1, dtype=torch.float64), {})
+    dropped = search._outside_region(_Boxes(lower, upper, unknown, 0))
+    assert bool(dropped.any())
+    for box in torch.nonzero(dropped).flatten().tolist():
+        points = rng.uniform(lower[box].numpy(), upper[box].numpy(), size=(200, n))
+        points = np.vstack([points, lower[box].numpy(), upper[box].numpy()])
+        assert not (points @ A.T <= b).all(axis=1).any()
+
+
 @pytest.mark.parametrize("method", ["interval", "crown"])
 def test_finds_violation_by_search(graph, method):
     case = _case(-1, 1, [[1, 0]], [1e-4])  # |x| <= 1e-4: only near zero
