@@ -87,7 +87,8 @@ from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.kernels import make_kernels
 from bounds.ops.base import Interval
-from solvers.beside import MilpBeside, milp_encodes
+from solvers import milp_encoders
+from solvers.beside import MilpBeside
 from solvers.exact import UNANSWERED, ExactOutcome, Polish, Refresh
 from solvers.falsify import Attack, Confirm, attack_boxes, polish
 from solvers.forked import within
@@ -156,7 +157,7 @@ def activation_split_search(
                 return _timed_out(stack, stats)
             if now > beside_at and stats.bounded:
                 beside_at = math.inf
-                if milp_encodes(graph):
+                if milp_encoders.encodes(graph):
                     clauses = _open_clauses(objective, stack, exhausted)
                     beside = MilpBeside(graph, case, objective, base.bounds, clauses, deadline, polisher, refresh)
                     torch.set_num_threads(threads - 1)  # one core for the MILP
@@ -164,7 +165,7 @@ def activation_split_search(
             if decided is not None:
                 return decided
             if beside is None and now > switch:
-                if milp_encodes(graph):
+                if milp_encoders.encodes(graph):
                     return _exact_rest(
                         graph,
                         case,

@@ -43,14 +43,6 @@ from solvers.objective import Objective
 from specs.property import Case
 
 
-def milp_encodes(graph: Graph) -> bool:
-    """Whether the MILP engine has an exact encoding for every op of the graph (imports
-    cvxpy: call it when the engine is about to run)."""
-    from solvers.milp import ENCODERS
-
-    return all(node.op.affine or node.op_type in ENCODERS for node in graph.nodes)
-
-
 class MilpBeside:
     """A child process deciding ``clauses`` of the case by the MILP engine (see the module
     docstring), each first by ``polish`` from its LP relaxation's minimiser when given

@@ -45,7 +45,8 @@ from bounds.crown import CrownBounds
 from bounds.float_error import output_error
 from bounds.graph import Graph
 from bounds.ops.base import Interval
-from solvers.beside import MilpBeside, milp_encodes
+from solvers import milp_encoders
+from solvers.beside import MilpBeside
 from solvers.bounders import ROOT_ALPHA_STEPS, Bounded, Bounder, Influence
 from solvers.exact import remaining
 from solvers.falsify import Attack, Confirm, attack_boxes
@@ -377,7 +378,7 @@ class _Search:
         alpha-CROWN bounds leave open, least refuted first, big-M from those bounds (under
         ``float_rounding``, each clause widened by the float error bound over the box, as
         the boxes' bounds are); None where the graph has no exact encoding."""
-        if not milp_encodes(self.graph):
+        if not milp_encoders.encodes(self.graph):
             return None
         lower, upper = self.case.region.box.lower, self.case.region.box.upper
         root = torch.tensor(lower, dtype=torch.float64)[None], torch.tensor(upper, dtype=torch.float64)[None]

@@ -2,7 +2,7 @@
 
 The network becomes linear constraints over flat tensors: affine nodes are their dense
 matrices (``bounds.ops.base.affine_matrices``); piecewise-linear nodes are encoded by the
-functions in ``ENCODERS``, keyed by ONNX op type. ReLU on pre-activation bounds ``[l, u]``:
+functions in ``solvers.milp_encoders.ENCODERS``, keyed by ONNX op type. ReLU on pre-activation bounds ``[l, u]``:
 ``z = x`` where ``l >= 0``, ``z = 0`` where ``u <= 0``, else the big-M form with a binary
 ``a`` (Tjeng et al. 2019): ``z >= 0, z >= x, z <= u a, z <= x - l (1 - a)``.
 Abs, LeakyRelu and Clip are ReLUs in disguise: ``|x| = 2 relu(x) - x``, ``leaky(x) = alpha
@@ -50,9 +50,8 @@ from __future__ import annotations
 
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import cvxpy as cp
@@ -60,11 +59,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from bounds.graph import Graph, Node
+from bounds.graph import Graph
 from bounds.ops.base import Interval
-from bounds.ops.clip import Clip
-from bounds.ops.leakyrelu import LeakyRelu
-from bounds.ops.maxpool import MaxPool
 from solvers.exact import (
     Assistant,
     CannotEncode,
@@ -78,14 +74,13 @@ from solvers.exact import (
     clause_rows,
     flat_bounds,
     interval_node_bounds,
-    op_of,
     remaining,
 )
 from solvers.highs import banner_discarded
+from solvers.milp_encoders import ENCODERS
 from solvers.objective import Objective
 from specs.property import Box, LinearConstraints
 
-Bounds = tuple[np.ndarray, np.ndarray]  # flat lower and upper bounds of a tensor
 _FEASIBLE = 2  # HighsInfo.primal_solution_status when HiGHS holds a feasible solution
 
 
@@ -194,50 +189,6 @@ class MilpModel:
                 group @ a == 1,
             ]
         return y
-
-
-MilpEncoder = Callable[[MilpModel, Node, tuple[cp.Expression, ...], tuple[Bounds, ...]], cp.Expression]
-"""Encodes one node: the model to add to, the node, its flat input expressions and their bounds."""
-
-
-def _relu(model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]) -> cp.Expression:
-    return model.relu(inputs[0], *bounds[0])
-
-
-def _abs(model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]) -> cp.Expression:
-    out: cp.Expression = model.relu(inputs[0], *bounds[0]) * 2 - inputs[0]
-    return out
-
-
-def _leaky_relu(
-    model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]
-) -> cp.Expression:
-    alpha = op_of(node, LeakyRelu).alpha
-    out: cp.Expression = inputs[0] * alpha + model.relu(inputs[0], *bounds[0]) * (1 - alpha)
-    return out
-
-
-def _clip(model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]) -> cp.Expression:
-    op = op_of(node, Clip)
-    (x,), ((lower, upper),) = inputs, bounds
-    out = x
-    if op.low is not None:  # max(x, lo) = lo + relu(x - lo)
-        out = model.relu(x - op.low, lower - op.low, upper - op.low) + op.low
-    if op.high is not None:  # then less relu(x - hi), as lo <= hi
-        out = out - model.relu(x - op.high, lower - op.high, upper - op.high)
-    return out
-
-
-def _max_pool(
-    model: MilpModel, node: Node, inputs: tuple[cp.Expression, ...], bounds: tuple[Bounds, ...]
-) -> cp.Expression:
-    return model.maximum(inputs[0], *bounds[0], op_of(node, MaxPool).windows)
-
-
-ENCODERS: Mapping[str, MilpEncoder] = MappingProxyType(
-    {"Relu": _relu, "Abs": _abs, "LeakyRelu": _leaky_relu, "Clip": _clip, "MaxPool": _max_pool}
-)
-"""Piecewise-linear ops by ONNX op type; affine ops need no entry."""
 
 
 def _matrix(m: np.ndarray, dense_fraction: float) -> np.ndarray | sp.csr_matrix:

@@ -200,6 +200,25 @@ def test_highs_banner_stays_off_stdout_and_stderr():
     assert out.stdout == "found\n" and "HiGHS" not in out.stderr
 
 
+def test_whether_the_engine_encodes_a_graph_is_known_without_importing_cvxpy():
+    here = Path(__file__).resolve().parent
+    code = (
+        "import sys, numpy as np; from bounds import import_model; from bounds.onnx_build import dense_network;"
+        "import solvers.activation_split, solvers.input_split; from solvers.milp_encoders import encodes;"
+        "w, b = [np.ones((1, 1))] * 2, [np.zeros(1)] * 2;"
+        "print(encodes(import_model(dense_network(w, b))),"
+        " encodes(import_model(dense_network(w, b, activation='Sigmoid'))), 'cvxpy' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(here.parents[1])},
+        check=True,
+    )
+    assert out.stdout == "True False False\n"
+
+
 def _corner_network():
     """y = relu(x0 + x1 + x2 - 2.5) over [0, 1]^3: zero, and flat, but near the corner (1, 1, 1)."""
     return import_model(dense_network([np.ones((1, 3)), np.ones((1, 1))], [np.array([-2.5]), np.zeros(1)]))
