@@ -274,6 +274,27 @@ class CrownBounds:
             bounds = torch.where(analysis.empty[:, None], torch.full_like(bounds, torch.inf), bounds)
         return bounds
 
+    def input_coefficients(
+        self, analysis: Analysis, parameters: Parameters, splits: Mapping[str, Tensor]
+    ) -> Tensor | None:
+        """The input coefficients (batch, m, n_in) of the bounds ``optimise`` ends with, given
+        its ``parameters`` for the analysis's boxes and the ``splits`` it was given (None if
+        the bounds do not reach the input linearly). The box corners minimising these
+        bounds approximate the LP relaxation's minimisers far better than CROWN's corners
+        (MNIST-FC 256x2 prop_0 eps 0.05: a third of the inputs differ)."""
+        slopes = {
+            name: _in_range(a, relaxation)
+            for name, a in parameters.alphas.items()
+            if isinstance(relaxation := analysis.relaxations.get(name), Relaxation)
+        }
+        multipliers = {
+            name: b.clamp_min(0) * _rows(splits[name].to(self.device, DTYPE)) for name, b in parameters.betas.items()
+        }
+        record: dict[str, Tensor] = {}
+        with torch.no_grad():
+            self.final(analysis, slopes, record, multipliers)
+        return record.get(self.graph.input.name)
+
     def optimised(
         self,
         lower: Tensor,

@@ -11,7 +11,7 @@ from onnx import helper
 from onnx_cases import make_model
 
 from bounds import LinearTermBounds, import_model
-from bounds.crown import CrownBounds
+from bounds.crown import CrownBounds, Parameters
 from bounds.onnx_build import dense_network
 from bounds.ops.base import Interval
 
@@ -305,3 +305,36 @@ def test_a_split_tensor_that_is_also_a_relaxed_output_keeps_its_slopes_and_its_m
     assert ended.alphas["s"].shape == ended.betas["s"].shape == (2, 1, 6)
     assert not torch.equal(ended.alphas["s"], ended.betas["s"])  # one did not overwrite the other
     assert torch.all(bounds >= crown.final(analysis) - 1e-12)
+
+
+def test_input_coefficients_are_those_of_the_optimised_bound():
+    # y = W2 relu(W1 x + b1) with neuron 0 unstable on the box and the others active: a row
+    # reaching neuron 0 positively takes its alpha slope (clamped into [0, 1]), negatively
+    # the upper line's u / (u - l); a split's multiplier beta >= 0 enters as - beta * sign.
+    rng = np.random.default_rng(3)
+    w1 = rng.uniform(-1, 1, size=(4, 3)).astype(np.float32)
+    b1 = np.array([0.0, 9.0, 9.0, 9.0], dtype=np.float32)
+    w2 = rng.uniform(-1, 1, size=(2, 4)).astype(np.float32)
+    graph = import_model(dense_network([w1, w2], [b1, np.zeros(2, dtype=np.float32)]))
+    C = torch.tensor([[1.0, -2.0], [-1.0, 0.5], [0.3, 1.0]], dtype=torch.float64)
+    crown = CrownBounds(graph, C)
+    lower, upper = -torch.ones(1, 3, dtype=torch.float64), torch.ones(1, 3, dtype=torch.float64)
+    analysis = crown.analyse(lower, upper)
+    (relu,) = (node for node in graph.nodes if node.op_type == "Relu")
+    pre = analysis.bounds[relu.inputs[0]]
+    lo, hi = float(pre.lower.reshape(-1)[0]), float(pre.upper.reshape(-1)[0])
+    assert lo < 0 < hi and bool((pre.lower.reshape(-1)[1:] > 0).all())
+    alphas = torch.full((1, 3, 4), 1.7, dtype=torch.float64)  # clamped to 1 where it counts
+    alphas[0, 1, 0] = 0.3
+    betas = torch.tensor([[[0.0, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], [0.2, 0.0, 0.0, 0.4]]], dtype=torch.float64)
+    signs = torch.tensor([[1, 1, 0, -1]], dtype=torch.int8)
+    parameters = Parameters({relu.output: alphas}, {relu.inputs[0]: betas})
+
+    A = crown.input_coefficients(analysis, parameters, {relu.inputs[0]: signs})
+
+    reaching = C.numpy() @ w2.astype(np.float64)  # coefficients on the ReLU's output, (3, 4)
+    slopes = np.ones((3, 4))
+    slopes[:, 0] = np.where(reaching[:, 0] > 0, np.clip(alphas[0, :, 0].numpy(), 0, 1), hi / (hi - lo))
+    expected = (reaching * slopes - betas[0].numpy() * signs.numpy()) @ w1.astype(np.float64)
+    assert A is not None and A.shape == (1, 3, 3)
+    np.testing.assert_allclose(A[0].numpy(), expected, rtol=1e-9, atol=1e-9)

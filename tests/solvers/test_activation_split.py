@@ -9,13 +9,16 @@ from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
+import onnx
 import pytest
 import torch
 from exact_cases import dense_graph, planted_cases, polynomial_case, two_clause_case
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from in_fork import with_threads
+from known_nets import shared_or_skip
 
+from bounds import import_model
 from bounds.crown import CrownBounds, Parameters
 from bounds.ops.base import Interval
 from solvers import milp
@@ -35,6 +38,7 @@ from solvers.input_split import Outcome, SearchStats
 from solvers.objective import Objective
 from solvers.options import ActivationSplitOptions, AttackOptions
 from specs.property import Box, Case, InputRegion, LinearConstraints, OutputCondition
+from specs.read import read_property
 
 
 @settings(max_examples=25, deadline=None)
@@ -186,6 +190,25 @@ def test_search_decides_between_the_sampled_peak_and_the_root_bound_as_milp_does
         )
         expected = {ExactOutcome.PROVED: Outcome.PROVED, ExactOutcome.FOUND: Outcome.FOUND}[truth.outcome]
         assert found.outcome is expected, (threshold, truth.reason)
+
+
+@pytest.mark.shared
+def test_violations_at_corners_the_network_is_flat_around_are_found_by_branching():
+    # MNIST-FC 256x2 prop_0 eps 0.05: PGD from random starts and from CROWN's minimising
+    # corners stalls there; branching alone (no MILP) had no counterexample after 120 s.
+    # The optimised bounds' minimising corners lie near the LP relaxation's minimisers.
+    graph = import_model(onnx.load(shared_or_skip("mnistfc", "mnist-net_256x2.onnx")))
+    (case,) = read_property(shared_or_skip("mnistfc", "prop_0_0.05.vnnlib")).cases
+    objective = Objective.of(case)
+
+    def confirm(point: np.ndarray) -> bool:
+        return bool(objective.satisfied(graph.run(torch.as_tensor(point)[None]))[0])
+
+    branching_alone = ActivationSplitOptions(exact_share=1.0, exact_beside_after=None)
+    found = activation_split_search(graph, case, confirm, deadline=time.monotonic() + 60, options=branching_alone)
+    point = found.counterexample
+    assert found.outcome is Outcome.FOUND and point is not None
+    assert confirm(point) and case.region.box.contains(point)
 
 
 def test_polynomial_rows_are_refused() -> None:
