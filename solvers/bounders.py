@@ -28,19 +28,25 @@ class Bounded:
     tightness sets the relaxations (flat (batch, n), on the boxes' device; empty for
     interval bounds): valid on every sub-box, so they clamp the sub-boxes' analyses.
     ``parameters``: the alpha slopes each box's bounds ended with (None: not optimised),
-    where its sub-boxes' optimisation starts."""
+    where its sub-boxes' optimisation starts. ``minimisers``: per box, the input corner
+    minimising CROWN's linear bound on its lowest live row (None without coefficients), a
+    counterexample candidate where the relaxation is nearly exact; a box's own, not its
+    sub-boxes'."""
 
     bounds: Tensor
     nodes: Clamps
     parameters: Parameters | None = None
+    minimisers: Tensor | None = None
 
     def select(self, rows: Tensor) -> Bounded:
         nodes = {name: v.map(itemgetter(rows)) for name, v in self.nodes.items()}
         parameters = None if self.parameters is None else self.parameters.select(rows)
-        return Bounded(self.bounds[rows], nodes, parameters)
+        minimisers = None if self.minimisers is None else self.minimisers[rows]
+        return Bounded(self.bounds[rows], nodes, parameters, minimisers)
 
     def twice(self) -> Bounded:
-        """The same for both halves of every box, in the order ``torch.cat([first, second])``."""
+        """The same for both halves of every box, in the order ``torch.cat([first, second])``
+        (no minimisers: those are the whole box's)."""
         nodes = {name: v.map(lambda t: torch.cat([t, t])) for name, v in self.nodes.items()}
         parameters = None if self.parameters is None else self.parameters.twice()
         return Bounded(torch.cat([self.bounds, self.bounds]), nodes, parameters)
@@ -123,8 +129,9 @@ def make_bounder(
     ) -> Bounded:
         own = crown.refined & clamps.keys() if settled and clamps else set()  # what needs no refining again
         analysis = crown.analyse(lower, upper, clamps, settled=own)
+        record: dict[str, Tensor] = {}
         with torch.no_grad():
-            bounds = crown.final(analysis).to(lower.device)
+            bounds = crown.final(analysis, record=record).to(lower.device)
         slack = torch.zeros_like(bounds)
         if float_rounding:  # CROWN's node bounds make the error bound tighter than intervals'
             slack = objective.row_slack(output_error(graph, lower, upper, analysis.bounds))
@@ -144,7 +151,13 @@ def make_bounder(
         nodes = {name: analysis.bounds[name] for name in crown.refined}
         if crown.device != lower.device:
             nodes = {name: v.map(lambda t: t.to(lower.device)) for name, v in nodes.items()}
-        return Bounded(objective.row_lower(bounds - slack), nodes, parameters)
+        coefficients = record.get(graph.input.name)
+        minimisers = None
+        if coefficients is not None:
+            row = torch.where(objective.live_rows(bounds - slack), bounds, torch.inf).argmin(dim=1)
+            lowest = coefficients.to(lower.device)[torch.arange(len(lower)), row]
+            minimisers = torch.where(lowest > 0, lower, upper)
+        return Bounded(objective.row_lower(bounds - slack), nodes, parameters, minimisers)
 
     return crown_bounds
 

@@ -164,6 +164,30 @@ def test_float_rounding_lowers_bounds_by_the_error_slack(graph, method):
         torch.testing.assert_close(real - rounded, slack)
 
 
+@pytest.mark.parametrize("method", ["crown", "alpha"])
+def test_a_box_s_minimiser_is_its_worst_corner_where_the_network_is_linear(method):
+    # Every ReLU active on the boxes (biases of 9 over [-1, 1]^3): CROWN is exact, so the
+    # corner minimising its bound on the lowest live row (both are: no bound reaches 100)
+    # is where that row is least.
+    rng = np.random.default_rng(5)
+    weights = [rng.uniform(-1, 1, size=(4, 3)), rng.uniform(-1, 1, size=(2, 4))]
+    graph = import_model(dense_network(weights, [np.full(4, 9.0), np.zeros(2)]))
+    rows = LinearConstraints(np.array([[1.0, -1.0], [-0.5, 2.0]]), np.array([100.0, 100.0]), np.zeros(2, bool))
+    case = Case(InputRegion(Box([-1.0] * 3, [1.0] * 3), LinearConstraints.empty(3)), OutputCondition((rows,)))
+    objective = Objective.of(case)
+    lower = torch.tensor(rng.uniform(-1, 0, size=(5, 3)))
+    upper = lower + torch.tensor(rng.uniform(0.1, 1, size=(5, 3)))
+    bounded = make_bounder(graph, objective, method)(lower, upper)
+    assert bounded.minimisers is not None
+    on_corner = (bounded.minimisers == lower) | (bounded.minimisers == upper)
+    assert bool(on_corner.all())
+    values = graph.run(bounded.minimisers) @ objective.C.T  # (5, 2): each row at each minimiser
+    lowest = bounded.bounds.argmin(dim=1)
+    reached = values[torch.arange(5), lowest]
+    torch.testing.assert_close(reached, bounded.bounds[torch.arange(5), lowest], rtol=1e-9, atol=1e-6)
+    assert Bounded(bounded.bounds, {}, None, bounded.minimisers).twice().minimisers is None
+
+
 def _every(boxes):
     """Every dimension of every box as a trial candidate."""
     return torch.arange(boxes.lower.shape[1]).expand(len(boxes), -1)
