@@ -293,7 +293,7 @@ class CrownBounds:
         record: dict[str, Tensor] = {}
         with torch.no_grad():
             self.final(analysis, slopes, record, multipliers)
-        return record.get(self.graph.input.name)
+        return record.get(self.input)
 
     def optimised(
         self,
