@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from bounds import load_onnx
 from bounds.crown import CrownBounds
-from bounds.kernels import BACKENDS, make_kernels
+from bounds.kernel_names import BACKENDS, make_kernels
 from solvers.objective import Objective
 from specs import SpecError, read_property
 

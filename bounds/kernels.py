@@ -31,12 +31,9 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-Tensor = torch.Tensor
+from bounds.kernel_names import CHOICES
 
-BACKENDS = ("torch", "numba", "numpy")
-CHOICES = ("auto", *BACKENDS)
-"""``auto``: numba on CPU once a search has run long enough to repay loading it (torch's
-until then), torch on any other device (see ``make_kernels``)."""
+Tensor = torch.Tensor
 
 
 class Kernels(Protocol):
@@ -310,7 +307,7 @@ class DeferredNumbaKernels:
 
 
 def make_kernels(name: str = "auto", device: str | torch.device = "cpu") -> Kernels:
-    """The backend called ``name`` (one of ``CHOICES``) on ``device``; numpy and numba run
+    """The backend called ``name`` (one of ``bounds.kernel_names.CHOICES``) on ``device``; numpy and numba run
     on CPU only.
 
     ``auto`` on CPU is numba, deferred (`DeferredNumbaKernels`): per CROWN bound computation

@@ -18,6 +18,7 @@ from bounds.graph import Graph
 from bounds.interval import LinearTermBounds
 from bounds.kernels import make_kernels
 from solvers.objective import Objective
+from solvers.options import BOUND_METHODS
 
 Tensor = torch.Tensor
 
@@ -68,7 +69,6 @@ class Bounder(Protocol):
         are rather than refined again to the same values."""
 
 
-METHODS = ("auto", "interval", "crown", "alpha")
 # per box, from its parent's slopes; on 7 slow ACAS Xu instances 58 s in all, against 80 s
 # with 8 steps; with 2, 1_1/prop_5 took 2.4x as long
 ALPHA_STEPS = 4
@@ -98,8 +98,8 @@ def make_bounder(
     of a box's ancestors add up, so on ACAS Xu 1_1 / prop_5 the search needed 6.2k boxes
     (6-7 s, in process) instead of 46k (38 s).
     """
-    if method not in METHODS:
-        raise ValueError(f"unknown bound method {method!r}; choose from {', '.join(METHODS)}")
+    if method not in BOUND_METHODS:
+        raise ValueError(f"unknown bound method {method!r}; choose from {', '.join(BOUND_METHODS)}")
     if float_rounding and device != "cpu":
         raise ValueError("float rounding bounds run on the CPU only")
     if method == "interval":

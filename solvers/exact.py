@@ -29,9 +29,8 @@ from bounds.graph import Graph, Node
 from bounds.interval import propagate
 from bounds.ops.base import DTYPE, Interval, affine_matrices
 from solvers.objective import Objective
+from solvers.options import EXACT_ENGINES
 from specs.property import Box, LinearConstraints
-
-ENGINES = ("milp", "smt")
 
 
 class ExactOutcome(Enum):
@@ -138,7 +137,7 @@ def engine(name: str) -> ExactSolve:
         from solvers.smt import solve as smt_solve
 
         return smt_solve
-    raise ValueError(f"unknown exact engine {name!r}; choose from {', '.join(ENGINES)}")
+    raise ValueError(f"unknown exact engine {name!r}; choose from {', '.join(EXACT_ENGINES)}")
 
 
 def interval_node_bounds(graph: Graph, box: Box) -> dict[str, Interval]:

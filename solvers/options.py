@@ -1,12 +1,19 @@
 """The options of every search, as plain frozen dataclasses.
 
-They live apart from the searches, which need torch, so that the command line can build and
-record a run's options (``verify.options``) without importing the analysis.
+They live apart from the searches, which need torch, so that the command line can check,
+build and record a run's options (``verify.options``) without importing the analysis; so do
+the names an option can take.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+
+BOUND_METHODS = ("auto", "interval", "crown", "alpha")
+"""The bound methods of a search (``solvers.bounders.make_bounder``); ``auto``: alpha-CROWN
+where the graph allows it."""
+EXACT_ENGINES = ("milp", "smt")
+"""The exact engines (``solvers.exact.engine``)."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ import sys
 import time
 import traceback
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bounds.errors import ModelError
+from bounds.kernel_names import CHOICES as KERNEL_CHOICES
 from bounds.onnx_file import read_model_bytes
+from solvers.options import BOUND_METHODS
 from specs import Query, SpecError, read_property
 from specs.property import Property
 from specs.read import read_query_or_property
@@ -33,7 +35,7 @@ from verify.artifact import ModelRecord, QueryRecord, result_record, write_json
 from verify.assignments import write_assignments
 from verify.errors import QueryError
 from verify.limits import Limits, WorkerError, check_within, usable_cores
-from verify.options import Options
+from verify.options import ENGINES, Options
 from verify.outputs import check_destination, check_folder, remove_stale, write_text
 from verify.result import Result, Status
 from verify.sampling import sampled_counterexample
@@ -59,35 +61,6 @@ SAMPLING_SHARE = 0.01
 """Share of the timeout, at most ``SAMPLING_MAX`` seconds, that ``run`` and ``verify`` sample
 for a counterexample in onnxruntime before they load the analysis (``verify.sampling``)."""
 SAMPLING_MAX = 0.5
-
-
-class _Choices(Sequence[str]):
-    """An option's choices, read from the module that defines them when argparse first
-    needs them (a value given, help or an error printed): the command parses its arguments,
-    and ``run`` samples, without importing the analysis (or torch) for it. The option needs
-    a ``metavar``: without one argparse lists the choices as it adds the option."""
-
-    def __init__(self, module: str, name: str) -> None:
-        self._module, self._name = module, name
-
-    def _names(self) -> tuple[str, ...]:
-        return tuple(getattr(importlib.import_module(self._module), self._name))
-
-    @typing.overload
-    def __getitem__(self, index: int) -> str: ...
-    @typing.overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        return self._names()[index]
-
-    def __len__(self) -> int:
-        return len(self._names())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
-
-    def __contains__(self, value: object) -> bool:
-        return value in self._names()
 
 
 def _load_analysis() -> None:
@@ -162,14 +135,14 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
     command.add_argument("--timeout", type=_timeout, default=300.0, help="seconds (default 300)")
     command.add_argument(
         "--bounds",
-        choices=_Choices("solvers.bounders", "METHODS"),
+        choices=BOUND_METHODS,
         metavar="METHOD",
         default="auto",
         help="bound method in the search: %(choices)s (default auto: alpha-CROWN where possible)",
     )
     command.add_argument(
         "--engine",
-        choices=_Choices("verify.pipeline", "ENGINES"),
+        choices=ENGINES,
         metavar="ENGINE",
         default="auto",
         help="%(choices)s; after falsification: auto (input split for <=16 inputs, else ReLU split), a search by name, "
@@ -189,7 +162,7 @@ def _add_search_options(command: argparse.ArgumentParser) -> None:
     )
     command.add_argument(
         "--kernels",
-        choices=_Choices("bounds.kernels", "CHOICES"),
+        choices=KERNEL_CHOICES,
         metavar="KERNELS",
         default="auto",
         help=(

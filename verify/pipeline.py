@@ -16,23 +16,18 @@ from bounds.onnx_file import read_model_bytes
 from bounds.onnx_import import parse_onnx
 from solvers.activation_split import activation_split_search
 from solvers.bounders import make_bounder, make_influence, root_bounds, trial_method
-from solvers.exact import ENGINES as EXACT_ENGINES
 from solvers.exact import UNANSWERED, ExactOutcome, engine
 from solvers.falsify import Rounds, falsify
 from solvers.forked import within
 from solvers.input_split import Outcome, SearchResult, input_split_search
 from solvers.objective import Objective
+from solvers.options import EXACT_ENGINES
 from solvers.region import tightened
 from specs.property import Box, Case, Property
 from verify.check import OnnxChecker
 from verify.errors import QueryError
-from verify.options import Options
+from verify.options import ENGINES, Options
 from verify.result import Counterexample, Result, Status
-
-SEARCHES = ("input-split", "activation-split")
-ENGINES = ("auto", *SEARCHES, *EXACT_ENGINES)
-"""How a property is decided after falsification: a branch-and-bound search, or an exact
-engine alone on each case (for cross-checking); ``auto`` picks a search by ``choose_engine``."""
 
 INPUT_SPLIT_MAX_INPUTS = 16
 """Above this many input values, auto splits ReLUs instead of the input box: halving one of

@@ -16,7 +16,8 @@ from test_crown_graphs import _branching_model
 from bounds import import_model
 from bounds.crown import CrownBounds
 from bounds.graph import Graph
-from bounds.kernels import BACKENDS, DeferredNumbaKernels, NumpyKernels, TorchKernels, make_kernels
+from bounds.kernel_names import BACKENDS
+from bounds.kernels import DeferredNumbaKernels, NumpyKernels, TorchKernels, make_kernels
 from bounds.onnx_build import dense_network
 from bounds.ops.base import DTYPE, Interval
 

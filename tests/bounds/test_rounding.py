@@ -15,7 +15,7 @@ from test_crown_graphs import _branching_model
 from bounds import import_model
 from bounds.crown import Analysis, CrownBounds
 from bounds.graph import Graph
-from bounds.kernels import BACKENDS
+from bounds.kernel_names import BACKENDS
 from bounds.onnx_build import dense_network
 from bounds.ops.base import Interval
 from bounds.rounding import error_bound, exact_float32, gamma

@@ -9,8 +9,9 @@ from known_nets import abs_network
 
 from bounds import import_model
 from bounds.onnx_build import dense_network
-from solvers.exact import ENGINES, ExactOutcome, engine
+from solvers.exact import ExactOutcome, engine
 from solvers.objective import Objective
+from solvers.options import EXACT_ENGINES
 from specs.property import LinearConstraints
 
 
@@ -25,7 +26,7 @@ def abs_graph():
     return import_model(abs_network())  # y = [|x|, 1 - |x|]
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 def test_unsat_and_sat_with_a_witness(name, abs_graph):
     assert _solve(name, abs_graph, case([-1.0], [1.0], [([[-1, 0]], [-1.5])])).outcome is ExactOutcome.PROVED
     found = _solve(name, abs_graph, case([-0.3], [1.0], [([[-1, 0]], [-0.9])]))  # |x| >= 0.9: only x >= 0.9
@@ -35,7 +36,7 @@ def test_unsat_and_sat_with_a_witness(name, abs_graph):
     assert _solve(name, abs_graph, case([-1.0], [1.0], [([[1, 0]], [-0.1])])).outcome is ExactOutcome.PROVED
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 def test_several_clauses_need_all_refuted(name, abs_graph):
     # |x| >= 1.5 (impossible) or |x| <= 0.25 (possible at 0)
     two = case([-1.0], [1.0], [([[-1, 0]], [-1.5]), ([[1, 0]], [0.25])])
@@ -45,7 +46,7 @@ def test_several_clauses_need_all_refuted(name, abs_graph):
     assert _solve(name, abs_graph, none).outcome is ExactOutcome.PROVED
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 def test_linear_input_constraints_are_exact(name, abs_graph):
     # |x| >= 0.9 on [-1, 1] holds at both ends; with x + 0.5 <= 0 and -x <= 0.8 it cannot.
     constraints = LinearConstraints(np.array([[1.0], [-1.0]]), np.array([-0.5, 0.8]), np.zeros(2, bool))
@@ -56,7 +57,7 @@ def test_linear_input_constraints_are_exact(name, abs_graph):
     assert found.outcome is ExactOutcome.FOUND and -0.95 - 1e-6 <= found.candidate[0] <= -0.9 + 1e-6
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 def test_residual_sum_of_two_variables(name):
     graph = import_model(residual_network())  # y = relu(W1 x) + W2 x
     c_sat = case([-1.0, -1.0], [1.0, 1.0], [([[-1, 0]], [-2.4])])  # y0 = relu(x0 - x1) + x0/2 reaches 2.5
@@ -78,7 +79,7 @@ def _found_at(name, graph, c, low, high):
 BOX = ([-1.0, -1.0], [1.0, 1.0])  # x0 - x1 ranges over [-2, 2]
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 def test_abs(name):
     graph = import_model(difference_through("Abs"))  # |x0 - x1| in [0, 2]
     assert _solve(name, graph, case(*BOX, [([[-1]], [-2.1])])).outcome is ExactOutcome.PROVED
@@ -87,7 +88,7 @@ def test_abs(name):
     _found_at(name, graph, case(*BOX, [([[1]], [0.05])]), 0.0, 0.05)
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 @pytest.mark.parametrize(("alpha", "least"), [(0.1, -0.2), (-0.5, 0.0), (1.5, -3.0)])
 def test_leaky_relu(name, alpha, least):
     graph = import_model(difference_through("LeakyRelu", alpha=alpha))  # max(h, alpha h) for h >= 0...
@@ -97,7 +98,7 @@ def test_leaky_relu(name, alpha, least):
     _found_at(name, graph, case(*BOX, [([[-1]], [-1.99])]), 1.99, 2.0)
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 @pytest.mark.parametrize(
     ("opset", "bounds", "attributes", "low", "high"),
     [
@@ -116,7 +117,7 @@ def test_clip(name, opset, bounds, attributes, low, high):
     _found_at(name, graph, case(*BOX, [([[1]], [low + 0.01])]), low, low + 0.01)
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 def test_max_pool(name):
     graph = import_model(max_pool_less_input())  # max of a window of 3 (padded) less its centre
     box = ([-1.0] * 4, [1.0] * 4)
@@ -153,7 +154,7 @@ def test_sign_is_exact_in_smt_and_left_to_it_by_milp():
     assert milp.outcome is ExactOutcome.UNKNOWN and "Sign" in milp.reason and "milp" in milp.reason
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 def test_ops_without_an_exact_encoding_are_reported_not_guessed(name):
     weights = [np.array([[1.0]]), np.array([[1.0]])]
     graph = import_model(dense_network(weights, [np.zeros(1), np.zeros(1)], activation="Sigmoid"))
@@ -162,7 +163,7 @@ def test_ops_without_an_exact_encoding_are_reported_not_guessed(name):
     assert "Sigmoid" in result.reason and name in result.reason
 
 
-@pytest.mark.parametrize("name", ENGINES)
+@pytest.mark.parametrize("name", EXACT_ENGINES)
 def test_a_past_deadline_is_a_timeout(name, abs_graph):
     result = _solve(name, abs_graph, case([-1.0], [1.0], [([[-1, 0]], [-0.9])]), seconds=-1.0)
     assert result.outcome is ExactOutcome.TIMEOUT

@@ -292,9 +292,11 @@ def test_the_command_line_parses_and_answers_its_own_questions_without_torch():
 
 
 def test_run_answers_a_sampled_counterexample_without_loading_the_analysis(abs_model_path, tmp_path):
+    """With the analysis's own options given too: their names are checked without it."""
     prop = _write(tmp_path, "p.vnnlib", SAT_V1)
     out, record = tmp_path / "result.txt", tmp_path / "record.json"
     arguments = ["run", str(abs_model_path), str(prop), "--out", str(out), "--json", str(record)]
+    arguments += ["--bounds", "crown", "--engine", "input-split", "--kernels", "numpy"]
     proc = _without_torch(f"from verify.cli import main\nassert main({arguments!r}) == 0")
     assert proc.returncode == 0, proc.stderr
     assert "found by sampling in onnxruntime" in proc.stderr
@@ -302,6 +304,7 @@ def test_run_answers_a_sampled_counterexample_without_loading_the_analysis(abs_m
     document = read_json(record)  # the record too, with every option, and it checks
     every = dataclasses.asdict(Options())
     assert document["options"].keys() == every.keys()
+    assert (document["options"]["bounds"], document["options"]["kernels"]) == ("crown", "numpy")
     assert document["options"]["activation_split"].keys() == every["activation_split"].keys()
     assert check_file(record)[0].startswith(f"{record}: ok sat")
 
