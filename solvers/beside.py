@@ -90,6 +90,12 @@ class MilpBeside:
         """The child's process id until it is reaped (None after)."""
         return self._child.pid
 
+    @property
+    def connection(self) -> Connection | None:
+        """Where the child's results come while it runs (to wait on with other
+        connections; ``take`` reads them); None once it is reaped."""
+        return None if self._child.pid is None else self._child.connection
+
     def take(self, confirm: Callable[[np.ndarray], bool], until: float | None = None) -> np.ndarray | None:
         """Absorb the results sent so far (with ``until``, those sent until then or until the
         child ends): proved clauses into ``closed``, tightened bounds into ``tightened``; the

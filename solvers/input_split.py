@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 import multiprocessing.connection
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property, partial
@@ -291,18 +292,19 @@ class _Search:
         beside: MilpBeside | None = None
         try:
             while True:
-                if not stack:
-                    point = None if peers is None else peers.refill(stack, confirm, exhausted, stats)
+                if not stack and peers is not None:  # until boxes come, the MILP is due, or it has news
+                    news = None if beside is None else beside.connection
+                    point = peers.refill(stack, confirm, exhausted, stats, until=beside_at, wake=news)
                     if point is not None:
                         return SearchResult(Outcome.FOUND, point, stats)
-                    if not stack:
-                        break
+                if not stack and (peers is None or peers.over or time.monotonic() > deadline):
+                    break
                 now = time.monotonic()
                 if now > deadline:
                     return _timed_out(stack, stats)
                 if now > share_at and _count(stack) >= threads:
                     share_at = math.inf
-                    peers = _Helpers(self, stack, threads)
+                    peers = _Helpers.start(self, stack, threads)
                     torch.set_num_threads(1)
                 if peers is not None:
                     point = peers.exchange(stack, confirm)
@@ -314,6 +316,8 @@ class _Search:
                 decided = None if beside is None else beside_decided(beside, confirm, stats)
                 if decided is not None:
                     return decided
+                if not stack:  # woken, run dry, for the MILP: the helpers still search
+                    continue
                 boxes = _take(stack, options.batch)
                 outside = self._outside_region(boxes)
                 if bool(outside.any()):
@@ -448,10 +452,25 @@ class _Peers(Protocol):
         """Between two batches: take what the others sent (a candidate ``confirm`` accepts
         is returned) and hand over boxes of ``stack`` that they asked for."""
 
-    def refill(self, stack: list[_Boxes], confirm: Confirm, exhausted: bool, stats: SearchStats) -> np.ndarray | None:
-        """With ``stack`` empty: wait until the others hand over boxes (into ``stack``) or
-        the search is over (``stack`` left empty); a candidate ``confirm`` accepts is
-        returned. ``exhausted`` and ``stats``: this process's so far."""
+    def refill(
+        self,
+        stack: list[_Boxes],
+        confirm: Confirm,
+        exhausted: bool,
+        stats: SearchStats,
+        *,
+        until: float = math.inf,
+        wake: Connection | None = None,
+    ) -> np.ndarray | None:
+        """With ``stack`` empty: wait until the others hand over boxes (into ``stack``), the
+        search is over (``over``), ``until`` or the deadline passes, or ``wake`` has a
+        message to read (the MILP beside's news, which this process reads itself); a
+        candidate ``confirm`` accepts is returned. ``exhausted`` and ``stats``: this
+        process's so far."""
+
+    @property
+    def over(self) -> bool:
+        """Whether no boxes can come any more: every process has run dry."""
 
     def conclude(self, own: Outcome, stats: SearchStats) -> Outcome:
         """The whole search's outcome, given this process's ``own`` and with the others'
@@ -467,13 +486,18 @@ class _Helpers:
     this process's boxes; when this process runs dry it asks the busy helpers for half of
     theirs. The search is over when every process is dry."""
 
-    def __init__(self, search: _Search, stack: list[_Boxes], processes: int) -> None:
-        shares = _deal(stack, processes)
-        stack[:] = shares[0]
-        self.deadline = search.deadline
-        self.children = [Forked(partial(_helper, search=search, stack=share)) for share in shares[1:]]
+    def __init__(self, children: list[Forked], deadline: float) -> None:
+        self.children, self.deadline = children, deadline
         self.idle: dict[int, tuple[bool, SearchStats]] = {}  # dry helpers: exhausted?, statistics so far
         self.asked: set[int] = set()  # busy helpers asked for boxes
+
+    @classmethod
+    def start(cls, search: _Search, stack: list[_Boxes], processes: int) -> _Helpers:
+        """Deal ``stack`` among ``processes``: this one keeps the first share, a helper
+        forked for each other searches its own."""
+        shares = _deal(stack, processes)
+        stack[:] = shares[0]
+        return cls([Forked(partial(_helper, search=search, stack=share)) for share in shares[1:]], search.deadline)
 
     def exchange(self, stack: list[_Boxes], confirm: Confirm) -> np.ndarray | None:
         point = self._absorb(stack, confirm)
@@ -487,16 +511,32 @@ class _Helpers:
             del self.idle[index]
         return None
 
-    def refill(self, stack: list[_Boxes], confirm: Confirm, exhausted: bool, stats: SearchStats) -> np.ndarray | None:
-        while not stack and len(self.idle) < len(self.children) and time.monotonic() < self.deadline:
+    def refill(
+        self,
+        stack: list[_Boxes],
+        confirm: Confirm,
+        exhausted: bool,
+        stats: SearchStats,
+        *,
+        until: float = math.inf,
+        wake: Connection | None = None,
+    ) -> np.ndarray | None:
+        until = min(until, self.deadline)
+        while not stack and not self.over and time.monotonic() < until:
             for index, child in enumerate(self.children):
                 if index not in self.idle and index not in self.asked:
                     child.tell(("give", None))
                     self.asked.add(index)
-            point = self._absorb(stack, confirm, wait=True)
+            point = self._absorb(stack, confirm, until=until, wake=wake)
             if point is not None:
                 return point
+            if wake is not None and wake.poll():
+                break
         return None
+
+    @property
+    def over(self) -> bool:
+        return len(self.idle) == len(self.children)
 
     def conclude(self, own: Outcome, stats: SearchStats) -> Outcome:
         for exhausted, theirs in self.idle.values():
@@ -510,11 +550,17 @@ class _Helpers:
         for child in self.children:
             child.stop()
 
-    def _absorb(self, stack: list[_Boxes], confirm: Confirm, wait: bool = False) -> np.ndarray | None:
-        """Take the helpers' messages (with ``wait``, the first ones to come before the
-        deadline): candidates are confirmed, handed-over boxes go onto ``stack``."""
+    def _absorb(
+        self, stack: list[_Boxes], confirm: Confirm, until: float | None = None, wake: Connection | None = None
+    ) -> np.ndarray | None:
+        """Take the helpers' messages (with ``until``, the first ones to come before then,
+        or before ``wake`` has one): candidates are confirmed, handed-over boxes go onto
+        ``stack``."""
         live = [child.connection for child in self.children if child.pid is not None]
-        ready = multiprocessing.connection.wait(live, max(remaining(self.deadline), 0.0)) if wait and live else live
+        ready: Sequence[object] = live
+        if until is not None and live:
+            waited = live if wake is None else [*live, wake]
+            ready = multiprocessing.connection.wait(waited, max(remaining(until), 0.0))
         for index, child in enumerate(self.children):
             if child.pid is not None and child.connection not in ready:
                 continue
@@ -548,7 +594,17 @@ class _Coordinator:
                 stack.extend(value)
         return None
 
-    def refill(self, stack: list[_Boxes], confirm: Confirm, exhausted: bool, stats: SearchStats) -> np.ndarray | None:
+    def refill(
+        self,
+        stack: list[_Boxes],
+        confirm: Confirm,
+        exhausted: bool,
+        stats: SearchStats,
+        *,
+        until: float = math.inf,
+        wake: Connection | None = None,
+    ) -> np.ndarray | None:
+        """A helper has no MILP beside it: it waits for boxes until the deadline."""
         send(self.connection, ("idle", (exhausted, stats)))
         while self.connection.poll(max(remaining(self.deadline), 0.0)):
             kind, value = receive(self.connection)
@@ -558,6 +614,10 @@ class _Coordinator:
                 stack.extend(value)
                 return None
         return None
+
+    @property
+    def over(self) -> bool:
+        return True  # ``refill`` returned without boxes: none will come
 
     def conclude(self, own: Outcome, stats: SearchStats) -> Outcome:
         return own

@@ -1,6 +1,7 @@
 """Falsification and input-split search on a network with known answers (tests/conftest.py)."""
 
 import math
+import multiprocessing
 import os
 import time
 from functools import partial
@@ -592,3 +593,27 @@ def test_a_shared_search_times_out_in_time_and_leaves_no_helper():
     (outcome, _, helpers, left), _ = with_threads(2, work)
     assert outcome is Outcome.TIMEOUT and helpers == 1 and left == []
     assert time.monotonic() - start < 6
+
+
+def test_run_dry_the_search_waits_for_its_helpers_only_until_the_milp_is_due_or_has_news():
+    """The search's own boxes done, it waits for its helpers' (``_Helpers.refill``), but
+    not past ``until`` (when the MILP engine is to join) nor once the MILP beside has a
+    message (``wake``): a helper deep in one long batch answers no one meanwhile."""
+    from solvers.forked import Forked
+    from solvers.input_split import SearchStats, _Helpers
+
+    busy = Forked(lambda connection: time.sleep(60))  # never answers
+    helpers = _Helpers([busy], time.monotonic() + 60)
+    news, wake = multiprocessing.Pipe()
+    try:
+        stack: list = []
+        start = time.monotonic()
+        assert helpers.refill(stack, lambda point: True, False, SearchStats(), until=start + 0.5, wake=wake) is None
+        assert 0.5 <= time.monotonic() - start < 10 and stack == [] and not helpers.over
+        news.send("clause 0 proved")
+        start = time.monotonic()
+        assert helpers.refill(stack, lambda point: True, False, SearchStats(), wake=wake) is None
+        assert time.monotonic() - start < 10 and stack == [] and not helpers.over
+        assert wake.recv() == "clause 0 proved"  # left for the search to read
+    finally:
+        busy.stop()
