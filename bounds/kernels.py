@@ -307,8 +307,8 @@ class DeferredNumbaKernels:
 
 
 def make_kernels(name: str = "auto", device: str | torch.device = "cpu") -> Kernels:
-    """The backend called ``name`` (one of ``bounds.kernel_names.CHOICES``) on ``device``; numpy and numba run
-    on CPU only.
+    """The backend called ``name`` (one of ``bounds.kernel_names.CHOICES``) on ``device``;
+    numpy and numba run on CPU only.
 
     ``auto`` on CPU is numba, deferred (`DeferredNumbaKernels`): per CROWN bound computation
     numba took 0.45-0.82x torch's time (``benchmarks/kernels.py``, one thread, minimum of
